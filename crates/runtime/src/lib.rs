@@ -1,0 +1,1 @@
+//! sluice-runtime: serving a compiled config (tokio, hyper, rustls live only here).
