@@ -44,6 +44,9 @@ pub struct Diagnostic {
     /// Where nginx reports it: file and line. `None` for checks nginx reports with no
     /// position (`no "events" section in configuration`, `unknown "x" variable`).
     pub at: Option<(FileId, u32)>,
+    /// For messages nginx itself would not print: the sluice rule's name, printed as a
+    /// trailing ` (sluice: RULE)` so users and scripts can tell them apart.
+    pub rule: Option<&'static str>,
 }
 
 impl Diagnostic {
@@ -53,6 +56,18 @@ impl Diagnostic {
             level: Level::Emerg,
             message: message.into(),
             at: Some((file, line)),
+            rule: None,
         }
+    }
+
+    /// A diagnostic of any level, with or without a position.
+    pub fn new(level: Level, message: impl Into<String>, at: Option<(FileId, u32)>) -> Self {
+        Diagnostic { level, message: message.into(), at, rule: None }
+    }
+
+    /// The same diagnostic, marked as sluice's own rule.
+    pub fn with_rule(mut self, rule: &'static str) -> Self {
+        self.rule = Some(rule);
+        self
     }
 }

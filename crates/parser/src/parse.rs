@@ -70,12 +70,11 @@ pub fn parse(src: &[u8], file: FileId, opts: ParseOptions<'_>) -> File {
                     }
                     if stack.len() >= MAX_DEPTH {
                         break Diagnostic::emerg(
-                            format!(
-                                "blocks nested more than {MAX_DEPTH} deep (sluice: nesting-limit)"
-                            ),
+                            format!("blocks nested more than {MAX_DEPTH} deep"),
                             file,
                             term_line,
-                        );
+                        )
+                        .with_rule("nesting-limit");
                     }
                     let kv = (opts.kv_block)(&name.value);
                     stack.push(Frame {
