@@ -1,0 +1,146 @@
+//! What sluice does with each directive nginx knows. This is the one place that says
+//! it; `docs/compat.md` is checked against it by a test.
+//!
+//! - [`IMPLEMENTED`]: sluice honours it (the `-t` checks and, where it applies at run
+//!   time, the behaviour).
+//! - [`REFUSED_UNSAFE`]: directives whose silent absence would widen access or change who
+//!   gets in. Until sluice enforces them, a configuration that uses one is refused.
+//! - everything else nginx 1.22.1 knows: accepted with a `[warn] ... (sluice: not-implemented)`.
+
+/// Directives sluice implements.
+pub static IMPLEMENTED: &[&str] = &[
+    // core and events: checked, and mapped onto sluice's process model
+    "daemon",
+    "env",
+    "error_log",
+    "events",
+    "include",
+    "load_module",
+    "master_process",
+    "multi_accept",
+    "pcre_jit",
+    "pid",
+    "use",
+    "user",
+    "worker_connections",
+    "worker_processes",
+    "worker_rlimit_nofile",
+    // http structure and routing
+    "http",
+    "server",
+    "listen",
+    "server_name",
+    "location",
+    "upstream",
+    "map",
+    "map_hash_bucket_size",
+    "map_hash_max_size",
+    "server_names_hash_bucket_size",
+    "server_names_hash_max_size",
+    "variables_hash_bucket_size",
+    "variables_hash_max_size",
+    "types_hash_bucket_size",
+    "types_hash_max_size",
+    "types",
+    "default_type",
+    "return",
+    "log_format",
+    "access_log",
+    "keepalive_timeout",
+    "keepalive_requests",
+    "client_max_body_size",
+    "client_header_timeout",
+    "client_body_timeout",
+    "send_timeout",
+    "client_header_buffer_size",
+    "large_client_header_buffers",
+    "server_tokens",
+    "tcp_nodelay",
+    "underscores_in_headers",
+    "ignore_invalid_headers",
+    "merge_slashes",
+    "resolver",
+    "resolver_timeout",
+    // proxy
+    "proxy_pass",
+    "proxy_set_header",
+    "proxy_http_version",
+    "proxy_connect_timeout",
+    "proxy_read_timeout",
+    "proxy_send_timeout",
+    "proxy_buffering",
+    "proxy_request_buffering",
+    "proxy_redirect",
+    "proxy_hide_header",
+    "proxy_pass_header",
+    "proxy_next_upstream",
+    "proxy_next_upstream_tries",
+    "proxy_next_upstream_timeout",
+    "proxy_pass_request_headers",
+    "proxy_pass_request_body",
+    "proxy_buffer_size",
+    "proxy_buffers",
+    "proxy_ignore_client_abort",
+    "proxy_intercept_errors",
+    "proxy_set_body",
+    "proxy_socket_keepalive",
+    // upstream
+    "hash",
+    "ip_hash",
+    "least_conn",
+    "keepalive",
+    "keepalive_time",
+    // ssl (listeners and certificates)
+    "ssl",
+    "ssl_certificate",
+    "ssl_certificate_key",
+    "ssl_protocols",
+    "ssl_ciphers",
+    "ssl_prefer_server_ciphers",
+    "ssl_session_cache",
+    "ssl_session_timeout",
+    "ssl_session_tickets",
+    "ssl_password_file",
+    "http2_max_concurrent_streams",
+];
+
+/// Directives refused until implemented, because ignoring them would let in requests
+/// that nginx keeps out.
+pub static REFUSED_UNSAFE: &[&str] = &[
+    "allow",
+    "deny",
+    "auth_basic",
+    "auth_basic_user_file",
+    "auth_request",
+    "auth_request_set",
+    "satisfy",
+    "internal",
+    "limit_except",
+    "ssl_verify_client",
+    "valid_referers",
+    "secure_link",
+    "secure_link_md5",
+    "secure_link_secret",
+];
+
+/// What sluice does with a directive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Honoured.
+    Implemented,
+    /// Accepted with a warning.
+    NotImplemented,
+    /// The configuration is refused.
+    RefusedUnsafe,
+}
+
+/// Looks a directive name up.
+pub fn status(name: &str) -> Status {
+    if REFUSED_UNSAFE.contains(&name) {
+        Status::RefusedUnsafe
+    } else if IMPLEMENTED.contains(&name) {
+        Status::Implemented
+    } else {
+        Status::NotImplemented
+    }
+}
