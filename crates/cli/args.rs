@@ -75,8 +75,7 @@ pub fn parse(argv: &[String]) -> Result<Args, String> {
         let Some(flags) = arg.strip_prefix('-') else {
             return Err(format!("invalid option: \"{arg}\""));
         };
-        let mut chars = flags.char_indices();
-        while let Some((pos, c)) = chars.next() {
+        for (pos, c) in flags.char_indices() {
             let rest = &flags[pos + c.len_utf8()..];
             // Options that take a value: glued (`-cfile`) or the next argument.
             let mut value = |what: &str| -> Result<String, String> {

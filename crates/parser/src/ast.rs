@@ -49,6 +49,10 @@ pub struct Directive {
 
 impl Directive {
     /// Line nginx reports for this directive: where its `;` or `{` was read.
+    #[allow(
+        clippy::misnamed_getters,
+        reason = "nginx reports the terminator's line, not the first word's"
+    )]
     pub fn line(&self) -> u32 {
         self.span.end_line
     }

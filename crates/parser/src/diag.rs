@@ -62,7 +62,12 @@ impl Diagnostic {
 
     /// A diagnostic of any level, with or without a position.
     pub fn new(level: Level, message: impl Into<String>, at: Option<(FileId, u32)>) -> Self {
-        Diagnostic { level, message: message.into(), at, rule: None }
+        Diagnostic {
+            level,
+            message: message.into(),
+            at,
+            rule: None,
+        }
     }
 
     /// The same diagnostic, marked as sluice's own rule.

@@ -102,8 +102,9 @@ impl<'a> Lexer<'a> {
                 return Token::FileDone;
             }
             // nginx refills its buffer here; a word (or comment) that has not ended
-            // within the buffer's size is "too long".
-            if self.pos - start == CONF_BUFFER {
+            // within the buffer's size is "too long". `-g` text is one buffer that is
+            // never refilled, so it has no such limit.
+            if !self.command_line && self.pos - start == CONF_BUFFER {
                 let ch = if d_quoted {
                     '"'
                 } else if s_quoted {
@@ -160,11 +161,14 @@ impl<'a> Lexer<'a> {
             }
 
             if last_space {
+                // As in nginx, `start` follows every byte between words, whitespace
+                // included: the 4096-byte limit below counts from here, so a long run
+                // of blanks is not a "too long parameter".
+                start = self.pos - 1;
+                start_line = self.line;
                 if is_space(ch) {
                     continue;
                 }
-                start = self.pos - 1;
-                start_line = self.line;
                 word_start = start;
                 word_quoted = false;
 

@@ -18,7 +18,9 @@ pub struct ParseOptions<'a> {
     pub kv_block: &'a dyn Fn(&str) -> bool,
     /// The file's top level is itself inside a key/value block (an `include` in `map`).
     pub kv_top: bool,
-    /// The text comes from `-g`: EOF mid-directive is "unexpected end of parameter".
+    /// The text comes from `-g`: EOF mid-directive is "unexpected end of parameter",
+    /// a `{` is "block directives are not supported in -g option", and words have no
+    /// 4096-byte limit (nginx never refills the buffer holding `-g` text).
     pub command_line: bool,
 }
 
@@ -65,6 +67,13 @@ pub fn parse(src: &[u8], file: FileId, opts: ParseOptions<'_>) -> File {
                     end_line: term_line,
                 };
                 if brace {
+                    if opts.command_line {
+                        break Diagnostic::emerg(
+                            "block directives are not supported in -g option",
+                            file,
+                            term_line,
+                        );
+                    }
                     if kv_here {
                         break Diagnostic::emerg("unexpected \"{\"", file, term_line);
                     }

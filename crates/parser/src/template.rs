@@ -117,15 +117,15 @@ mod tests {
     #[test]
     fn splits() {
         assert_eq!(
-            split("a$b c").unwrap(),
+            split("a$b c").expect("should split"),
             vec![Literal("a"), Var("b"), Literal(" c")]
         );
         assert_eq!(
-            split("${scheme}_x").unwrap(),
+            split("${scheme}_x").expect("should split"),
             vec![Var("scheme"), Literal("_x")]
         );
         assert_eq!(
-            split("/$1/$2x").unwrap(),
+            split("/$1/$2x").expect("should split"),
             vec![
                 Literal("/"),
                 Capture(1),
@@ -134,10 +134,25 @@ mod tests {
                 Literal("x")
             ]
         );
-        assert_eq!(split("$").unwrap_err(), TemplateError::InvalidName);
-        assert_eq!(split("a$/").unwrap_err(), TemplateError::InvalidName);
-        assert_eq!(split("${a-b}").unwrap_err(), TemplateError::MissingBracket);
-        assert_eq!(split("${ab").unwrap_err(), TemplateError::MissingBracket);
-        assert_eq!(split("${}").unwrap_err(), TemplateError::InvalidName);
+        assert_eq!(
+            split("$").expect_err("should not split"),
+            TemplateError::InvalidName
+        );
+        assert_eq!(
+            split("a$/").expect_err("should not split"),
+            TemplateError::InvalidName
+        );
+        assert_eq!(
+            split("${a-b}").expect_err("should not split"),
+            TemplateError::MissingBracket
+        );
+        assert_eq!(
+            split("${ab").expect_err("should not split"),
+            TemplateError::MissingBracket
+        );
+        assert_eq!(
+            split("${}").expect_err("should not split"),
+            TemplateError::InvalidName
+        );
     }
 }
