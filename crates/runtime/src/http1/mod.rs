@@ -1,0 +1,3 @@
+//! HTTP/1.x wire format, nginx-style: request heads, chunked bodies.
+pub mod chunked;
+pub mod parse;
