@@ -3,6 +3,7 @@
 //! `--format=json` and `--dump=json`.
 
 mod args;
+mod serve;
 mod signal;
 mod test;
 
@@ -51,16 +52,5 @@ fn main() -> ExitCode {
     if a.test {
         return test::run(&a);
     }
-    // Serving is the runtime's job; until it lands, say so plainly after checking.
-    let code = test::run(&args::Args {
-        quiet: true,
-        ..a.clone()
-    });
-    if code != ExitCode::SUCCESS {
-        return code;
-    }
-    eprintln!(
-        "sluice: [emerg] serving is not implemented yet; use -t to check a configuration (sluice: not-implemented)"
-    );
-    ExitCode::from(1)
+    serve::run(&a)
 }

@@ -12,6 +12,7 @@ pub mod crossplane;
 pub mod registry;
 mod source;
 pub mod status;
+pub mod table;
 pub mod variables;
 
 pub use check::{check, strerror, CheckOutcome, Options};

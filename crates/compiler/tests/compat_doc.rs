@@ -27,7 +27,12 @@ fn contexts(bits: u32) -> String {
         (ctx::MAIL, "mail"),
         (ctx::MAIL_SRV, "mail server"),
     ];
-    names.iter().filter(|(b, _)| bits & b != 0).map(|(_, n)| *n).collect::<Vec<_>>().join(", ")
+    names
+        .iter()
+        .filter(|(b, _)| bits & b != 0)
+        .map(|(_, n)| *n)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn table() -> String {
@@ -43,7 +48,11 @@ fn table() -> String {
             Some(so) => format!("{} (`load_module {so}`)", s.module),
             None => s.module.to_string(),
         };
-        out.push_str(&format!("| `{}` | {module} | {} | {st} |\n", s.name, contexts(s.ctx)));
+        out.push_str(&format!(
+            "| `{}` | {module} | {} | {st} |\n",
+            s.name,
+            contexts(s.ctx)
+        ));
     }
     out
 }
@@ -61,6 +70,9 @@ fn compat_doc_is_current() {
     }
     assert!(fresh == text, "docs/compat.md is stale: run UPDATE_COMPAT=1 cargo test -p sluice-compiler --test compat_doc");
     for name in REFUSED_UNSAFE {
-        assert!(head.contains(&format!("`{name}`")), "the refused list in docs/compat.md misses {name}");
+        assert!(
+            head.contains(&format!("`{name}`")),
+            "the refused list in docs/compat.md misses {name}"
+        );
     }
 }

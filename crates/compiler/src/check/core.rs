@@ -89,7 +89,9 @@ impl Checker<'_> {
                 if self.http.is_some() {
                     return Some(Err(self.directive_err(d, "is duplicate")));
                 }
-                self.http = Some(HttpState::default());
+                let mut hs = HttpState::default();
+                hs.close = d.block.as_ref().map(|b| (d.span.file, b.close_line));
+                self.http = Some(hs);
                 match self.walk_block(d, Ctx::Http) {
                     Ok(()) => self.http_end(),
                     Err(e) => Err(e),
@@ -181,9 +183,23 @@ impl Checker<'_> {
         if !self.main.events {
             return Err(self.emerg_nowhere("no \"events\" section in configuration"));
         }
-        if !self.opts.touch_system {
-            return Ok(());
+        if self.opts.touch_system {
+            self.open_files()?;
         }
+        // Shared memory zones are created last; one that was only ever used has no size.
+        let zero = self
+            .http
+            .as_ref()
+            .and_then(|hs| hs.shm.iter().find(|z| z.1 == 0))
+            .map(|z| z.0.clone());
+        if let Some(name) = zero {
+            return Err(self.emerg_nowhere(format!("zero size shared memory zone \"{name}\"")));
+        }
+        Ok(())
+    }
+
+    /// The pid file and the log files, as `-t` opens them.
+    fn open_files(&mut self) -> R {
         // nginx -t creates the pid file (empty) if it is missing.
         let pid = self
             .main

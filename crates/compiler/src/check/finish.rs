@@ -1,9 +1,12 @@
 //! The checks nginx makes when `http { }` is closed (`ngx_http_block()` after parsing),
-//! in its order: upstream hosts (`ngx_http_upstream_init_main_conf`), certificates
-//! (`ngx_http_ssl_merge_srv_conf`), location trees (`ngx_http_init_locations`),
-//! `listen ... ssl` without a certificate (`ngx_http_ssl_init`), unknown variables
-//! (`ngx_http_variables_init_vars`), conflicting server names (`ngx_http_optimize_servers`).
+//! in its order: upstreams (`ngx_http_upstream_init_main_conf`: implicit hosts resolve,
+//! explicit groups need a non-`backup` server), certificates
+//! (`ngx_http_ssl_merge_srv_conf`), values compiled while merging (`proxy_set_header`
+//! and the like), location trees (`ngx_http_init_locations`), `listen ... ssl` without a
+//! certificate (`ngx_http_ssl_init`), unknown variables (`ngx_http_variables_init_vars`),
+//! server names (`ngx_http_optimize_servers`).
 
+use super::hash::{Added, HashKeys};
 use super::http::{Loc, Server};
 use super::upstream::resolves;
 use super::{Checker, R};
@@ -24,15 +27,25 @@ impl Checker<'_> {
     }
 
     fn http_end_inner(&mut self, hs: &super::http::HttpState) -> R {
-        // 1. implicit upstreams: resolve the proxy_pass hosts.
-        if self.opts.touch_system {
-            for u in hs.upstreams.iter().filter(|u| !u.explicit) {
-                if !resolves(&u.host, u.port.unwrap_or(80)) {
-                    return Err(self.emerg(
-                        format!("host not found in upstream \"{}\"", u.host),
-                        u.origin,
-                    ));
+        // 1. upstreams in the order first named (ngx_http_upstream_init_main_conf):
+        // implicit ones resolve their proxy_pass host; explicit ones need a server
+        // that is not `backup` (ngx_http_upstream_init_round_robin).
+        for u in &hs.upstreams {
+            if u.explicit {
+                if u.primary == 0 {
+                    let (file, line) = u.origin;
+                    let msg = format!(
+                        "no servers in upstream \"{}\" in {}:{line}",
+                        u.host,
+                        self.sources.path(file).display()
+                    );
+                    return Err(self.emerg_nowhere(msg));
                 }
+            } else if self.opts.touch_system && !resolves(&u.host, u.port.unwrap_or(80)) {
+                return Err(self.emerg(
+                    format!("host not found in upstream \"{}\"", u.host),
+                    u.origin,
+                ));
             }
         }
         // 2. certificates, server by server, inherited from http when a server sets none.
@@ -63,6 +76,15 @@ impl Checker<'_> {
                 }
             }
         }
+        // Merging: the values compiled then (proxy_set_header, ...); an error is
+        // reported at the line that closed `http { }`.
+        let merge_vars = match merge_values(hs) {
+            Ok(vars) => vars,
+            Err(msg) => {
+                let origin = hs.close.unwrap_or((sluice_parser::FileId(0), 0));
+                return Err(self.emerg(msg, origin));
+            }
+        };
         // 3. location trees: duplicate exact or prefix locations at one level.
         for s in &hs.servers {
             self.duplicate_locations(&s.locations)?;
@@ -109,7 +131,7 @@ impl Checker<'_> {
             }
         }
         // 5. every variable used must exist.
-        for name in hs.used_vars.iter().chain(hs.late_vars.iter()) {
+        for name in hs.used_vars.iter().chain(merge_vars.iter()) {
             let dynamic = variables::DYNAMIC
                 .iter()
                 .any(|(so, names)| self.loaded.contains(*so) && names.contains(&name.as_str()));
@@ -117,25 +139,47 @@ impl Checker<'_> {
                 return Err(self.emerg_nowhere(format!("unknown \"{name}\" variable")));
             }
         }
-        // 6. the same name twice on one address: the later server loses it.
-        for addr in &addrs {
-            let mut seen: Vec<&str> = Vec::new();
-            for s in hs
+        // 6. server names, address by address (ngx_http_optimize_servers): ports in
+        // the order first listened on, addresses with `bind` first and wildcards last;
+        // only addresses shared by servers (or whose default server has a regex name
+        // with captures) are looked at. The same name again: the later server loses it.
+        for addr in ordered_addrs(hs) {
+            let servers: Vec<&Server> = hs
                 .servers
                 .iter()
-                .filter(|s| s.listens.iter().any(|(l, _)| l.addr == *addr))
-            {
-                for n in &s.names {
-                    if n.starts_with('~') {
-                        continue;
-                    }
-                    if seen.contains(&n.as_str()) {
-                        self.warn(
+                .filter(|s| s.listens.iter().any(|(l, _)| l.addr == addr))
+                .collect();
+            let default = servers
+                .iter()
+                .find(|s| {
+                    s.listens
+                        .iter()
+                        .any(|(l, _)| l.addr == addr && l.default_server)
+                })
+                .or(servers.first());
+            if servers.len() < 2 && !default.is_some_and(|s| s.captures) {
+                continue;
+            }
+            let mut keys = HashKeys::default();
+            for s in &servers {
+                let implicit = [String::new()];
+                let names = if s.names.is_empty() {
+                    &implicit[..]
+                } else {
+                    &s.names[..]
+                };
+                for n in names.iter().filter(|n| !n.starts_with('~')) {
+                    match keys.add(n, true) {
+                        Added::Ok => {}
+                        Added::Busy => self.warn(
                             format!("conflicting server name \"{n}\" on {addr}, ignored"),
                             None,
-                        );
-                    } else {
-                        seen.push(n);
+                        ),
+                        Added::Declined => {
+                            return Err(self.emerg_nowhere(format!(
+                                "invalid server name or wildcard \"{n}\" on {addr}"
+                            )))
+                        }
                     }
                 }
             }
@@ -186,6 +230,104 @@ impl Checker<'_> {
             }
         }
     }
+}
+
+/// The merge-time values in nginx's order: module by module (proxy, fastcgi, uwsgi,
+/// scgi, grpc: `ngx_http_block()` merges every server for one module before the next),
+/// then level by level, servers and their locations depth first
+/// (`ngx_http_merge_servers()`, `ngx_http_merge_locations()`). A level without its own
+/// values of a kind takes its parent's, which nginx compiles then if it has not yet
+/// (that is how values set in `http { }` get compiled, or never are when every server
+/// sets its own). Returns the variables used, in order, or the first error.
+fn merge_values(hs: &super::http::HttpState) -> Result<Vec<String>, String> {
+    const ORDER: &[&str] = &[
+        "proxy_set_body",
+        "proxy_set_header",
+        "fastcgi_param",
+        "uwsgi_param",
+        "scgi_param",
+        "grpc_set_header",
+    ];
+    let nodes = &hs.merge_nodes;
+    let mut vars: Vec<String> = Vec::new();
+    if nodes.is_empty() {
+        return Ok(vars);
+    }
+    let own = |n: usize, kind: &str| nodes[n].values.iter().any(|(k, _)| *k == kind);
+    for kind in ORDER {
+        let mut compiled = vec![false; nodes.len()];
+        let mut stack: Vec<usize> = nodes[0].children.iter().rev().copied().collect();
+        while let Some(n) = stack.pop() {
+            let mut source = Some(n);
+            while let Some(s) = source {
+                if own(s, kind) {
+                    break;
+                }
+                source = nodes[s].parent;
+            }
+            if let Some(s) = source {
+                if !compiled[s] {
+                    compiled[s] = true;
+                    for (_, v) in nodes[s].values.iter().filter(|(k, _)| k == kind) {
+                        for name in super::http::script_vars(v)? {
+                            let name = name.to_ascii_lowercase();
+                            if !vars.contains(&name) {
+                                vars.push(name);
+                            }
+                        }
+                    }
+                }
+            }
+            stack.extend(nodes[n].children.iter().rev().copied());
+        }
+    }
+    Ok(vars)
+}
+
+/// The addresses listened on, in the order `ngx_http_optimize_servers()` visits them:
+/// ports in the order first seen; within a port, `bind` addresses first and wildcard
+/// addresses last, otherwise in the order first seen (`ngx_sort` is stable).
+fn ordered_addrs(hs: &super::http::HttpState) -> Vec<String> {
+    let mut ports: Vec<u16> = Vec::new();
+    let mut addrs: Vec<(u16, String, bool, bool)> = Vec::new();
+    for s in &hs.servers {
+        for (l, _) in &s.listens {
+            if !ports.contains(&l.port) {
+                ports.push(l.port);
+            }
+            match addrs.iter_mut().find(|a| a.1 == l.addr) {
+                Some(a) => a.2 |= l.bind,
+                None => addrs.push((l.port, l.addr.clone(), l.bind, l.wildcard)),
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for p in ports {
+        let mut v: Vec<&(u16, String, bool, bool)> = addrs.iter().filter(|a| a.0 == p).collect();
+        // ngx_http_cmp_conf_addrs() through ngx_sort()'s insertion sort
+        let cmp = |a: &(u16, String, bool, bool), b: &(u16, String, bool, bool)| {
+            if a.3 {
+                1
+            } else if b.3 || (a.2 && !b.2) {
+                -1
+            } else if !a.2 && b.2 {
+                1
+            } else {
+                0
+            }
+        };
+        for i in 1..v.len() {
+            let cur = v[i];
+            let mut j = i;
+            while j > 0 && cmp(v[j - 1], cur) > 0 {
+                v[j] = v[j - 1];
+                j -= 1;
+            }
+            v[j] = cur;
+        }
+        out.extend(v.into_iter().map(|a| a.1.clone()));
+    }
+    out
 }
 
 /// A server's certificates and keys after inheritance from http.

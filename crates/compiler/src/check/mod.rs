@@ -10,6 +10,7 @@
 
 mod core;
 mod finish;
+mod hash;
 mod http;
 mod kv;
 mod upstream;
@@ -52,6 +53,9 @@ pub struct CheckOutcome {
     pub post_diags: Vec<Diagnostic>,
     /// The pid file the configuration names (`pid`), or Debian's default.
     pub pid_file: PathBuf,
+    /// The main context with every `include` replaced by what it read (only when the
+    /// check passed): the input of lowering.
+    pub tree: Vec<Directive>,
 }
 
 impl CheckOutcome {
@@ -134,6 +138,8 @@ pub(crate) struct Level_ {
     /// Extensions of the `types` blocks at this level: nginx keeps one array per level,
     /// so a second `types { }` (or one after `include mime.types`) warns on repeats.
     pub types: HashMap<String, String>,
+    /// `limit_req` / `limit_conn` zones used at this level.
+    pub shm_limits: HashSet<String>,
 }
 
 pub(crate) struct Checker<'o> {
@@ -190,6 +196,13 @@ impl<'o> Checker<'o> {
         }
         let text = match std::fs::read(path) {
             Ok(t) => t,
+            // open() succeeds on a directory; nginx's read of it fails, at [crit] and
+            // without a position.
+            Err(e) if path.is_dir() => {
+                let msg = format!("pread() \"{}\" failed ({})", path.display(), os_error(&e));
+                self.diags.push(Diagnostic::new(Level::Crit, msg, None));
+                return Err(Stop);
+            }
             Err(e) => {
                 let msg = format!("open() \"{}\" failed ({})", path.display(), os_error(&e));
                 self.diags.push(Diagnostic::new(Level::Emerg, msg, from));
@@ -255,7 +268,10 @@ impl<'o> Checker<'o> {
             vec![full]
         };
         for path in paths {
-            if self.include_stack.contains(&path) {
+            // nginx re-reads a file that includes itself in whatever context it stands;
+            // that nearly always fails at once ("not allowed here", "is duplicate"), and
+            // those are the errors to show. Only a second re-entry is a real cycle.
+            if self.include_stack.iter().filter(|p| **p == path).count() >= 2 {
                 let mut chain: Vec<String> = self
                     .include_stack
                     .iter()
@@ -568,11 +584,58 @@ pub fn check(opts: &Options) -> CheckOutcome {
         .pid
         .clone()
         .unwrap_or_else(|| PathBuf::from(core::DEFAULT_PID));
+    if out.ok() {
+        out.tree = c.expanded_main();
+    }
     out.sources = c.sources;
     out
 }
 
 impl Checker<'_> {
+    /// The `-g` directives and the main file, includes expanded, from the parse cache
+    /// (every file was read and checked already).
+    fn expanded_main(&self) -> Vec<Directive> {
+        let mut out = Vec::new();
+        if let Some(g) = &self.opts.globals {
+            let opts = ParseOptions {
+                kv_block: &is_kv_block,
+                kv_top: false,
+                command_line: true,
+            };
+            out.extend(parse(g.as_bytes(), COMMAND_LINE, opts).items);
+        }
+        if let Some((_, file)) = self.parsed.get(&(self.opts.conf_file.clone(), false)) {
+            self.expand_into(&file.items, false, &mut out);
+        }
+        out
+    }
+
+    fn expand_into(&self, items: &[Directive], kv: bool, out: &mut Vec<Directive>) {
+        for d in items {
+            if d.name.value == "include" && d.args.len() == 1 && d.block.is_none() {
+                let pattern = &d.args[0].value;
+                let full = self.conf_path(pattern);
+                let paths = if pattern.contains(['*', '?', '[']) {
+                    glob_sorted(&full).unwrap_or_default()
+                } else {
+                    vec![full]
+                };
+                for p in paths {
+                    if let Some((_, f)) = self.parsed.get(&(p, kv)) {
+                        self.expand_into(&f.items, kv, out);
+                    }
+                }
+                continue;
+            }
+            let mut copy = d.clone();
+            if let (Some(b), Some(orig)) = (copy.block.as_mut(), d.block.as_ref()) {
+                b.items.clear();
+                self.expand_into(&orig.items, is_kv_block(&d.name.value), &mut b.items);
+            }
+            out.push(copy);
+        }
+    }
+
     /// `-g` text, then the main file, in the main context.
     fn read_all(&mut self) -> R {
         let mut level = Level_::default();

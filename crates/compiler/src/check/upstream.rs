@@ -1,6 +1,6 @@
 //! `upstream { }` and what goes in it: `server`, the balancing methods, `keepalive`.
 
-use super::http::parse_upstream_url;
+use super::http::{parse_url, UrlOpts};
 use super::{at, Checker, Ctx, Level_, R};
 use crate::registry::Spec;
 use sluice_parser::ast::Directive;
@@ -12,8 +12,10 @@ pub(crate) struct UpsState {
     method: Option<&'static str>,
     /// Parameters the method does not support: "backup" for hash, ip_hash, random.
     no_backup: bool,
-    /// Whether a server used `backup` before a method that forbids it was set.
+    /// `server` lines read.
     servers: usize,
+    /// `server` lines without `backup`.
+    primary: usize,
 }
 
 impl Checker<'_> {
@@ -29,19 +31,61 @@ impl Checker<'_> {
             ("upstream", Ctx::Http) => self.upstream_block(d),
             ("server", Ctx::Upstream) => self.upstream_server(d),
             ("ip_hash" | "least_conn" | "random" | "hash", Ctx::Upstream) => {
+                // ngx_http_upstream_hash() compiles its key before anything else
+                if spec.name == "hash" {
+                    let k = a(0).to_string();
+                    if let Err(e) = self.compile_value(d, &k, false) {
+                        return Some(Err(e));
+                    }
+                }
                 if self.ups.method.is_some() {
                     self.warn("load balancing method redefined", Some(at(d)));
                 }
                 self.ups.method = Some(spec.name);
                 self.ups.no_backup = matches!(spec.name, "ip_hash" | "hash" | "random");
-                if spec.name == "hash" {
-                    if d.args.len() == 2 && a(1) != "consistent" {
-                        return Some(Err(
-                            self.emerg(format!("invalid parameter \"{}\"", a(1)), at(d))
-                        ));
+                let bad = match spec.name {
+                    "hash" => d.args.get(1).filter(|w| w.value != "consistent"),
+                    // ngx_http_upstream_random(): `random [two [least_conn]]`
+                    "random" => d
+                        .args
+                        .first()
+                        .filter(|w| w.value != "two")
+                        .or_else(|| d.args.get(1).filter(|w| w.value != "least_conn")),
+                    _ => None,
+                };
+                if let Some(w) = bad {
+                    let msg = format!("invalid parameter \"{}\"", w.value);
+                    return Some(Err(self.emerg(msg, at(d))));
+                }
+                Ok(())
+            }
+            ("zone", Ctx::Upstream) => {
+                // ngx_http_upstream_zone()
+                if a(0).is_empty() {
+                    let msg = format!("invalid zone name \"{}\"", a(0));
+                    return Some(Err(self.emerg(msg, at(d))));
+                }
+                if let Some(w) = d.args.get(1) {
+                    match sluice_parser::units::parse_size(&w.value) {
+                        None => {
+                            let msg = format!("invalid zone size \"{}\"", w.value);
+                            return Some(Err(self.emerg(msg, at(d))));
+                        }
+                        Some(n) if n < 8 * 4096 => {
+                            let msg = format!("zone \"{}\" is too small", a(0));
+                            return Some(Err(self.emerg(msg, at(d))));
+                        }
+                        Some(_) => {}
                     }
-                    let k = a(0).to_string();
-                    return Some(self.compile_value(d, &k, false));
+                }
+                let size = d
+                    .args
+                    .get(1)
+                    .and_then(|w| sluice_parser::units::parse_size(&w.value))
+                    .unwrap_or(0);
+                let name = a(0).to_string();
+                if let Err(e) = self.shm_add(d, &name, size, "upstream") {
+                    return Some(Err(e));
                 }
                 Ok(())
             }
@@ -63,12 +107,22 @@ impl Checker<'_> {
 
     fn upstream_block(&mut self, d: &Directive) -> R {
         let name = d.args[0].value.clone();
-        self.add_upstream(name, None, true, at(d))?;
+        self.add_upstream(name.clone(), None, true, at(d))?;
         self.ups = UpsState::default();
         self.walk_block(d, Ctx::Upstream)?;
         if self.ups.servers == 0 {
             let line = d.block.as_ref().map_or(d.line(), |b| b.close_line);
             return Err(self.emerg("no servers are inside upstream", (d.span.file, line)));
+        }
+        let primary = self.ups.primary;
+        if let Some(hs) = self.http.as_mut() {
+            if let Some(u) = hs
+                .upstreams
+                .iter_mut()
+                .find(|u| u.explicit && u.host.eq_ignore_ascii_case(&name))
+            {
+                u.primary = primary;
+            }
         }
         Ok(())
     }
@@ -104,19 +158,17 @@ impl Checker<'_> {
             }
         }
         self.ups.servers += 1;
+        if !d.args[1..].iter().any(|w| w.value == "backup") {
+            self.ups.primary += 1;
+        }
         let url = d.args[0].value.clone();
-        let parsed = match parse_upstream_url(&url, 80) {
-            Ok(p) => p,
-            Err(err) => return Err(self.emerg(format!("{err} in upstream \"{url}\""), at(d))),
+        let opts = UrlOpts {
+            default_port: 80,
+            no_resolve: !self.opts.touch_system,
+            ..UrlOpts::default()
         };
-        if parsed.uri {
-            return Err(self.emerg(format!("invalid URI in upstream \"{url}\""), at(d)));
-        }
-        if parsed.unix || !self.opts.touch_system {
-            return Ok(());
-        }
-        if !resolves(&parsed.host, parsed.port.unwrap_or(80)) {
-            return Err(self.emerg(format!("host not found in upstream \"{url}\""), at(d)));
+        if let Err(err) = parse_url(&url, opts) {
+            return Err(self.emerg(format!("{err} in upstream \"{url}\""), at(d)));
         }
         Ok(())
     }

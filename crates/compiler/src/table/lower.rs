@@ -1,0 +1,1179 @@
+//! Lowering: the checked, include-expanded tree → [`RoutingTable`]. The checker has
+//! validated every value already, so malformed input cannot reach here; what could still
+//! fail (a regex that compiled at check time) becomes an error string, never a panic.
+//!
+//! Inheritance follows nginx's merge functions: a scalar unset at a level takes the
+//! parent's value; the list directives (`proxy_set_header`, `add_header`,
+//! `proxy_hide_header`, `access_log`) are inherited all-or-nothing (SEMANTICS §4.4).
+
+use super::route::{LocationDef, LocationKind, LocationTree, ServerNamesBuilder};
+use super::*;
+use sluice_parser::ast::Directive;
+use sluice_parser::units::{parse_number, parse_offset, parse_size, parse_time};
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, ToSocketAddrs};
+
+/// Builds the routing table from the tree `check()` returns (`CheckOutcome::tree`).
+/// `prefix` resolves relative log paths.
+pub fn lower(tree: &[Directive], prefix: &std::path::Path) -> Result<RoutingTable, String> {
+    let mut l = Lower {
+        prefix: prefix.to_path_buf(),
+        ..Lower::default()
+    };
+    l.main(tree)?;
+    Ok(l.finish())
+}
+
+#[derive(Default)]
+struct Lower {
+    prefix: PathBuf,
+    main: Option<MainConf>,
+    user_vars: Vec<String>,
+    user_var_sources: Vec<UserVarSource>,
+    maps: Vec<MapDef>,
+    upstreams: Vec<UpstreamGroup>,
+    log_formats: HashMap<String, Arc<LogFormat>>,
+    servers: Vec<Server>,
+    /// (address, ssl, http2, default_server, server index)
+    listens: Vec<(ListenAddr, bool, bool, bool, usize)>,
+    names: Vec<Vec<String>>,
+}
+
+/// Settings of one level (http, server, location, if), `None` = not set here.
+#[derive(Clone, Default)]
+struct Scope {
+    set_headers: Option<Vec<(String, String)>>,
+    http11: Option<bool>,
+    connect_timeout: Option<Duration>,
+    read_timeout: Option<Duration>,
+    send_timeout_proxy: Option<Duration>,
+    buffering: Option<bool>,
+    request_buffering: Option<bool>,
+    pass_request_headers: Option<bool>,
+    pass_request_body: Option<bool>,
+    hide_headers: Option<Vec<String>>,
+    pass_headers: Option<Vec<String>>,
+    redirect: Option<Vec<Vec<String>>>,
+    next_upstream: Option<Vec<String>>,
+    next_upstream_tries: Option<usize>,
+    next_upstream_timeout: Option<Duration>,
+    buffer_size: Option<usize>,
+    client_max_body_size: Option<u64>,
+    client_body_timeout: Option<Duration>,
+    send_timeout: Option<Duration>,
+    keepalive_timeout: Option<Duration>,
+    keepalive_requests: Option<u64>,
+    access_logs: Option<Vec<Vec<String>>>,
+    add_headers: Option<Vec<Vec<String>>>,
+    server_tokens: Option<bool>,
+    default_type: Option<String>,
+    tcp_nodelay: Option<bool>,
+    absolute_redirect: Option<bool>,
+    port_in_redirect: Option<bool>,
+    client_header_timeout: Option<Duration>,
+    client_header_buffer_size: Option<usize>,
+    large_client_header_buffers: Option<(usize, usize)>,
+    underscores_in_headers: Option<bool>,
+    ignore_invalid_headers: Option<bool>,
+    merge_slashes: Option<bool>,
+}
+
+fn arg(d: &Directive, i: usize) -> &str {
+    d.args.get(i).map(|w| w.value.as_str()).unwrap_or("")
+}
+
+fn flag(d: &Directive) -> bool {
+    arg(d, 0).eq_ignore_ascii_case("on")
+}
+
+fn msec(d: &Directive) -> Duration {
+    Duration::from_millis(parse_time(arg(d, 0), false).unwrap_or(0).max(0) as u64)
+}
+
+fn words(d: &Directive) -> Vec<String> {
+    d.args.iter().map(|w| w.value.clone()).collect()
+}
+
+fn push_list<T: Clone>(slot: &mut Option<Vec<T>>, v: T) {
+    slot.get_or_insert_with(Vec::new).push(v);
+}
+
+impl Scope {
+    /// Applies the directives of one block that configure this level.
+    fn apply(&mut self, d: &Directive) {
+        match d.name.value.as_str() {
+            "proxy_set_header" => push_list(
+                &mut self.set_headers,
+                (arg(d, 0).to_string(), arg(d, 1).to_string()),
+            ),
+            "proxy_http_version" => self.http11 = Some(arg(d, 0) == "1.1"),
+            "proxy_connect_timeout" => self.connect_timeout = Some(msec(d)),
+            "proxy_read_timeout" => self.read_timeout = Some(msec(d)),
+            "proxy_send_timeout" => self.send_timeout_proxy = Some(msec(d)),
+            "proxy_buffering" => self.buffering = Some(flag(d)),
+            "proxy_request_buffering" => self.request_buffering = Some(flag(d)),
+            "proxy_pass_request_headers" => self.pass_request_headers = Some(flag(d)),
+            "proxy_pass_request_body" => self.pass_request_body = Some(flag(d)),
+            "proxy_hide_header" => {
+                push_list(&mut self.hide_headers, arg(d, 0).to_ascii_lowercase())
+            }
+            "proxy_pass_header" => {
+                push_list(&mut self.pass_headers, arg(d, 0).to_ascii_lowercase())
+            }
+            "proxy_redirect" => push_list(&mut self.redirect, words(d)),
+            "proxy_next_upstream" => self.next_upstream = Some(words(d)),
+            "proxy_next_upstream_tries" => {
+                self.next_upstream_tries = parse_number(arg(d, 0)).map(|n| n as usize)
+            }
+            "proxy_next_upstream_timeout" => self.next_upstream_timeout = Some(msec(d)),
+            "proxy_buffer_size" => self.buffer_size = parse_size(arg(d, 0)).map(|n| n as usize),
+            "client_max_body_size" => {
+                self.client_max_body_size = parse_offset(arg(d, 0)).map(|n| n as u64)
+            }
+            "client_body_timeout" => self.client_body_timeout = Some(msec(d)),
+            "send_timeout" => self.send_timeout = Some(msec(d)),
+            "keepalive_timeout" => self.keepalive_timeout = Some(msec(d)),
+            "keepalive_requests" => {
+                self.keepalive_requests = parse_number(arg(d, 0)).map(|n| n as u64)
+            }
+            "access_log" => push_list(&mut self.access_logs, words(d)),
+            "add_header" => push_list(&mut self.add_headers, words(d)),
+            "server_tokens" => self.server_tokens = Some(arg(d, 0) != "off"),
+            "default_type" => self.default_type = Some(arg(d, 0).to_string()),
+            "tcp_nodelay" => self.tcp_nodelay = Some(flag(d)),
+            "absolute_redirect" => self.absolute_redirect = Some(flag(d)),
+            "port_in_redirect" => self.port_in_redirect = Some(flag(d)),
+            "client_header_timeout" => self.client_header_timeout = Some(msec(d)),
+            "client_header_buffer_size" => {
+                self.client_header_buffer_size = parse_size(arg(d, 0)).map(|n| n as usize)
+            }
+            "large_client_header_buffers" => {
+                let n = parse_number(arg(d, 0)).unwrap_or(4) as usize;
+                let s = parse_size(arg(d, 1)).unwrap_or(8192) as usize;
+                self.large_client_header_buffers = Some((n, s));
+            }
+            "underscores_in_headers" => self.underscores_in_headers = Some(flag(d)),
+            "ignore_invalid_headers" => self.ignore_invalid_headers = Some(flag(d)),
+            "merge_slashes" => self.merge_slashes = Some(flag(d)),
+            _ => {}
+        }
+    }
+
+    /// This level's settings over the parent's (nginx's merge: unset takes the parent's).
+    fn inherit(&self, parent: &Scope) -> Scope {
+        macro_rules! m {
+            ($($f:ident),*) => { Scope { $($f: self.$f.clone().or_else(|| parent.$f.clone()),)* } };
+        }
+        m!(
+            set_headers,
+            http11,
+            connect_timeout,
+            read_timeout,
+            send_timeout_proxy,
+            buffering,
+            request_buffering,
+            pass_request_headers,
+            pass_request_body,
+            hide_headers,
+            pass_headers,
+            redirect,
+            next_upstream,
+            next_upstream_tries,
+            next_upstream_timeout,
+            buffer_size,
+            client_max_body_size,
+            client_body_timeout,
+            send_timeout,
+            keepalive_timeout,
+            keepalive_requests,
+            access_logs,
+            add_headers,
+            server_tokens,
+            default_type,
+            tcp_nodelay,
+            absolute_redirect,
+            port_in_redirect,
+            client_header_timeout,
+            client_header_buffer_size,
+            large_client_header_buffers,
+            underscores_in_headers,
+            ignore_invalid_headers,
+            merge_slashes
+        )
+    }
+}
+
+const COMBINED: &str =
+    "$remote_addr - $remote_user [$time_local] \"$request\" $status $body_bytes_sent \"$http_referer\" \"$http_user_agent\"";
+
+/// nginx's default hidden response headers (SEMANTICS §4.6).
+const HIDDEN: &[&str] = &[
+    "date",
+    "server",
+    "x-pad",
+    "x-accel-expires",
+    "x-accel-redirect",
+    "x-accel-limit-rate",
+    "x-accel-buffering",
+    "x-accel-charset",
+];
+
+impl Lower {
+    fn finish(self) -> RoutingTable {
+        let mut listeners: Vec<Listener> = Vec::new();
+        let mut addrs: Vec<ListenAddr> = Vec::new();
+        for (a, ..) in &self.listens {
+            if !addrs.contains(a) {
+                addrs.push(a.clone());
+            }
+        }
+        for a in addrs {
+            let on: Vec<&(ListenAddr, bool, bool, bool, usize)> =
+                self.listens.iter().filter(|l| l.0 == a).collect();
+            let ssl = on.iter().any(|l| l.1);
+            let http2 = on.iter().any(|l| l.2);
+            let default_server = on.iter().find(|l| l.3).or(on.first()).map_or(0, |l| l.4);
+            let mut names = ServerNamesBuilder::new();
+            for l in &on {
+                for n in &self.names[l.4] {
+                    let _ = names.add(n, l.4);
+                }
+            }
+            listeners.push(Listener {
+                addr: a,
+                ssl,
+                http2,
+                ipv6only: true,
+                backlog: 511,
+                reuseport: false,
+                default_server,
+                names: names.build(),
+            });
+        }
+        RoutingTable {
+            listeners,
+            servers: self.servers,
+            upstreams: self.upstreams,
+            maps: self.maps,
+            user_vars: self.user_vars,
+            user_var_sources: self.user_var_sources,
+            main: self.main.unwrap_or_else(default_main),
+        }
+    }
+
+    fn define(&mut self, name: &str, src: UserVarSource) {
+        let n = name.to_ascii_lowercase();
+        if !self.user_vars.contains(&n) {
+            self.user_vars.push(n);
+            self.user_var_sources.push(src);
+        }
+    }
+
+    fn t(&self, s: &str) -> Template {
+        Template::compile(s, &self.user_vars)
+    }
+
+    fn main(&mut self, tree: &[Directive]) -> Result<(), String> {
+        let mut m = default_main();
+        for d in tree {
+            match d.name.value.as_str() {
+                "worker_processes" => {
+                    m.worker_processes = match arg(d, 0) {
+                        "auto" => std::thread::available_parallelism().map_or(1, |n| n.get()),
+                        v => parse_number(v).unwrap_or(1).max(1) as usize,
+                    }
+                }
+                "pid" => m.pid = self.prefix_path(arg(d, 0)),
+                "daemon" => m.daemon = flag(d),
+                "error_log" => {
+                    let f = arg(d, 0);
+                    m.error_log = (f != "stderr").then(|| self.prefix_path(f));
+                    if let Some(l) = d.args.get(1).and_then(|w| LogLevel::from_name(&w.value)) {
+                        m.error_level = l;
+                    }
+                }
+                "events" => {
+                    for e in d.block.iter().flat_map(|b| b.items.iter()) {
+                        if e.name.value == "worker_connections" {
+                            m.worker_connections = parse_number(arg(e, 0)).unwrap_or(512) as usize;
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.main = Some(m);
+        if let Some(http) = tree.iter().find(|d| d.name.value == "http") {
+            self.http(http)?;
+        }
+        Ok(())
+    }
+
+    fn prefix_path(&self, p: &str) -> PathBuf {
+        if p.starts_with('/') {
+            PathBuf::from(p)
+        } else {
+            self.prefix.join(p)
+        }
+    }
+
+    fn http(&mut self, http: &Directive) -> Result<(), String> {
+        let items: &[Directive] = http.block.as_ref().map_or(&[], |b| &b.items);
+        // 1. user variables first, so templates resolve them.
+        self.collect_vars(items)?;
+        // 2. log formats.
+        let combined = Arc::new(LogFormat {
+            name: "combined".into(),
+            template: self.t(COMBINED),
+            escape: LogEscape::Default,
+        });
+        self.log_formats.insert("combined".into(), combined);
+        for d in items.iter().filter(|d| d.name.value == "log_format") {
+            let mut rest = &d.args[1..];
+            let mut escape = LogEscape::Default;
+            if let Some(e) = rest.first().and_then(|w| w.value.strip_prefix("escape=")) {
+                escape = match e {
+                    "json" => LogEscape::Json,
+                    "none" => LogEscape::None,
+                    _ => LogEscape::Default,
+                };
+                rest = &rest[1..];
+            }
+            let text: String = rest.iter().map(|w| w.value.as_str()).collect();
+            let f = LogFormat {
+                name: arg(d, 0).to_string(),
+                template: self.t(&text),
+                escape,
+            };
+            self.log_formats.insert(arg(d, 0).to_string(), Arc::new(f));
+        }
+        // 3. maps.
+        for d in items.iter().filter(|d| d.name.value == "map") {
+            let m = self.map(d)?;
+            self.maps.push(m);
+        }
+        // 4. explicit upstreams (implicit ones are added as proxy_pass lines are met).
+        for d in items.iter().filter(|d| d.name.value == "upstream") {
+            let g = self.upstream(d)?;
+            self.upstreams.push(g);
+        }
+        // 5. servers.
+        let mut scope = Scope::default();
+        for d in items {
+            scope.apply(d);
+        }
+        for d in items.iter().filter(|d| d.name.value == "server") {
+            self.server(d, &scope)?;
+        }
+        Ok(())
+    }
+
+    /// Every variable the configuration defines, in order.
+    fn collect_vars(&mut self, items: &[Directive]) -> Result<(), String> {
+        for d in items {
+            let name = d.name.value.as_str();
+            match name {
+                "map" => {
+                    let idx = self.user_vars.len();
+                    let _ = idx;
+                    if let Some(v) = arg(d, 1).strip_prefix('$') {
+                        let map_index = items[..]
+                            .iter()
+                            .filter(|x| x.name.value == "map")
+                            .position(|x| std::ptr::eq(x, d))
+                            .unwrap_or(0);
+                        self.define(v, UserVarSource::Map(map_index));
+                    }
+                    if let Some(b) = &d.block {
+                        for e in &b.items {
+                            if let Some(re) = e.name.value.strip_prefix('~') {
+                                let (p, ci) =
+                                    re.strip_prefix('*').map_or((re, false), |p| (p, true));
+                                for n in capture_names(p, ci)? {
+                                    self.define(&n, UserVarSource::Capture);
+                                }
+                            }
+                        }
+                    }
+                    continue;
+                }
+                "geo" => {
+                    if let Some(v) = d.args.last().and_then(|w| w.value.strip_prefix('$')) {
+                        self.define(v, UserVarSource::Other);
+                    }
+                    continue;
+                }
+                "split_clients" => {
+                    if let Some(v) = arg(d, 1).strip_prefix('$') {
+                        self.define(v, UserVarSource::Other);
+                    }
+                    continue;
+                }
+                "types" => continue,
+                "set" | "auth_request_set" | "perl_set" => {
+                    if let Some(v) = arg(d, 0).strip_prefix('$') {
+                        self.define(
+                            v,
+                            if name == "set" {
+                                UserVarSource::Set
+                            } else {
+                                UserVarSource::Other
+                            },
+                        );
+                    }
+                }
+                "location" => {
+                    let (m, p) = if d.args.len() == 2 {
+                        (arg(d, 0), arg(d, 1))
+                    } else {
+                        ("", arg(d, 0))
+                    };
+                    let (re, ci) = match (m, p) {
+                        ("~", p) => (Some(p), false),
+                        ("~*", p) => (Some(p), true),
+                        ("", p) if p.starts_with("~*") => (Some(&p[2..]), true),
+                        ("", p) if p.starts_with('~') => (Some(&p[1..]), false),
+                        _ => (None, false),
+                    };
+                    if let Some(re) = re {
+                        for n in capture_names(re, ci)? {
+                            self.define(&n, UserVarSource::Capture);
+                        }
+                    }
+                }
+                "server_name" => {
+                    for w in &d.args {
+                        if let Some(re) = w.value.strip_prefix('~') {
+                            for n in capture_names(re, true)? {
+                                self.define(&n, UserVarSource::Capture);
+                            }
+                        }
+                    }
+                }
+                "rewrite" => {
+                    for n in capture_names(arg(d, 0), false)? {
+                        self.define(&n, UserVarSource::Capture);
+                    }
+                }
+                "if" => {
+                    if let Some(i) = d
+                        .args
+                        .iter()
+                        .position(|w| matches!(w.value.as_str(), "~" | "~*" | "!~" | "!~*"))
+                    {
+                        if let Some(w) = d.args.get(i + 1) {
+                            let re = w.value.trim_end_matches(')');
+                            for n in capture_names(re, false).unwrap_or_default() {
+                                self.define(&n, UserVarSource::Capture);
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+            if let Some(b) = &d.block {
+                self.collect_vars(&b.items)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn map(&self, d: &Directive) -> Result<MapDef, String> {
+        let mut m = MapDef {
+            source: self.t(arg(d, 0)),
+            exact: HashMap::new(),
+            regexes: Vec::new(),
+            wild_front: Vec::new(),
+            wild_back: Vec::new(),
+            hostnames: false,
+            default: Template::default(),
+            volatile: false,
+        };
+        for e in d.block.iter().flat_map(|b| b.items.iter()) {
+            let key = e.name.value.as_str();
+            if e.args.is_empty() {
+                match key {
+                    "hostnames" => m.hostnames = true,
+                    "volatile" => m.volatile = true,
+                    _ => {}
+                }
+                continue;
+            }
+            let value = self.t(arg(e, 0));
+            if key == "default" {
+                m.default = value;
+            } else if let Some(re) = key.strip_prefix('~') {
+                let (p, ci) = re.strip_prefix('*').map_or((re, false), |p| (p, true));
+                m.regexes.push((compile(p, ci)?, value));
+            } else {
+                let k = key.strip_prefix('\\').unwrap_or(key).to_ascii_lowercase();
+                if m.hostnames {
+                    if let Some(s) = k.strip_prefix('*') {
+                        m.wild_front.push((s.as_bytes().to_vec(), value));
+                        continue;
+                    }
+                    if let Some(p) = k.strip_suffix('*') {
+                        m.wild_back.push((p.as_bytes().to_vec(), value));
+                        continue;
+                    }
+                    if let Some(s) = k.strip_prefix('.') {
+                        m.exact
+                            .entry(s.as_bytes().to_vec())
+                            .or_insert_with(|| value.clone());
+                        m.wild_front.push((k.as_bytes().to_vec(), value));
+                        continue;
+                    }
+                }
+                m.exact.entry(k.into_bytes()).or_insert(value);
+            }
+        }
+        // Longest wildcard first.
+        m.wild_front.sort_by_key(|w| std::cmp::Reverse(w.0.len()));
+        m.wild_back.sort_by_key(|w| std::cmp::Reverse(w.0.len()));
+        Ok(m)
+    }
+
+    fn upstream(&self, d: &Directive) -> Result<UpstreamGroup, String> {
+        let mut g = UpstreamGroup {
+            name: arg(d, 0).to_string(),
+            peers: Vec::new(),
+            method: Method::RoundRobin,
+            hash_key: None,
+            keepalive: 0,
+            keepalive_timeout: Duration::from_secs(60),
+            keepalive_requests: 1000,
+            keepalive_time: Duration::from_secs(3600),
+        };
+        for e in d.block.iter().flat_map(|b| b.items.iter()) {
+            match e.name.value.as_str() {
+                "server" => g.peers.extend(peers_of(e)?),
+                "ip_hash" => g.method = Method::IpHash,
+                "least_conn" => g.method = Method::LeastConn,
+                "hash" => {
+                    g.method = Method::Hash {
+                        consistent: arg(e, 1) == "consistent",
+                    };
+                    g.hash_key = Some(self.t(arg(e, 0)));
+                }
+                "keepalive" => g.keepalive = parse_number(arg(e, 0)).unwrap_or(0) as usize,
+                "keepalive_timeout" => g.keepalive_timeout = msec(e),
+                "keepalive_requests" => {
+                    g.keepalive_requests = parse_number(arg(e, 0)).unwrap_or(1000) as u64
+                }
+                "keepalive_time" => g.keepalive_time = msec(e),
+                _ => {}
+            }
+        }
+        Ok(g)
+    }
+
+    /// The group a static `proxy_pass` host names: an explicit upstream of that name, or
+    /// an implicit one resolved now.
+    fn upstream_for(
+        &mut self,
+        host: &str,
+        port: Option<u16>,
+        default_port: u16,
+    ) -> Result<usize, String> {
+        if port.is_none() {
+            if let Some(i) = self.upstreams.iter().position(|u| {
+                u.name.eq_ignore_ascii_case(host) && !u.peers.is_empty() && !u.name.contains(':')
+            }) {
+                return Ok(i);
+            }
+        }
+        let p = port.unwrap_or(default_port);
+        let name = format!("{host}:{p}");
+        if let Some(i) = self.upstreams.iter().position(|u| u.name == name) {
+            return Ok(i);
+        }
+        let text = if port.is_some() {
+            name.clone()
+        } else {
+            host.to_string()
+        };
+        let addrs = resolve(host, p)?;
+        let peers = addrs
+            .into_iter()
+            .map(|addr| Peer {
+                addr,
+                unix: None,
+                text: text.clone(),
+                weight: 1,
+                max_fails: 1,
+                fail_timeout: Duration::from_secs(10),
+                max_conns: 0,
+                backup: false,
+                down: false,
+            })
+            .collect();
+        self.upstreams.push(UpstreamGroup {
+            name,
+            peers,
+            method: Method::RoundRobin,
+            hash_key: None,
+            keepalive: 0,
+            keepalive_timeout: Duration::from_secs(60),
+            keepalive_requests: 1000,
+            keepalive_time: Duration::from_secs(3600),
+        });
+        Ok(self.upstreams.len() - 1)
+    }
+
+    fn server(&mut self, d: &Directive, http: &Scope) -> Result<(), String> {
+        let items: &[Directive] = d.block.as_ref().map_or(&[], |b| &b.items);
+        let mut own = Scope::default();
+        for x in items {
+            own.apply(x);
+        }
+        let scope = own.inherit(http);
+        let index = self.servers.len();
+        let mut names: Vec<String> = Vec::new();
+        let mut listens = 0;
+        for x in items {
+            match x.name.value.as_str() {
+                // As written: `add` lowercases plain names itself, and an uppercase letter is
+                // what makes a regex name case-insensitive (SEMANTICS §2.3).
+                "server_name" => names.extend(x.args.iter().map(|w| w.value.clone())),
+                "listen" => {
+                    listens += 1;
+                    let a = listen_addr(arg(x, 0))?;
+                    let params: Vec<&str> = x.args[1..].iter().map(|w| w.value.as_str()).collect();
+                    self.listens.push((
+                        a,
+                        params.contains(&"ssl"),
+                        params.contains(&"http2"),
+                        params
+                            .iter()
+                            .any(|p| *p == "default_server" || *p == "default"),
+                        index,
+                    ));
+                }
+                _ => {}
+            }
+        }
+        if listens == 0 {
+            let port = if nix_is_root() { 80 } else { 8000 };
+            self.listens.push((
+                ListenAddr::Tcp(SocketAddr::from((Ipv4Addr::UNSPECIFIED, port))),
+                false,
+                false,
+                false,
+                index,
+            ));
+        }
+        if names.is_empty() {
+            names.push(String::new());
+        }
+        let first = names
+            .first()
+            .map(|n| {
+                if n.starts_with('~') {
+                    n.clone()
+                } else {
+                    n.to_ascii_lowercase()
+                }
+            })
+            .unwrap_or_default();
+        let first = first.strip_prefix('.').map(str::to_string).unwrap_or(first);
+        self.names.push(names);
+
+        let mut locs: Vec<Arc<LocConf>> = Vec::new();
+        let mut defs: Vec<LocationDef> = Vec::new();
+        let server_conf = self.loc_conf(items, &scope, "", false, &mut locs, &mut defs)?;
+        let locations = LocationTree::build(&defs)?;
+        self.servers.push(Server {
+            name: first,
+            locations,
+            locs,
+            conf: Arc::new(server_conf),
+            client_header_timeout: scope
+                .client_header_timeout
+                .unwrap_or(Duration::from_secs(60)),
+            client_header_buffer_size: scope.client_header_buffer_size.unwrap_or(1024),
+            large_client_header_buffers: scope.large_client_header_buffers.unwrap_or((4, 8192)),
+            underscores_in_headers: scope.underscores_in_headers.unwrap_or(false),
+            ignore_invalid_headers: scope.ignore_invalid_headers.unwrap_or(true),
+            merge_slashes: scope.merge_slashes.unwrap_or(true),
+        });
+        Ok(())
+    }
+
+    /// The configuration of one level and, recursively, of its locations.
+    fn loc_conf(
+        &mut self,
+        items: &[Directive],
+        scope: &Scope,
+        name: &str,
+        regex_or_named: bool,
+        locs: &mut Vec<Arc<LocConf>>,
+        defs: &mut Vec<LocationDef>,
+    ) -> Result<LocConf, String> {
+        let mut handler = Handler::Static;
+        for x in items {
+            match x.name.value.as_str() {
+                "return" => {
+                    let v0 = arg(x, 0);
+                    handler = match parse_number(v0) {
+                        Some(code) => Handler::Return {
+                            code: code as u16,
+                            text: x.args.get(1).map(|w| self.t(&w.value)),
+                        },
+                        None => Handler::Return {
+                            code: 302,
+                            text: Some(self.t(v0)),
+                        },
+                    };
+                }
+                "proxy_pass" => handler = Handler::Proxy(Arc::new(self.proxy_pass(arg(x, 0))?)),
+                _ => {}
+            }
+        }
+        for x in items.iter().filter(|x| x.name.value == "location") {
+            let (kind, lname) = location_kind(x);
+            let b: &[Directive] = x.block.as_ref().map_or(&[], |b| &b.items);
+            let mut own = Scope::default();
+            for y in b {
+                own.apply(y);
+            }
+            let child_scope = own.inherit(scope);
+            let id = locs.len();
+            locs.push(Arc::new(placeholder_conf()));
+            let mut children = Vec::new();
+            let is_re = matches!(kind, LocationKind::Regex { .. } | LocationKind::Named);
+            let conf = self.loc_conf(b, &child_scope, &lname, is_re, locs, &mut children)?;
+            // `= /x/` redirects `/x` too (checked on nginx 1.22.1).
+            let auto_redirect = lname.ends_with('/')
+                && matches!(conf.handler, Handler::Proxy(_))
+                && matches!(
+                    kind,
+                    LocationKind::Prefix | LocationKind::PrefixNoRegex | LocationKind::Exact
+                );
+            locs[id] = Arc::new(conf);
+            defs.push(LocationDef {
+                kind,
+                name: lname,
+                id,
+                auto_redirect,
+                children,
+            });
+        }
+        Ok(self.finish_conf(scope, name, regex_or_named, handler))
+    }
+
+    fn proxy_pass(&mut self, url: &str) -> Result<ProxyPass, String> {
+        if url.contains('$') {
+            return Ok(ProxyPass::Dynamic(self.t(url)));
+        }
+        let lower = url.to_ascii_lowercase();
+        let (rest, tls, default_port) = if lower.starts_with("https://") {
+            (&url[8..], true, 443)
+        } else {
+            (&url[7..], false, 80)
+        };
+        let (hostport, uri) = match rest.find('/') {
+            Some(i) => (&rest[..i], Some(rest.as_bytes()[i..].to_vec())),
+            None => (rest, None),
+        };
+        if let Some(path) = hostport.strip_prefix("unix:") {
+            let (sock, uri) = match rest[5..].split_once(":/") {
+                Some((s, u)) => (s.to_string(), Some(format!("/{u}").into_bytes())),
+                None => (path.to_string(), None),
+            };
+            self.upstreams.push(UpstreamGroup {
+                name: format!("unix:{sock}"),
+                peers: vec![Peer {
+                    addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+                    unix: Some(PathBuf::from(&sock)),
+                    text: format!("unix:{sock}"),
+                    weight: 1,
+                    max_fails: 1,
+                    fail_timeout: Duration::from_secs(10),
+                    max_conns: 0,
+                    backup: false,
+                    down: false,
+                }],
+                method: Method::RoundRobin,
+                hash_key: None,
+                keepalive: 0,
+                keepalive_timeout: Duration::from_secs(60),
+                keepalive_requests: 1000,
+                keepalive_time: Duration::from_secs(3600),
+            });
+            return Ok(ProxyPass::Static {
+                upstream: self.upstreams.len() - 1,
+                tls,
+                uri,
+                proxy_host: "localhost".into(),
+                proxy_port: default_port,
+                url: url.to_string(),
+            });
+        }
+        let (host, port) = split_host_port(hostport);
+        let upstream = self.upstream_for(host, port, default_port)?;
+        let proxy_host = match port {
+            Some(p) if p != default_port => format!("{host}:{p}"),
+            _ => host.to_string(),
+        };
+        Ok(ProxyPass::Static {
+            upstream,
+            tls,
+            uri,
+            proxy_host,
+            proxy_port: port.unwrap_or(default_port),
+            url: url.to_string(),
+        })
+    }
+
+    fn finish_conf(
+        &self,
+        s: &Scope,
+        name: &str,
+        regex_or_named: bool,
+        handler: Handler,
+    ) -> LocConf {
+        let sec = Duration::from_secs;
+        // proxy_set_header: the level's list, then nginx's defaults not overridden.
+        let mut set: Vec<SetHeader> = Vec::new();
+        for (n, v) in s.set_headers.iter().flatten() {
+            set.push(SetHeader {
+                lower: n.to_ascii_lowercase().into_bytes().into(),
+                name: n.as_bytes().into(),
+                value: self.t(v),
+            });
+        }
+        let defaults: [(&str, &str); 8] = [
+            ("Host", "$proxy_host"),
+            ("Connection", "close"),
+            ("Content-Length", "$proxy_internal_body_length"),
+            ("Transfer-Encoding", "$proxy_internal_chunked"),
+            ("TE", ""),
+            ("Keep-Alive", ""),
+            ("Expect", ""),
+            ("Upgrade", ""),
+        ];
+        for (n, v) in defaults {
+            let lower = n.to_ascii_lowercase();
+            if !set.iter().any(|h| *h.lower == *lower.as_bytes()) {
+                set.push(SetHeader {
+                    lower: lower.into_bytes().into(),
+                    name: n.as_bytes().into(),
+                    value: self.t(v),
+                });
+            }
+        }
+        let pass = s.pass_headers.clone().unwrap_or_default();
+        let mut hide: Vec<Box<[u8]>> = HIDDEN
+            .iter()
+            .filter(|h| !pass.iter().any(|p| p == *h))
+            .map(|h| h.as_bytes().into())
+            .collect();
+        for h in s.hide_headers.iter().flatten() {
+            hide.push(h.as_bytes().into());
+        }
+        let redirect = match &s.redirect {
+            None => Redirects::Rules(Vec::new()),
+            Some(rules) if rules.iter().any(|r| r.first().is_some_and(|w| w == "off")) => {
+                Redirects::Off
+            }
+            Some(rules) => Redirects::Rules(
+                rules
+                    .iter()
+                    .filter(|r| r.len() == 2)
+                    .map(|r| (self.t(&r[0]), self.t(&r[1])))
+                    .collect(),
+            ),
+        };
+        let mut next = NextUpstream {
+            error: true,
+            timeout: true,
+            ..NextUpstream::default()
+        };
+        if let Some(list) = &s.next_upstream {
+            next = NextUpstream::default();
+            for w in list {
+                match w.as_str() {
+                    "error" => next.error = true,
+                    "timeout" => next.timeout = true,
+                    "invalid_header" => next.invalid_header = true,
+                    "http_500" => next.http_500 = true,
+                    "http_502" => next.http_502 = true,
+                    "http_503" => next.http_503 = true,
+                    "http_504" => next.http_504 = true,
+                    "http_403" => next.http_403 = true,
+                    "http_404" => next.http_404 = true,
+                    "http_429" => next.http_429 = true,
+                    "non_idempotent" => next.non_idempotent = true,
+                    "off" => next.off = true,
+                    _ => {}
+                }
+            }
+        }
+        let logs: Vec<AccessLog> = match &s.access_logs {
+            None => vec![AccessLog {
+                path: PathBuf::from("/var/log/nginx/access.log"),
+                format: self
+                    .log_formats
+                    .get("combined")
+                    .cloned()
+                    .unwrap_or_else(|| {
+                        Arc::new(LogFormat {
+                            name: "combined".into(),
+                            template: self.t(COMBINED),
+                            escape: LogEscape::Default,
+                        })
+                    }),
+                condition: None,
+            }],
+            Some(list) => list
+                .iter()
+                .filter(|w| w.first().is_some_and(|p| p != "off"))
+                .filter_map(|w| {
+                    let format = self
+                        .log_formats
+                        .get(w.get(1).map_or("combined", String::as_str))?
+                        .clone();
+                    let condition = w
+                        .iter()
+                        .skip(2)
+                        .find_map(|p| p.strip_prefix("if="))
+                        .map(|c| self.t(c));
+                    Some(AccessLog {
+                        path: self.prefix_path(&w[0]),
+                        format,
+                        condition,
+                    })
+                })
+                .collect(),
+        };
+        let add: Vec<AddHeader> = s
+            .add_headers
+            .iter()
+            .flatten()
+            .map(|w| AddHeader {
+                name: w.first().map_or(&b""[..], |n| n.as_bytes()).into(),
+                value: self.t(w.get(1).map_or("", String::as_str)),
+                always: w.get(2).is_some_and(|a| a == "always"),
+            })
+            .collect();
+        LocConf {
+            name: name.to_string(),
+            regex_or_named,
+            handler,
+            proxy_set_headers: Arc::new(set),
+            proxy_http_11: s.http11.unwrap_or(false),
+            proxy_connect_timeout: s.connect_timeout.unwrap_or(sec(60)),
+            proxy_read_timeout: s.read_timeout.unwrap_or(sec(60)),
+            proxy_send_timeout: s.send_timeout_proxy.unwrap_or(sec(60)),
+            proxy_buffering: s.buffering.unwrap_or(true),
+            proxy_request_buffering: s.request_buffering.unwrap_or(true),
+            proxy_pass_request_headers: s.pass_request_headers.unwrap_or(true),
+            proxy_pass_request_body: s.pass_request_body.unwrap_or(true),
+            proxy_hide_headers: Arc::new(hide),
+            proxy_redirect: redirect,
+            proxy_next_upstream: next,
+            proxy_next_upstream_tries: s.next_upstream_tries.unwrap_or(0),
+            proxy_next_upstream_timeout: s.next_upstream_timeout.unwrap_or(Duration::ZERO),
+            proxy_buffer_size: s.buffer_size.unwrap_or(4096),
+            client_max_body_size: s.client_max_body_size.unwrap_or(1024 * 1024),
+            client_body_timeout: s.client_body_timeout.unwrap_or(sec(60)),
+            send_timeout: s.send_timeout.unwrap_or(sec(60)),
+            keepalive_timeout: s.keepalive_timeout.unwrap_or(sec(75)),
+            keepalive_requests: s.keepalive_requests.unwrap_or(1000),
+            access_logs: Arc::new(logs),
+            add_headers: Arc::new(add),
+            server_tokens: s.server_tokens.unwrap_or(true),
+            default_type: s
+                .default_type
+                .clone()
+                .unwrap_or_else(|| "text/plain".into())
+                .into_bytes()
+                .into(),
+            tcp_nodelay: s.tcp_nodelay.unwrap_or(true),
+            absolute_redirect: s.absolute_redirect.unwrap_or(true),
+            port_in_redirect: s.port_in_redirect.unwrap_or(true),
+        }
+    }
+}
+
+fn placeholder_conf() -> LocConf {
+    Lower::default().finish_conf(&Scope::default(), "", false, Handler::Static)
+}
+
+fn default_main() -> MainConf {
+    MainConf {
+        worker_processes: 1,
+        worker_connections: 512,
+        pid: PathBuf::from("/run/nginx.pid"),
+        daemon: true,
+        error_log: None,
+        error_level: LogLevel::Error,
+    }
+}
+
+fn nix_is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+fn location_kind(d: &Directive) -> (LocationKind, String) {
+    if d.args.len() == 2 {
+        let name = arg(d, 1).to_string();
+        return match arg(d, 0) {
+            "=" => (LocationKind::Exact, name),
+            "^~" => (LocationKind::PrefixNoRegex, name),
+            "~*" => (LocationKind::Regex { caseless: true }, name),
+            _ => (LocationKind::Regex { caseless: false }, name),
+        };
+    }
+    let a = arg(d, 0);
+    if let Some(r) = a.strip_prefix('=') {
+        (LocationKind::Exact, r.to_string())
+    } else if let Some(r) = a.strip_prefix("~*") {
+        (LocationKind::Regex { caseless: true }, r.to_string())
+    } else if let Some(r) = a.strip_prefix('~') {
+        (LocationKind::Regex { caseless: false }, r.to_string())
+    } else if a.starts_with('@') {
+        (LocationKind::Named, a.to_string())
+    } else {
+        (LocationKind::Prefix, a.to_string())
+    }
+}
+
+fn compile(p: &str, caseless: bool) -> Result<pcre2::bytes::Regex, String> {
+    pcre2::bytes::RegexBuilder::new()
+        .caseless(caseless)
+        .jit_if_available(true)
+        .build(p)
+        .map_err(|e| format!("regex \"{p}\": {e}"))
+}
+
+fn capture_names(p: &str, caseless: bool) -> Result<Vec<String>, String> {
+    Ok(compile(p, caseless)?
+        .capture_names()
+        .iter()
+        .flatten()
+        .cloned()
+        .collect())
+}
+
+fn split_host_port(hostport: &str) -> (&str, Option<u16>) {
+    if hostport.starts_with('[') {
+        if let Some(end) = hostport.find(']') {
+            let port = hostport[end + 1..]
+                .strip_prefix(':')
+                .and_then(|p| p.parse().ok());
+            return (&hostport[..=end], port);
+        }
+    }
+    match hostport.rsplit_once(':') {
+        Some((h, p)) => (h, p.parse().ok()),
+        None => (hostport, None),
+    }
+}
+
+fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
+    let h = host.trim_start_matches('[').trim_end_matches(']');
+    if let Ok(ip) = h.parse::<IpAddr>() {
+        return Ok(vec![SocketAddr::new(ip, port)]);
+    }
+    let addrs: Vec<SocketAddr> = (h, port)
+        .to_socket_addrs()
+        .map_err(|_| format!("host not found in upstream \"{host}\""))?
+        .collect();
+    let mut uniq: Vec<SocketAddr> = Vec::new();
+    for a in addrs {
+        if !uniq.contains(&a) {
+            uniq.push(a);
+        }
+    }
+    if uniq.is_empty() {
+        return Err(format!("host not found in upstream \"{host}\""));
+    }
+    Ok(uniq)
+}
+
+/// The peers one upstream `server` line gives.
+fn peers_of(e: &Directive) -> Result<Vec<Peer>, String> {
+    let text = arg(e, 0).to_string();
+    let mut base = Peer {
+        addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 80)),
+        unix: None,
+        text: text.clone(),
+        weight: 1,
+        max_fails: 1,
+        fail_timeout: Duration::from_secs(10),
+        max_conns: 0,
+        backup: false,
+        down: false,
+    };
+    for w in &e.args[1..] {
+        let p = w.value.as_str();
+        match p.split_once('=') {
+            Some(("weight", v)) => base.weight = parse_number(v).unwrap_or(1) as u32,
+            Some(("max_fails", v)) => base.max_fails = parse_number(v).unwrap_or(1) as u32,
+            Some(("max_conns", v)) => base.max_conns = parse_number(v).unwrap_or(0) as u32,
+            Some(("fail_timeout", v)) => {
+                base.fail_timeout = Duration::from_secs(parse_time(v, true).unwrap_or(10) as u64)
+            }
+            _ if p == "backup" => base.backup = true,
+            _ if p == "down" => base.down = true,
+            _ => {}
+        }
+    }
+    if let Some(path) = text.strip_prefix("unix:") {
+        base.unix = Some(PathBuf::from(path));
+        return Ok(vec![base]);
+    }
+    let (host, port) = split_host_port(&text);
+    Ok(resolve(host, port.unwrap_or(80))?
+        .into_iter()
+        .map(|addr| Peer {
+            addr,
+            ..base.clone()
+        })
+        .collect())
+}
+
+fn listen_addr(raw: &str) -> Result<ListenAddr, String> {
+    if let Some(p) = raw.strip_prefix("unix:") {
+        return Ok(ListenAddr::Unix(PathBuf::from(p)));
+    }
+    if let Some(r) = raw.strip_prefix('[') {
+        let end = r
+            .find(']')
+            .ok_or_else(|| format!("invalid listen \"{raw}\""))?;
+        let ip: Ipv6Addr = r[..end]
+            .parse()
+            .map_err(|_| format!("invalid listen \"{raw}\""))?;
+        let port = r[end + 1..]
+            .strip_prefix(':')
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(80);
+        return Ok(ListenAddr::Tcp(SocketAddr::new(IpAddr::V6(ip), port)));
+    }
+    if let Ok(port) = raw.parse::<u16>() {
+        return Ok(ListenAddr::Tcp(SocketAddr::from((
+            Ipv4Addr::UNSPECIFIED,
+            port,
+        ))));
+    }
+    let (host, port) = match raw.rsplit_once(':') {
+        Some((h, p)) => (
+            h,
+            p.parse::<u16>()
+                .map_err(|_| format!("invalid port in \"{raw}\""))?,
+        ),
+        None => (raw, 80),
+    };
+    if host == "*" {
+        return Ok(ListenAddr::Tcp(SocketAddr::from((
+            Ipv4Addr::UNSPECIFIED,
+            port,
+        ))));
+    }
+    let addr = resolve(host, port)?
+        .into_iter()
+        .find(|a| a.is_ipv4())
+        .ok_or_else(|| format!("host not found in \"{raw}\""))?;
+    Ok(ListenAddr::Tcp(addr))
+}

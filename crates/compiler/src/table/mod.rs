@@ -1,0 +1,427 @@
+//! The routing table: what the runtime serves. Built once from a checked configuration
+//! (`lower.rs`), immutable, shared behind an `Arc`; a reload builds a new one.
+//!
+//! **Invariant**: nothing here borrows from the configuration text or holds AST nodes;
+//! values are ready to use (durations, socket addresses, compiled templates and regexes,
+//! lowercased header names). Where a place is needed for a log line, an [`Origin`].
+
+mod lower;
+pub mod route;
+pub mod vars;
+
+pub use lower::lower;
+use route::{LocationTree, ServerNames};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+pub use vars::{Builtin, TPart, Template, Var};
+
+/// Everything the runtime needs.
+#[derive(Debug)]
+pub struct RoutingTable {
+    /// Listening sockets, each with the servers reachable through it.
+    pub listeners: Vec<Listener>,
+    /// Every `server { }`, in config order.
+    pub servers: Vec<Server>,
+    /// Upstream groups, explicit and implicit.
+    pub upstreams: Vec<UpstreamGroup>,
+    /// `map` blocks.
+    pub maps: Vec<MapDef>,
+    /// Names of user-defined variables; `Var::User(i)` is `user_vars[i]`.
+    pub user_vars: Vec<String>,
+    /// How each user variable gets its value.
+    pub user_var_sources: Vec<UserVarSource>,
+    /// Main-context settings.
+    pub main: MainConf,
+}
+
+/// Main and events settings.
+#[derive(Debug, Clone)]
+pub struct MainConf {
+    /// `worker_processes` (`auto` = number of cores, resolved at load).
+    pub worker_processes: usize,
+    /// `worker_connections`.
+    pub worker_connections: usize,
+    /// `pid`.
+    pub pid: PathBuf,
+    /// `daemon`.
+    pub daemon: bool,
+    /// Main `error_log`: `None` = stderr.
+    pub error_log: Option<PathBuf>,
+    /// Its level (nginx's names: `error` by default).
+    pub error_level: LogLevel,
+}
+
+/// Error-log levels, most severe first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[allow(missing_docs)]
+pub enum LogLevel {
+    Emerg,
+    Alert,
+    Crit,
+    Error,
+    Warn,
+    Notice,
+    Info,
+    Debug,
+}
+
+impl LogLevel {
+    /// By nginx name.
+    pub fn from_name(s: &str) -> Option<LogLevel> {
+        Some(match s {
+            "emerg" => LogLevel::Emerg,
+            "alert" => LogLevel::Alert,
+            "crit" => LogLevel::Crit,
+            "error" => LogLevel::Error,
+            "warn" => LogLevel::Warn,
+            "notice" => LogLevel::Notice,
+            "info" => LogLevel::Info,
+            "debug" => LogLevel::Debug,
+            _ => return None,
+        })
+    }
+
+    /// nginx's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Emerg => "emerg",
+            LogLevel::Alert => "alert",
+            LogLevel::Crit => "crit",
+            LogLevel::Error => "error",
+            LogLevel::Warn => "warn",
+            LogLevel::Notice => "notice",
+            LogLevel::Info => "info",
+            LogLevel::Debug => "debug",
+        }
+    }
+}
+
+/// Where a listener listens.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ListenAddr {
+    /// TCP.
+    Tcp(SocketAddr),
+    /// A unix-domain socket path.
+    Unix(PathBuf),
+}
+
+/// One listening socket and the servers behind it (SEMANTICS §2.1–2.2).
+#[derive(Debug)]
+pub struct Listener {
+    /// Address.
+    pub addr: ListenAddr,
+    /// `ssl` on any `listen` of this address.
+    pub ssl: bool,
+    /// `http2`.
+    pub http2: bool,
+    /// `ipv6only` (default on).
+    pub ipv6only: bool,
+    /// `backlog=` (default 511).
+    pub backlog: i32,
+    /// `reuseport`.
+    pub reuseport: bool,
+    /// Index of the default server.
+    pub default_server: usize,
+    /// Server names on this address.
+    pub names: ServerNames,
+}
+
+/// One `server { }`.
+#[derive(Debug)]
+pub struct Server {
+    /// The first `server_name` (`$server_name`), `""` when none.
+    pub name: String,
+    /// Locations.
+    pub locations: LocationTree,
+    /// Location configurations, indexed by the ids the tree returns.
+    pub locs: Vec<Arc<LocConf>>,
+    /// Server-level configuration, for requests no location matches.
+    pub conf: Arc<LocConf>,
+    /// `client_header_timeout`.
+    pub client_header_timeout: Duration,
+    /// `client_header_buffer_size`.
+    pub client_header_buffer_size: usize,
+    /// `large_client_header_buffers` (number, size).
+    pub large_client_header_buffers: (usize, usize),
+    /// `underscores_in_headers`.
+    pub underscores_in_headers: bool,
+    /// `ignore_invalid_headers`.
+    pub ignore_invalid_headers: bool,
+    /// `merge_slashes`.
+    pub merge_slashes: bool,
+}
+
+/// What answers a request in a location.
+#[derive(Debug, Clone)]
+pub enum Handler {
+    /// `return CODE [TEXT|URL]`.
+    Return {
+        /// Status.
+        code: u16,
+        /// Body text or redirect URL.
+        text: Option<Template>,
+    },
+    /// `proxy_pass`.
+    Proxy(Arc<ProxyPass>),
+    /// Nothing configured: nginx would serve static files from `root`; sluice answers
+    /// 404 until static files are implemented.
+    Static,
+}
+
+/// A `proxy_pass` target.
+#[derive(Debug)]
+pub enum ProxyPass {
+    /// A URL without variables, resolved at load.
+    Static {
+        /// Index into [`RoutingTable::upstreams`].
+        upstream: usize,
+        /// `https://`.
+        tls: bool,
+        /// The URI part, if any (`proxy_pass http://h/new/` → `/new/`).
+        uri: Option<Vec<u8>>,
+        /// `$proxy_host`.
+        proxy_host: String,
+        /// `$proxy_port`.
+        proxy_port: u16,
+        /// The URL text as written (for `proxy_redirect default`).
+        url: String,
+    },
+    /// A URL with variables, evaluated per request.
+    Dynamic(Template),
+}
+
+/// One `proxy_set_header` (or a default one): lowercased name for matching, the name
+/// as written, and the value.
+#[derive(Debug, Clone)]
+pub struct SetHeader {
+    /// Lowercased.
+    pub lower: Box<[u8]>,
+    /// As written.
+    pub name: Box<[u8]>,
+    /// Value; an empty result removes the header.
+    pub value: Template,
+}
+
+/// `proxy_redirect` rules.
+#[derive(Debug, Clone)]
+pub enum Redirects {
+    /// `off`.
+    Off,
+    /// `default`, or explicit rules: (from, to) string prefixes.
+    Rules(Vec<(Template, Template)>),
+}
+
+/// `proxy_next_upstream` conditions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub struct NextUpstream {
+    pub error: bool,
+    pub timeout: bool,
+    pub invalid_header: bool,
+    pub http_500: bool,
+    pub http_502: bool,
+    pub http_503: bool,
+    pub http_504: bool,
+    pub http_403: bool,
+    pub http_404: bool,
+    pub http_429: bool,
+    pub non_idempotent: bool,
+    pub off: bool,
+}
+
+/// One `access_log`.
+#[derive(Debug, Clone)]
+pub struct AccessLog {
+    /// File (prefix-resolved).
+    pub path: PathBuf,
+    /// The format's parts.
+    pub format: Arc<LogFormat>,
+    /// `if=`: logged only when non-empty and not "0".
+    pub condition: Option<Template>,
+}
+
+/// A `log_format`.
+#[derive(Debug)]
+pub struct LogFormat {
+    /// Name.
+    pub name: String,
+    /// Concatenated strings, compiled.
+    pub template: Template,
+    /// `escape=json`/`none`/default.
+    pub escape: LogEscape,
+}
+
+/// How variable values are escaped in a log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub enum LogEscape {
+    Default,
+    Json,
+    None,
+}
+
+/// `add_header NAME VALUE [always]`.
+#[derive(Debug, Clone)]
+pub struct AddHeader {
+    /// Name as written.
+    pub name: Box<[u8]>,
+    /// Value.
+    pub value: Template,
+    /// `always`.
+    pub always: bool,
+}
+
+/// The merged configuration of a location (or of a server outside any location).
+#[derive(Debug, Clone)]
+pub struct LocConf {
+    /// The location's name (for the URI replacement of §4.2), `""` at server level.
+    pub name: String,
+    /// Regex or named location, or inside `if`: no URI replacement by prefix.
+    pub regex_or_named: bool,
+    /// The handler.
+    pub handler: Handler,
+    /// `proxy_set_header` list after inheritance, with nginx's defaults last.
+    pub proxy_set_headers: Arc<Vec<SetHeader>>,
+    /// `proxy_http_version` 1.1 (else 1.0).
+    pub proxy_http_11: bool,
+    /// Timeouts.
+    pub proxy_connect_timeout: Duration,
+    /// `proxy_read_timeout`.
+    pub proxy_read_timeout: Duration,
+    /// `proxy_send_timeout`.
+    pub proxy_send_timeout: Duration,
+    /// `proxy_buffering`.
+    pub proxy_buffering: bool,
+    /// `proxy_request_buffering`.
+    pub proxy_request_buffering: bool,
+    /// `proxy_pass_request_headers`.
+    pub proxy_pass_request_headers: bool,
+    /// `proxy_pass_request_body`.
+    pub proxy_pass_request_body: bool,
+    /// Response headers hidden from the client (lowercase), after `proxy_pass_header`.
+    pub proxy_hide_headers: Arc<Vec<Box<[u8]>>>,
+    /// `proxy_redirect`.
+    pub proxy_redirect: Redirects,
+    /// `proxy_next_upstream`.
+    pub proxy_next_upstream: NextUpstream,
+    /// `proxy_next_upstream_tries` (0 = unlimited).
+    pub proxy_next_upstream_tries: usize,
+    /// `proxy_next_upstream_timeout` (zero = none).
+    pub proxy_next_upstream_timeout: Duration,
+    /// `proxy_buffer_size`.
+    pub proxy_buffer_size: usize,
+    /// `client_max_body_size` (0 = unlimited).
+    pub client_max_body_size: u64,
+    /// `client_body_timeout`.
+    pub client_body_timeout: Duration,
+    /// `send_timeout`.
+    pub send_timeout: Duration,
+    /// `keepalive_timeout` (zero disables keep-alive).
+    pub keepalive_timeout: Duration,
+    /// `keepalive_requests`.
+    pub keepalive_requests: u64,
+    /// `access_log` entries; empty = off.
+    pub access_logs: Arc<Vec<AccessLog>>,
+    /// `add_header`.
+    pub add_headers: Arc<Vec<AddHeader>>,
+    /// `server_tokens`.
+    pub server_tokens: bool,
+    /// `default_type`.
+    pub default_type: Box<[u8]>,
+    /// `tcp_nodelay`.
+    pub tcp_nodelay: bool,
+    /// `absolute_redirect`.
+    pub absolute_redirect: bool,
+    /// `port_in_redirect`.
+    pub port_in_redirect: bool,
+}
+
+/// An upstream group (SEMANTICS §8).
+#[derive(Debug)]
+pub struct UpstreamGroup {
+    /// The name (`upstream NAME`, or the host of an implicit one).
+    pub name: String,
+    /// Peers, in config order (a host name with several addresses gives several peers).
+    pub peers: Vec<Peer>,
+    /// Balancing method.
+    pub method: Method,
+    /// `hash` key.
+    pub hash_key: Option<Template>,
+    /// `keepalive N` (0 = no pool).
+    pub keepalive: usize,
+    /// `keepalive_timeout` in upstream.
+    pub keepalive_timeout: Duration,
+    /// `keepalive_requests` in upstream.
+    pub keepalive_requests: u64,
+    /// `keepalive_time`.
+    pub keepalive_time: Duration,
+}
+
+/// A balancing method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub enum Method {
+    RoundRobin,
+    LeastConn,
+    IpHash,
+    Hash { consistent: bool },
+}
+
+/// One peer of a group.
+#[derive(Debug, Clone)]
+pub struct Peer {
+    /// Address (unix sockets: see `unix`).
+    pub addr: SocketAddr,
+    /// A unix-socket peer's path.
+    pub unix: Option<PathBuf>,
+    /// The `server` text as written (ketama hashes it; `$upstream_addr` shows the address).
+    pub text: String,
+    /// `weight=`.
+    pub weight: u32,
+    /// `max_fails=`.
+    pub max_fails: u32,
+    /// `fail_timeout=`.
+    pub fail_timeout: Duration,
+    /// `max_conns=`.
+    pub max_conns: u32,
+    /// `backup`.
+    pub backup: bool,
+    /// `down`.
+    pub down: bool,
+}
+
+/// How a user variable gets its value.
+#[derive(Debug, Clone)]
+pub enum UserVarSource {
+    /// A `map`: index into [`RoutingTable::maps`].
+    Map(usize),
+    /// A named regex capture: set when the regex that defines it matches.
+    Capture,
+    /// `set $x ...` (rewrite module): not evaluated yet by sluice.
+    Set,
+    /// Another definition sluice does not evaluate yet (`geo`, `split_clients`, ...).
+    Other,
+}
+
+/// A compiled `map` (SEMANTICS §6).
+#[derive(Debug)]
+pub struct MapDef {
+    /// The source value.
+    pub source: Template,
+    /// Exact keys, lowercased, with their values.
+    pub exact: std::collections::HashMap<Vec<u8>, Template>,
+    /// Regex keys in order.
+    pub regexes: Vec<(pcre2::bytes::Regex, Template)>,
+    /// `hostnames`: wildcard keys (`*.x` stored as the suffix `.x`).
+    pub wild_front: Vec<(Vec<u8>, Template)>,
+    /// `hostnames`: `x.*` stored as the prefix `x.`.
+    pub wild_back: Vec<(Vec<u8>, Template)>,
+    /// `hostnames` given.
+    pub hostnames: bool,
+    /// `default`, empty when absent.
+    pub default: Template,
+    /// `volatile`.
+    pub volatile: bool,
+}

@@ -1,0 +1,512 @@
+//! One client connection: read a request head (within `client_header_timeout`, or
+//! `keepalive_timeout` between requests), choose the server by address then name
+//! (SEMANTICS §2), the location (§3), run its handler, log, and loop while keep-alive.
+
+use crate::ctx::{Head, Req, UpstreamInfo};
+use crate::proxy::After;
+use crate::respond::{error_page, has_error_page, reason, wire_status};
+use crate::Shared;
+use bytes::{Bytes, BytesMut};
+use sluice_compiler::table::route::{normalize_uri, LocationMatch};
+use sluice_compiler::table::{Handler, Listener, RoutingTable, Server};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::time::timeout;
+
+/// How a head could not be read.
+enum HeadFail {
+    /// Peer closed or timed out before a complete head: close silently.
+    Gone,
+    /// nginx answers with this status, then closes.
+    Status(u16),
+}
+
+/// Reads one request head into `buf`.
+async fn read_head<C: AsyncRead + Unpin>(
+    io: &mut C,
+    buf: &mut BytesMut,
+    server: &Server,
+    first_wait: Duration,
+) -> Result<(Head, Instant), HeadFail> {
+    let mut wait = first_wait;
+    let mut started: Option<Instant> = None;
+    loop {
+        if !buf.is_empty() {
+            let start = *started.get_or_insert_with(Instant::now);
+            match crate::http1::adapter::parse(buf, server) {
+                Ok(Some((head, used))) => {
+                    let _ = buf.split_to(used);
+                    return Ok((head, start));
+                }
+                Ok(None) => {}
+                Err(code) => return Err(HeadFail::Status(code)),
+            }
+            wait = server.client_header_timeout;
+        }
+        match timeout(wait, io.read_buf(buf)).await {
+            Ok(Ok(n)) if n > 0 => {}
+            _ => return Err(HeadFail::Gone),
+        }
+    }
+}
+
+/// The servers for a connection's local address: the listener itself.
+fn server_for<'t>(
+    table: &'t RoutingTable,
+    l: &'t Listener,
+    host: Option<&[u8]>,
+) -> Result<(&'t Server, Vec<u8>), u16> {
+    let default = &table.servers[l.default_server.min(table.servers.len().saturating_sub(1))];
+    let Some(raw) = host else {
+        // No Host (HTTP/1.0): the "" name first (§2.4 rule 4).
+        return Ok(match l.names.lookup(b"") {
+            Some((i, _)) => (&table.servers[i], Vec::new()),
+            None => (default, Vec::new()),
+        });
+    };
+    // The parser validated and normalised it already (lowercase, no port, no final dot).
+    let host = raw.to_vec();
+    let server = match l.names.lookup(&host) {
+        Some((i, _)) => &table.servers[i],
+        None => default,
+    };
+    Ok((server, host))
+}
+
+/// Serves a connection until it closes.
+pub async fn serve<C: AsyncRead + AsyncWrite + Unpin + Send>(
+    shared: Arc<Shared>,
+    mut io: C,
+    peer: SocketAddr,
+    local: SocketAddr,
+    addr: sluice_compiler::table::ListenAddr,
+    conn_no: u64,
+) {
+    let mut buf = BytesMut::with_capacity(1024);
+    let mut served: u64 = 0;
+    loop {
+        let live = shared.live.load_full();
+        let table = &live.table;
+        let Some(l) = table.listeners.iter().find(|l| l.addr == addr) else {
+            return;
+        };
+        let Some(default) = table.servers.get(l.default_server) else {
+            return;
+        };
+        let wait = if served == 0 {
+            default.client_header_timeout
+        } else {
+            shared.last_keepalive(default)
+        };
+        let (head, start) = match read_head(&mut io, &mut buf, default, wait).await {
+            Ok(h) => h,
+            Err(HeadFail::Gone) => return,
+            Err(HeadFail::Status(code)) => {
+                let _ = write_simple(&mut io, code, default.conf.server_tokens, false).await;
+                return;
+            }
+        };
+        served += 1;
+        let keep = handle(
+            &shared, &live, l, head, start, &mut io, &mut buf, peer, local, conn_no, served,
+        )
+        .await;
+        if !keep {
+            let _ = io.shutdown().await;
+            return;
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn handle<C: AsyncRead + AsyncWrite + Unpin + Send>(
+    shared: &Shared,
+    live: &crate::Live,
+    l: &Listener,
+    head: Head,
+    start: Instant,
+    io: &mut C,
+    buf: &mut BytesMut,
+    peer: SocketAddr,
+    local: SocketAddr,
+    conn_no: u64,
+    served: u64,
+) -> bool {
+    let table = &live.table;
+    let (server, host) = match server_for(table, l, head.host.as_deref()) {
+        Ok(s) => s,
+        Err(code) => {
+            let default = &table.servers[l.default_server];
+            let _ = write_simple(io, code, default.conf.server_tokens, false).await;
+            return false;
+        }
+    };
+    let host = if host.is_empty() {
+        server.name.as_bytes().to_vec()
+    } else {
+        host
+    };
+    let mut req = Req {
+        table,
+        balancers: &live.balancers,
+        server,
+        conf: &server.conf,
+        head,
+        uri: Vec::new(),
+        args: None,
+        uri_escaped: false,
+        host,
+        peer,
+        local,
+        https: false,
+        captures: None,
+        user: Vec::new(),
+        proxy_host: Bytes::new(),
+        proxy_port: Bytes::new(),
+        upstream: UpstreamInfo::default(),
+        status: 0,
+        body_bytes_sent: 0,
+        bytes_sent: 0,
+        request_length: 0,
+        start,
+        upstream_body_len: None,
+        connection: conn_no,
+        connection_requests: served,
+        sent_headers: Vec::new(),
+    };
+    req.request_length = req.head.head_len as u64;
+    let target = req.head.target.clone();
+    let path_start = if target.starts_with(b"/") {
+        0
+    } else {
+        target
+            .iter()
+            .position(|b| *b == b'/')
+            .unwrap_or(target.len())
+    };
+    let after = match normalize_uri(&target[path_start..], server.merge_slashes) {
+        Err(_) => {
+            req.status = 400;
+            let _ = send_error(&mut req, io, 400).await;
+            After::Close
+        }
+        Ok(n) => {
+            req.uri = n.path;
+            req.args = n.args;
+            req.uri_escaped = n.had_escapes;
+            route_and_run(shared, &mut req, io, buf).await
+        }
+    };
+    crate::log::access(shared, &mut req);
+    matches!(after, After::KeepAlive)
+        && req.head.keep_alive
+        && served < req.conf.keepalive_requests
+        && !req.conf.keepalive_timeout.is_zero()
+}
+
+async fn route_and_run<C: AsyncRead + AsyncWrite + Unpin + Send>(
+    shared: &Shared,
+    req: &mut Req<'_>,
+    io: &mut C,
+    buf: &mut BytesMut,
+) -> After {
+    let server = req.server;
+    match server.locations.find(&req.uri) {
+        LocationMatch::Found { id, captures } => {
+            if let Some(c) = server.locs.get(id) {
+                req.conf = c;
+            }
+            if let Some(c) = captures {
+                req.captures = Some((req.uri.clone(), c));
+            }
+        }
+        LocationMatch::Redirect { id } => {
+            if let Some(c) = server.locs.get(id) {
+                req.conf = c;
+            }
+            // §3.4: 301 to the name with a slash, plus the query.
+            let mut loc = req.uri.clone();
+            loc.push(b'/');
+            if let Some(a) = &req.args {
+                loc.push(b'?');
+                loc.extend_from_slice(a);
+            }
+            let _ = discard_body(req, io, buf).await;
+            return send_redirect(req, io, 301, &loc).await;
+        }
+        LocationMatch::NotFound => {}
+        LocationMatch::Error => return send_error(req, io, 500).await,
+    }
+    if let Some(len) = req.head.content_length {
+        let max = req.conf.client_max_body_size;
+        if max > 0 && len > max {
+            return send_error(req, io, 413).await;
+        }
+    }
+    match &req.conf.handler {
+        Handler::Return { code, text } => {
+            let (code, text) = (*code, text.clone());
+            if discard_body(req, io, buf).await.is_err() {
+                return After::Close;
+            }
+            match (code, text) {
+                (301 | 302 | 303 | 307 | 308, Some(t)) => {
+                    let url = req.eval(&t);
+                    send_redirect(req, io, code, &url).await
+                }
+                (_, Some(t)) => {
+                    let body = req.eval(&t);
+                    let ct = req.conf.default_type.clone();
+                    send_body(req, io, code, &ct, &body).await
+                }
+                (c, None) if c >= 400 || has_error_page(c) => send_error(req, io, c).await,
+                (c, None) => send_body(req, io, c, b"", b"").await,
+            }
+        }
+        Handler::Proxy(_) => crate::proxy::proxy(shared, req, io, buf).await,
+        Handler::Static => {
+            if discard_body(req, io, buf).await.is_err() {
+                return After::Close;
+            }
+            send_error(req, io, 404).await
+        }
+    }
+}
+
+/// Reads the request body fully (for proxying with request buffering): `Ok(None)` when
+/// there is none; `Err(code)` for nginx's error (0 = just close).
+pub async fn read_body<C: AsyncRead + Unpin>(
+    req: &mut Req<'_>,
+    io: &mut C,
+    buf: &mut BytesMut,
+) -> Result<Option<Bytes>, u16> {
+    let limit = req.conf.client_max_body_size;
+    let t = req.conf.client_body_timeout;
+    if let Some(len) = req.head.content_length {
+        let len = len as usize;
+        while buf.len() < len {
+            match timeout(t, io.read_buf(buf)).await {
+                Ok(Ok(n)) if n > 0 => {}
+                _ => return Err(0),
+            }
+        }
+        req.request_length += len as u64;
+        return Ok(Some(buf.split_to(len).freeze()));
+    }
+    if req.head.chunked {
+        let mut dec = crate::http1::chunked::ChunkedDecoder::new();
+        let mut out = BytesMut::new();
+        loop {
+            if !buf.is_empty() {
+                match dec.feed(buf, &mut out) {
+                    Ok(p) => {
+                        req.request_length += p.consumed as u64;
+                        let _ = buf.split_to(p.consumed);
+                        if limit > 0 && out.len() as u64 > limit {
+                            return Err(413);
+                        }
+                        if p.done {
+                            return Ok(Some(out.freeze()));
+                        }
+                    }
+                    Err(_) => return Err(400),
+                }
+            }
+            match timeout(t, io.read_buf(buf)).await {
+                Ok(Ok(n)) if n > 0 => {}
+                _ => return Err(0),
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Reads and drops a body nginx would discard, so the connection can be reused.
+async fn discard_body<C: AsyncRead + Unpin>(
+    req: &mut Req<'_>,
+    io: &mut C,
+    buf: &mut BytesMut,
+) -> Result<(), ()> {
+    read_body(req, io, buf).await.map(|_| ()).map_err(|_| ())
+}
+
+/// Appends `add_header` lines that apply to `status` (§4.6: only 2xx/3xx listed ones
+/// unless `always`).
+pub fn add_headers(req: &mut Req<'_>, status: u16, out: &mut Vec<u8>) {
+    let list = req.conf.add_headers.clone();
+    let ok = matches!(
+        status,
+        200 | 201 | 204 | 206 | 301 | 302 | 303 | 304 | 307 | 308
+    );
+    for h in list.iter() {
+        if !ok && !h.always {
+            continue;
+        }
+        let v = req.eval(&h.value);
+        if v.is_empty() {
+            continue;
+        }
+        out.extend_from_slice(&h.name);
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(&v);
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+fn head_start(req: &Req<'_>, code: u16, out: &mut Vec<u8>) {
+    out.extend_from_slice(format!("HTTP/1.1 {code} {}\r\n", reason(code)).as_bytes());
+    out.extend_from_slice(b"Server: ");
+    out.extend_from_slice(if req.conf.server_tokens {
+        crate::respond::SERVER_TOKEN.as_bytes()
+    } else {
+        b"sluice"
+    });
+    out.extend_from_slice(b"\r\nDate: ");
+    out.extend_from_slice(crate::CLOCK.http_date().as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+/// An nginx error page (or redirect page) with its status; closes after the statuses
+/// nginx closes after (§8.9).
+pub async fn send_error<C: AsyncWrite + Unpin>(req: &mut Req<'_>, io: &mut C, code: u16) -> After {
+    let wire = wire_status(code);
+    req.status = wire;
+    let close = matches!(code, 400 | 413 | 414 | 494..=497 | 500 | 501) || !req.head.keep_alive;
+    let body = error_page(code, req.conf.server_tokens);
+    let mut out = Vec::with_capacity(256 + body.len());
+    head_start(req, wire, &mut out);
+    out.extend_from_slice(b"Content-Type: text/html\r\n");
+    out.extend_from_slice(format!("Content-Length: {}\r\n", body.len()).as_bytes());
+    out.extend_from_slice(if close {
+        b"Connection: close\r\n"
+    } else {
+        b"Connection: keep-alive\r\n"
+    });
+    add_headers(req, wire, &mut out);
+    out.extend_from_slice(b"\r\n");
+    if &req.head.method[..] != b"HEAD" {
+        out.extend_from_slice(&body);
+        req.body_bytes_sent = body.len() as u64;
+    }
+    req.bytes_sent = out.len() as u64;
+    let ok = timeout(req.conf.send_timeout, io.write_all(&out))
+        .await
+        .is_ok_and(|r| r.is_ok());
+    if close || !ok {
+        After::Close
+    } else {
+        After::KeepAlive
+    }
+}
+
+async fn send_redirect<C: AsyncWrite + Unpin>(
+    req: &mut Req<'_>,
+    io: &mut C,
+    code: u16,
+    loc: &[u8],
+) -> After {
+    req.status = code;
+    let body = error_page(code, req.conf.server_tokens);
+    let abs = crate::proxy::absolute_location(req, loc);
+    let mut out = Vec::with_capacity(256 + body.len());
+    head_start(req, code, &mut out);
+    out.extend_from_slice(b"Content-Type: text/html\r\n");
+    out.extend_from_slice(format!("Content-Length: {}\r\n", body.len()).as_bytes());
+    out.extend_from_slice(b"Location: ");
+    out.extend_from_slice(&abs);
+    out.extend_from_slice(b"\r\n");
+    let keep = req.head.keep_alive;
+    out.extend_from_slice(if keep {
+        b"Connection: keep-alive\r\n"
+    } else {
+        b"Connection: close\r\n"
+    });
+    add_headers(req, code, &mut out);
+    out.extend_from_slice(b"\r\n");
+    if &req.head.method[..] != b"HEAD" {
+        out.extend_from_slice(&body);
+        req.body_bytes_sent = body.len() as u64;
+    }
+    req.bytes_sent = out.len() as u64;
+    let ok = timeout(req.conf.send_timeout, io.write_all(&out))
+        .await
+        .is_ok_and(|r| r.is_ok());
+    if keep && ok {
+        After::KeepAlive
+    } else {
+        After::Close
+    }
+}
+
+/// `return CODE TEXT`: the text with `default_type`.
+async fn send_body<C: AsyncWrite + Unpin>(
+    req: &mut Req<'_>,
+    io: &mut C,
+    code: u16,
+    ct: &[u8],
+    body: &[u8],
+) -> After {
+    req.status = code;
+    let mut out = Vec::with_capacity(256 + body.len());
+    head_start(req, code, &mut out);
+    if !ct.is_empty() {
+        out.extend_from_slice(b"Content-Type: ");
+        out.extend_from_slice(ct);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(format!("Content-Length: {}\r\n", body.len()).as_bytes());
+    let keep = req.head.keep_alive;
+    out.extend_from_slice(if keep {
+        b"Connection: keep-alive\r\n"
+    } else {
+        b"Connection: close\r\n"
+    });
+    add_headers(req, code, &mut out);
+    out.extend_from_slice(b"\r\n");
+    if &req.head.method[..] != b"HEAD" {
+        out.extend_from_slice(body);
+        req.body_bytes_sent = body.len() as u64;
+    }
+    req.bytes_sent = out.len() as u64;
+    let ok = timeout(req.conf.send_timeout, io.write_all(&out))
+        .await
+        .is_ok_and(|r| r.is_ok());
+    if keep && ok {
+        After::KeepAlive
+    } else {
+        After::Close
+    }
+}
+
+/// An error answered before any server configuration applies (bad request head).
+async fn write_simple<C: AsyncWrite + Unpin>(
+    io: &mut C,
+    code: u16,
+    tokens: bool,
+    _keep: bool,
+) -> std::io::Result<()> {
+    let wire = wire_status(code);
+    let body = error_page(code, tokens);
+    let mut out = Vec::with_capacity(256 + body.len());
+    out.extend_from_slice(format!("HTTP/1.1 {wire} {}\r\n", reason(wire)).as_bytes());
+    out.extend_from_slice(b"Server: ");
+    out.extend_from_slice(if tokens {
+        crate::respond::SERVER_TOKEN.as_bytes()
+    } else {
+        b"sluice"
+    });
+    out.extend_from_slice(b"\r\nDate: ");
+    out.extend_from_slice(crate::CLOCK.http_date().as_bytes());
+    out.extend_from_slice(b"\r\nContent-Type: text/html\r\n");
+    out.extend_from_slice(
+        format!(
+            "Content-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        )
+        .as_bytes(),
+    );
+    out.extend_from_slice(&body);
+    io.write_all(&out).await
+}

@@ -1,0 +1,472 @@
+//! One request's state while it is served, and variable evaluation over it
+//! (SEMANTICS §7). Variables are computed on demand; user variables (`map` targets,
+//! named captures) are cached per request, as nginx caches non-volatile maps.
+
+use bytes::Bytes;
+use sluice_compiler::table::route::Captures;
+use sluice_compiler::table::{
+    Builtin, LocConf, RoutingTable, Server, TPart, Template, UserVarSource, Var,
+};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+/// A request head, as the connection layer hands it over.
+#[derive(Debug, Clone, Default)]
+pub struct Head {
+    /// Method, as sent.
+    pub method: Bytes,
+    /// Raw request target (`$request_uri`).
+    pub target: Bytes,
+    /// HTTP version (minor): 0 or 1.
+    pub minor: u8,
+    /// Headers in arrival order, names as sent.
+    pub headers: Vec<(Bytes, Bytes)>,
+    /// Host for server selection: absolute-form host, else the `Host` header (raw).
+    pub host: Option<Bytes>,
+    /// `Content-Length`.
+    pub content_length: Option<u64>,
+    /// `Transfer-Encoding: chunked`.
+    pub chunked: bool,
+    /// The client wants the connection kept open.
+    pub keep_alive: bool,
+    /// The request carried an `Upgrade` header.
+    pub upgrade: bool,
+    /// Bytes of the request line and headers (`$request_length` starts here).
+    pub head_len: usize,
+}
+
+impl Head {
+    /// The first header named `name` (ASCII case-insensitive).
+    pub fn header(&self, name: &[u8]) -> Option<&Bytes> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    }
+}
+
+/// What was learned from the upstream, for `$upstream_*`.
+#[derive(Debug, Default, Clone)]
+pub struct UpstreamInfo {
+    /// Each peer tried, `ip:port` (or the group name when none could be chosen).
+    pub addrs: Vec<String>,
+    /// Status per try (`502`), or `None` when no response.
+    pub statuses: Vec<Option<u16>>,
+    /// Response time per try, seconds.
+    pub times: Vec<f64>,
+    /// Connect time per try.
+    pub connect_times: Vec<f64>,
+    /// Header time per try.
+    pub header_times: Vec<f64>,
+    /// The response headers of the last try.
+    pub headers: Vec<(Bytes, Bytes)>,
+    /// Bytes received from the upstream.
+    pub bytes_received: u64,
+    /// Bytes sent to the upstream.
+    pub bytes_sent: u64,
+    /// Body length of the response.
+    pub response_length: u64,
+}
+
+/// The state of one request.
+pub struct Req<'t> {
+    /// The table this request is served with (a reload does not change it mid-request).
+    pub table: &'t RoutingTable,
+    /// The balancers of that table.
+    pub balancers: &'t [crate::upstream::balance::Balancer],
+    /// The server chosen.
+    pub server: &'t Server,
+    /// The location's (or server's) configuration.
+    pub conf: &'t LocConf,
+    /// The head.
+    pub head: Head,
+    /// `$uri`.
+    pub uri: Vec<u8>,
+    /// `$args`.
+    pub args: Option<Vec<u8>>,
+    /// The raw path had `%` escapes.
+    pub uri_escaped: bool,
+    /// `$host`.
+    pub host: Vec<u8>,
+    /// Client address.
+    pub peer: SocketAddr,
+    /// Local address.
+    pub local: SocketAddr,
+    /// `https`.
+    pub https: bool,
+    /// The subject and captures of the last regex match.
+    pub captures: Option<(Vec<u8>, Captures)>,
+    /// User variable cache.
+    pub user: Vec<Option<Bytes>>,
+    /// `$proxy_host`, `$proxy_port`.
+    pub proxy_host: Bytes,
+    /// `$proxy_port`.
+    pub proxy_port: Bytes,
+    /// Upstream facts.
+    pub upstream: UpstreamInfo,
+    /// Response status sent.
+    pub status: u16,
+    /// Body bytes sent.
+    pub body_bytes_sent: u64,
+    /// All bytes sent.
+    pub bytes_sent: u64,
+    /// Request bytes received (head + body).
+    pub request_length: u64,
+    /// When the first byte of the request was read.
+    pub start: Instant,
+    /// The length of the body being sent upstream (`$proxy_internal_body_length`).
+    pub upstream_body_len: Option<u64>,
+    /// The connection's number.
+    pub connection: u64,
+    /// Requests served on this connection so far, this one included.
+    pub connection_requests: u64,
+    /// Headers sent to the client (`$sent_http_*`).
+    pub sent_headers: Vec<(Bytes, Bytes)>,
+}
+
+fn header_var_matches(header: &[u8], var: &str) -> bool {
+    header.len() == var.len()
+        && header.iter().zip(var.bytes()).all(|(h, v)| {
+            let h = h.to_ascii_lowercase();
+            h == v || (h == b'-' && v == b'_')
+        })
+}
+
+impl Req<'_> {
+    /// Evaluates a template into `out`.
+    pub fn eval_into(&mut self, t: &Template, out: &mut Vec<u8>) {
+        for p in &t.parts {
+            match p {
+                TPart::Lit(l) => out.extend_from_slice(l),
+                TPart::Var(v) => {
+                    let val = self.var(v);
+                    out.extend_from_slice(&val);
+                }
+            }
+        }
+    }
+
+    /// Evaluates a template.
+    pub fn eval(&mut self, t: &Template) -> Vec<u8> {
+        if let Some(l) = t.literal() {
+            return l.to_vec();
+        }
+        let mut out = Vec::new();
+        self.eval_into(t, &mut out);
+        out
+    }
+
+    /// A variable's value (empty when unset).
+    pub fn var(&mut self, v: &Var) -> Bytes {
+        match v {
+            Var::Header(name) => self.http_header(name),
+            Var::Cookie(name) => self.cookie(name),
+            Var::Arg(name) => self.arg(name),
+            Var::SentHeader(name) => self
+                .sent_headers
+                .iter()
+                .find(|(n, _)| header_var_matches(n, name))
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default(),
+            Var::UpstreamHeader(name) => self
+                .upstream
+                .headers
+                .iter()
+                .find(|(n, _)| header_var_matches(n, name))
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default(),
+            Var::Capture(n) => self.capture(*n as usize),
+            Var::User(i) => self.user_var(*i as usize),
+            Var::Builtin(b) => self.builtin(*b),
+            Var::Unsupported(_) => Bytes::new(),
+        }
+    }
+
+    fn http_header(&self, name: &str) -> Bytes {
+        let joiner: Option<&[u8]> = match name {
+            "cookie" => Some(b"; "),
+            "x_forwarded_for" => Some(b", "),
+            _ => None,
+        };
+        let mut it = self
+            .head
+            .headers
+            .iter()
+            .filter(|(n, _)| header_var_matches(n, name))
+            .map(|(_, v)| v);
+        match joiner {
+            None => it.next().cloned().unwrap_or_default(),
+            Some(j) => {
+                let vals: Vec<&Bytes> = it.collect();
+                if vals.len() <= 1 {
+                    return vals.first().map(|b| (*b).clone()).unwrap_or_default();
+                }
+                Bytes::from(vals.iter().map(|b| b.to_vec()).collect::<Vec<_>>().join(j))
+            }
+        }
+    }
+
+    fn cookie(&self, name: &str) -> Bytes {
+        for (n, v) in &self.head.headers {
+            if !n.eq_ignore_ascii_case(b"cookie") {
+                continue;
+            }
+            for part in v.split(|b| *b == b';') {
+                let part = part.trim_ascii_start();
+                if let Some(rest) = part.strip_prefix(name.as_bytes()) {
+                    if let Some(val) = rest.strip_prefix(b"=") {
+                        return Bytes::copy_from_slice(val);
+                    }
+                }
+            }
+        }
+        Bytes::new()
+    }
+
+    fn arg(&self, name: &str) -> Bytes {
+        let Some(args) = &self.args else {
+            return Bytes::new();
+        };
+        for part in args.split(|b| *b == b'&') {
+            let (k, v) = match part.iter().position(|b| *b == b'=') {
+                Some(i) => (&part[..i], &part[i + 1..]),
+                None => (part, &b""[..]),
+            };
+            if k.eq_ignore_ascii_case(name.as_bytes()) {
+                return Bytes::copy_from_slice(v);
+            }
+        }
+        Bytes::new()
+    }
+
+    fn capture(&self, n: usize) -> Bytes {
+        match &self.captures {
+            Some((subject, caps)) => caps
+                .get(n)
+                .map(|(s, e)| Bytes::copy_from_slice(&subject[s..e]))
+                .unwrap_or_default(),
+            None => Bytes::new(),
+        }
+    }
+
+    fn user_var(&mut self, i: usize) -> Bytes {
+        if let Some(Some(v)) = self.user.get(i) {
+            return v.clone();
+        }
+        let v = match self.table.user_var_sources.get(i) {
+            Some(UserVarSource::Map(m)) => self.map(*m),
+            Some(UserVarSource::Capture) => {
+                let name = self.table.user_vars.get(i).cloned().unwrap_or_default();
+                match &self.captures {
+                    Some((subject, caps)) => caps
+                        .name(&name)
+                        .map(|(s, e)| Bytes::copy_from_slice(&subject[s..e]))
+                        .unwrap_or_default(),
+                    None => Bytes::new(),
+                }
+            }
+            _ => Bytes::new(),
+        };
+        let volatile = matches!(self.table.user_var_sources.get(i), Some(UserVarSource::Map(m)) if self.table.maps.get(*m).is_some_and(|d| d.volatile));
+        if !volatile {
+            if self.user.len() <= i {
+                self.user.resize(i + 1, None);
+            }
+            self.user[i] = Some(v.clone());
+        }
+        v
+    }
+
+    /// `ngx_http_map_find`: exact (case-insensitive) → wildcards → regexes → default.
+    fn map(&mut self, m: usize) -> Bytes {
+        let table = self.table;
+        let Some(def) = table.maps.get(m) else {
+            return Bytes::new();
+        };
+        let mut key = self.eval(&def.source);
+        if def.hostnames && key.last() == Some(&b'.') {
+            key.pop();
+        }
+        key.make_ascii_lowercase();
+        if let Some(v) = def.exact.get(&key) {
+            return Bytes::from(self.eval(v));
+        }
+        if def.hostnames {
+            for (suffix, v) in &def.wild_front {
+                if key.ends_with(suffix) && key.len() > suffix.len() {
+                    return Bytes::from(self.eval(v));
+                }
+            }
+            for (prefix, v) in &def.wild_back {
+                if key.starts_with(prefix) && key.len() > prefix.len() {
+                    return Bytes::from(self.eval(v));
+                }
+            }
+        }
+        if !key.is_empty() {
+            let subject = self.eval(&def.source);
+            for (re, v) in &def.regexes {
+                if let Some(caps) = Captures::match_regex(re, &subject) {
+                    self.captures = Some((subject.clone(), caps));
+                    return Bytes::from(self.eval(v));
+                }
+            }
+        }
+        Bytes::from(self.eval(&def.default))
+    }
+
+    fn builtin(&mut self, b: Builtin) -> Bytes {
+        use Builtin::*;
+        let s = |x: String| Bytes::from(x);
+        match b {
+            Host => Bytes::copy_from_slice(&self.host),
+            RemoteAddr => s(self.peer.ip().to_string()),
+            RemotePort => s(self.peer.port().to_string()),
+            BinaryRemoteAddr => match self.peer.ip() {
+                std::net::IpAddr::V4(a) => Bytes::copy_from_slice(&a.octets()),
+                std::net::IpAddr::V6(a) => Bytes::copy_from_slice(&a.octets()),
+            },
+            ServerAddr => s(self.local.ip().to_string()),
+            ServerPort => s(self.local.port().to_string()),
+            ServerProtocol => Bytes::from_static(if self.head.minor == 0 {
+                b"HTTP/1.0"
+            } else {
+                b"HTTP/1.1"
+            }),
+            ServerName => s(self.server.name.clone()),
+            Scheme => Bytes::from_static(if self.https { b"https" } else { b"http" }),
+            Https => Bytes::from_static(if self.https { b"on" } else { b"" }),
+            RequestUri => self.head.target.clone(),
+            Uri | DocumentUri => Bytes::copy_from_slice(&self.uri),
+            Request => {
+                let mut v = self.head.method.to_vec();
+                v.push(b' ');
+                v.extend_from_slice(&self.head.target);
+                v.extend_from_slice(if self.head.minor == 0 {
+                    b" HTTP/1.0"
+                } else {
+                    b" HTTP/1.1"
+                });
+                Bytes::from(v)
+            }
+            Args | QueryString => self
+                .args
+                .as_deref()
+                .map(Bytes::copy_from_slice)
+                .unwrap_or_default(),
+            IsArgs => Bytes::from_static(if self.args.as_ref().is_some_and(|a| !a.is_empty()) {
+                b"?"
+            } else {
+                b""
+            }),
+            RequestMethod => self.head.method.clone(),
+            ContentLength => self
+                .head
+                .header(b"content-length")
+                .cloned()
+                .unwrap_or_default(),
+            ContentType => self
+                .head
+                .header(b"content-type")
+                .cloned()
+                .unwrap_or_default(),
+            RemoteUser => Bytes::new(),
+            Status => s(format!("{:03}", self.status)),
+            BodyBytesSent => s(self.body_bytes_sent.to_string()),
+            BytesSent => s(self.bytes_sent.to_string()),
+            RequestLength => s(self.request_length.to_string()),
+            RequestTime => s(secs(self.start.elapsed().as_secs_f64())),
+            RequestId => s(format!("{:032x}", rand_u128(self))),
+            Msec => {
+                let d = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap_or_default();
+                s(format!("{}.{:03}", d.as_secs(), d.subsec_millis()))
+            }
+            TimeLocal => s(crate::CLOCK.time_local()),
+            TimeIso8601 => s(iso8601()),
+            Hostname => s(hostname()),
+            Pid => s(std::process::id().to_string()),
+            NginxVersion => Bytes::from_static(b"1.22.1"),
+            Connection => s(self.connection.to_string()),
+            ConnectionRequests => s(self.connection_requests.to_string()),
+            Pipe => Bytes::from_static(b"."),
+            ProxyHost => self.proxy_host.clone(),
+            ProxyPort => self.proxy_port.clone(),
+            ProxyAddXForwardedFor => {
+                let xff = self.http_header("x_forwarded_for");
+                let addr = self.peer.ip().to_string();
+                if xff.is_empty() {
+                    s(addr)
+                } else {
+                    let mut v = xff.to_vec();
+                    v.extend_from_slice(b", ");
+                    v.extend_from_slice(addr.as_bytes());
+                    Bytes::from(v)
+                }
+            }
+            UpstreamAddr => s(self.upstream.addrs.join(", ")),
+            UpstreamStatus => s(self
+                .upstream
+                .statuses
+                .iter()
+                .map(|st| st.map_or("-".to_string(), |c| c.to_string()))
+                .collect::<Vec<_>>()
+                .join(", ")),
+            UpstreamResponseTime => s(join_times(&self.upstream.times)),
+            UpstreamConnectTime => s(join_times(&self.upstream.connect_times)),
+            UpstreamHeaderTime => s(join_times(&self.upstream.header_times)),
+            UpstreamResponseLength => s(self.upstream.response_length.to_string()),
+            UpstreamBytesReceived => s(self.upstream.bytes_received.to_string()),
+            UpstreamBytesSent => s(self.upstream.bytes_sent.to_string()),
+            ProxyInternalBodyLength => self
+                .upstream_body_len
+                .map(|n| s(n.to_string()))
+                .unwrap_or_default(),
+            ProxyInternalChunked => Bytes::new(),
+            Http2 => Bytes::new(),
+            RequestCompletion => Bytes::new(),
+        }
+    }
+}
+
+fn secs(f: f64) -> String {
+    format!("{f:.3}")
+}
+
+fn join_times(t: &[f64]) -> String {
+    t.iter().map(|x| secs(*x)).collect::<Vec<_>>().join(", ")
+}
+
+fn rand_u128(r: &Req<'_>) -> u128 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(r.connection);
+    h.write_u128(r.start.elapsed().as_nanos());
+    let a = h.finish();
+    let mut h2 = std::collections::hash_map::RandomState::new().build_hasher();
+    h2.write_u64(a);
+    (u128::from(a) << 64) | u128::from(h2.finish())
+}
+
+fn iso8601() -> String {
+    let t = crate::CLOCK.time_local();
+    // 22/Nov/2026:00:30:00 +0000 → 2026-11-22T00:30:00+00:00
+    let months = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let (d, rest) = t.split_at(2);
+    let m = months
+        .iter()
+        .position(|x| rest.get(1..4) == Some(*x))
+        .map_or(1, |i| i + 1);
+    let y = rest.get(5..9).unwrap_or("1970");
+    let hms = rest.get(10..18).unwrap_or("00:00:00");
+    format!("{y}-{m:02}-{d}T{hms}+00:00")
+}
+
+fn hostname() -> String {
+    nix::unistd::gethostname()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}

@@ -1,0 +1,54 @@
+//! Hands the connection layer a [`Head`] from the nginx-exact parser, with the limits of
+//! the server that reads it (SEMANTICS §4.5: `client_header_buffer_size`,
+//! `large_client_header_buffers`, `underscores_in_headers`, `ignore_invalid_headers`).
+
+use super::parse::{parse_head, Limits, Parsed};
+use crate::ctx::Head;
+use sluice_compiler::table::Server;
+
+/// nginx's check right after the request line: `..` above the root and `%00` are 400.
+fn uri_ok(target: &[u8], merge: bool) -> bool {
+    let path = match target.iter().position(|b| *b == b'/') {
+        Some(i) => &target[i..],
+        None => return true,
+    };
+    sluice_compiler::table::route::normalize_uri(path, merge).is_ok()
+}
+
+/// `Ok(Some((head, consumed)))` when a head is complete, `Ok(None)` when more bytes are
+/// needed, `Err(status)` for nginx's error (494 stays 494 so the page says why).
+pub fn parse(buf: &[u8], server: &Server) -> Result<Option<(Head, usize)>, u16> {
+    let limits = Limits {
+        header_buffer: server.client_header_buffer_size,
+        large_buffers: server.large_client_header_buffers.0,
+        large_buffer_size: server.large_client_header_buffers.1,
+        underscores_in_headers: server.underscores_in_headers,
+        ignore_invalid_headers: server.ignore_invalid_headers,
+        merge_slashes: server.merge_slashes,
+        uri_check: Some(uri_ok),
+        ..Limits::default()
+    };
+    match parse_head(buf, &limits) {
+        Ok(Parsed::Incomplete) => Ok(None),
+        Ok(Parsed::Complete { head, consumed }) => {
+            let h = Head {
+                method: head.method_name.clone(),
+                target: head.uri.clone(),
+                minor: if head.version >= (1, 1) { 1 } else { 0 },
+                headers: head
+                    .headers
+                    .iter()
+                    .map(|h| (h.name.clone(), h.value.clone()))
+                    .collect(),
+                host: head.host.clone(),
+                content_length: head.content_length,
+                chunked: head.chunked,
+                keep_alive: head.keep_alive,
+                upgrade: head.upgrade,
+                head_len: consumed,
+            };
+            Ok(Some((h, consumed)))
+        }
+        Err(e) => Err(e.status),
+    }
+}

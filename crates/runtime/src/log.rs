@@ -1,0 +1,216 @@
+//! Logs: the access log (nginx's `log_format`s, written by a background thread so the
+//! data path never blocks on a disk) and the error log (`YYYY/MM/DD HH:MM:SS [level]
+//! PID#TID: *CONN message, client: ..., server: ..., request: "...", host: "..."`).
+
+use crate::ctx::Req;
+use crate::Shared;
+use sluice_compiler::table::{LogEscape, TPart};
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::mpsc::{channel, Receiver, Sender};
+
+/// A line for a file.
+pub enum LogMsg {
+    /// Append a line to a file.
+    Line(PathBuf, Vec<u8>),
+    /// Reopen every file (USR1).
+    Reopen,
+    /// Flush and stop.
+    Flush(std::sync::mpsc::Sender<()>),
+}
+
+/// The writer thread's handle.
+#[derive(Clone)]
+pub struct LogWriter {
+    tx: Sender<LogMsg>,
+}
+
+impl LogWriter {
+    /// Starts the writer thread.
+    pub fn start() -> LogWriter {
+        let (tx, rx) = channel();
+        std::thread::Builder::new()
+            .name("sluice-log".into())
+            .spawn(move || writer(rx))
+            .map(|_| ())
+            .unwrap_or_default();
+        LogWriter { tx }
+    }
+
+    /// Queues a line.
+    pub fn line(&self, path: PathBuf, line: Vec<u8>) {
+        let _ = self.tx.send(LogMsg::Line(path, line));
+    }
+
+    /// Reopens files.
+    pub fn reopen(&self) {
+        let _ = self.tx.send(LogMsg::Reopen);
+    }
+
+    /// Writes everything queued so far.
+    pub fn flush(&self) {
+        let (tx, rx) = channel();
+        if self.tx.send(LogMsg::Flush(tx)).is_ok() {
+            let _ = rx.recv_timeout(std::time::Duration::from_secs(5));
+        }
+    }
+}
+
+fn writer(rx: Receiver<LogMsg>) {
+    let mut files: HashMap<PathBuf, std::io::BufWriter<std::fs::File>> = HashMap::new();
+    let open = |p: &PathBuf| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)
+            .ok()
+            .map(std::io::BufWriter::new)
+    };
+    loop {
+        let msg = match rx.recv_timeout(std::time::Duration::from_millis(200)) {
+            Ok(m) => m,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                for f in files.values_mut() {
+                    let _ = f.flush();
+                }
+                continue;
+            }
+            Err(_) => break,
+        };
+        match msg {
+            LogMsg::Line(path, line) => {
+                if !files.contains_key(&path) {
+                    match open(&path) {
+                        Some(f) => {
+                            files.insert(path.clone(), f);
+                        }
+                        None => continue,
+                    }
+                }
+                if let Some(f) = files.get_mut(&path) {
+                    let _ = f.write_all(&line);
+                }
+            }
+            LogMsg::Reopen => {
+                for f in files.values_mut() {
+                    let _ = f.flush();
+                }
+                files.clear();
+            }
+            LogMsg::Flush(done) => {
+                for f in files.values_mut() {
+                    let _ = f.flush();
+                }
+                let _ = done.send(());
+            }
+        }
+    }
+    for f in files.values_mut() {
+        let _ = f.flush();
+    }
+}
+
+/// Escapes a variable's value as nginx's `log_format` does.
+fn escape(v: &[u8], how: LogEscape, out: &mut Vec<u8>) {
+    match how {
+        LogEscape::None => out.extend_from_slice(v),
+        LogEscape::Default => {
+            for &b in v {
+                if b == b'"' || b == b'\\' || !(0x20..0x7f).contains(&b) {
+                    out.extend_from_slice(format!("\\x{b:02X}").as_bytes());
+                } else {
+                    out.push(b);
+                }
+            }
+        }
+        LogEscape::Json => {
+            for &b in v {
+                match b {
+                    b'"' => out.extend_from_slice(b"\\\""),
+                    b'\\' => out.extend_from_slice(b"\\\\"),
+                    b'\n' => out.extend_from_slice(b"\\n"),
+                    b'\r' => out.extend_from_slice(b"\\r"),
+                    b'\t' => out.extend_from_slice(b"\\t"),
+                    0..=0x1f => out.extend_from_slice(format!("\\u{b:04x}").as_bytes()),
+                    _ => out.push(b),
+                }
+            }
+        }
+    }
+}
+
+/// Writes the access-log lines for a finished request.
+pub fn access(shared: &Shared, req: &mut Req<'_>) {
+    let logs = req.conf.access_logs.clone();
+    for l in logs.iter() {
+        if let Some(c) = &l.condition {
+            let v = req.eval(c);
+            if v.is_empty() || v == b"0" {
+                continue;
+            }
+        }
+        let mut line = Vec::with_capacity(256);
+        for p in &l.format.template.parts {
+            match p {
+                TPart::Lit(b) => line.extend_from_slice(b),
+                TPart::Var(v) => {
+                    let val = req.var(v);
+                    if val.is_empty() && l.format.escape != LogEscape::Json {
+                        line.push(b'-');
+                    } else {
+                        escape(&val, l.format.escape, &mut line);
+                    }
+                }
+            }
+        }
+        line.push(b'\n');
+        shared.logs.line(l.path.clone(), line);
+    }
+}
+
+/// Writes an error-log line about a request, in nginx's format.
+pub fn error_log(shared: &Shared, level: &str, msg: &str, req: &mut Req<'_>) {
+    let want = shared.error_level;
+    let lvl = sluice_compiler::table::LogLevel::from_name(level)
+        .unwrap_or(sluice_compiler::table::LogLevel::Error);
+    if lvl > want {
+        return;
+    }
+    let pid = std::process::id();
+    let request = String::from_utf8_lossy(&req.var(&sluice_compiler::table::Var::Builtin(
+        sluice_compiler::table::Builtin::Request,
+    )))
+    .into_owned();
+    let mut line = format!(
+        "{} [{level}] {pid}#{pid}: *{} {msg}, client: {}, server: {}, request: \"{request}\"",
+        crate::time_now(),
+        req.connection,
+        req.peer.ip(),
+        req.server.name,
+    );
+    if let Some(a) = req.upstream.addrs.last() {
+        line.push_str(&format!(
+            ", upstream: \"http://{a}{}\"",
+            String::from_utf8_lossy(&req.head.target)
+        ));
+    }
+    if let Some(h) = req.head.host.as_ref() {
+        line.push_str(&format!(", host: \"{}\"", String::from_utf8_lossy(h)));
+    }
+    line.push('\n');
+    match &shared.error_log {
+        Some(p) => shared.logs.line(p.clone(), line.into_bytes()),
+        None => eprint!("{line}"),
+    }
+}
+
+/// A line about the process, not a request.
+pub fn notice(shared: &Shared, level: &str, msg: &str) {
+    let pid = std::process::id();
+    let line = format!("{} [{level}] {pid}#{pid}: {msg}\n", crate::time_now());
+    match &shared.error_log {
+        Some(p) => shared.logs.line(p.clone(), line.into_bytes()),
+        None => eprint!("{line}"),
+    }
+}

@@ -1,0 +1,205 @@
+//! The process's serving loop: bind the listeners, accept connections, and handle
+//! signals — HUP reloads (SEMANTICS §11, with sluice's rule that kept listeners are never
+//! closed and old connections finish on the old table), USR1 reopens logs, QUIT stops
+//! gracefully, TERM/INT stop at once.
+
+use crate::{log, Live, Pool, Shared};
+use arc_swap::ArcSwap;
+use sluice_compiler::table::{ListenAddr, RoutingTable};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::task::JoinHandle;
+
+/// Builds a new table from the configuration on disk (after checking it).
+pub type Reload = Box<dyn Fn() -> Result<RoutingTable, String> + Send + Sync>;
+
+/// How to run.
+pub struct RunOptions {
+    /// Called on HUP.
+    pub reload: Reload,
+    /// Written once every listener is bound; removed on exit.
+    pub pid_file: Option<std::path::PathBuf>,
+    /// `daemon on`: detach once the listeners are bound, as nginx does (the launching
+    /// process exits 0; the daemon writes the pid file).
+    pub daemon: bool,
+}
+
+/// Binds a TCP listener as nginx does (`SO_REUSEADDR`, backlog, `IPV6_V6ONLY`).
+fn bind(addr: SocketAddr, backlog: i32, ipv6only: bool) -> std::io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let domain = if addr.is_ipv6() {
+        Domain::IPV6
+    } else {
+        Domain::IPV4
+    };
+    let s = Socket::new(domain, Type::STREAM, Some(Protocol::TCP))?;
+    s.set_reuse_address(true)?;
+    if addr.is_ipv6() {
+        s.set_only_v6(ipv6only)?;
+    }
+    s.bind(&addr.into())?;
+    s.listen(backlog)?;
+    s.set_nonblocking(true)?;
+    Ok(s.into())
+}
+
+/// Binds with nginx's retries: five attempts half a second apart, each failure logged as
+/// `bind() to A:P failed (98: Address already in use)`, then `still could not bind()`.
+fn bind_retrying(
+    addr: SocketAddr,
+    backlog: i32,
+    ipv6only: bool,
+) -> Result<std::net::TcpListener, String> {
+    for attempt in 0..5 {
+        match bind(addr, backlog, ipv6only) {
+            Ok(l) => return Ok(l),
+            Err(e) => {
+                let code = e.raw_os_error().unwrap_or(0);
+                eprintln!(
+                    "sluice: [emerg] bind() to {addr} failed ({code}: {})",
+                    sluice_compiler::strerror(code)
+                );
+                if code != libc_eaddrinuse() || attempt == 4 {
+                    if code != libc_eaddrinuse() {
+                        return Err(String::new());
+                    }
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        }
+    }
+    eprintln!("sluice: [emerg] still could not bind()");
+    Err(String::new())
+}
+
+fn libc_eaddrinuse() -> i32 {
+    98
+}
+
+fn spawn_accept(shared: Arc<Shared>, listener: TcpListener, addr: ListenAddr) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let (io, peer) = match listener.accept().await {
+                Ok(x) => x,
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            };
+            let local = io.local_addr().unwrap_or(peer);
+            let _ = io.set_nodelay(true);
+            let n = shared.connections.fetch_add(1, Ordering::Relaxed) + 1;
+            let s = shared.clone();
+            let a = addr.clone();
+            tokio::spawn(async move { crate::conn::serve(s, io, peer, local, a, n).await });
+        }
+    })
+}
+
+/// Serves until stopped. Binds every listener first (errors are printed in nginx's
+/// words and returned), then writes the pid file.
+pub fn run(table: RoutingTable, opts: RunOptions) -> Result<(), String> {
+    let workers = table.main.worker_processes.max(1);
+    let mut bound: Vec<(ListenAddr, std::net::TcpListener)> = Vec::new();
+    for l in &table.listeners {
+        if let ListenAddr::Tcp(a) = &l.addr {
+            bound.push((l.addr.clone(), bind_retrying(*a, l.backlog, l.ipv6only)?));
+        }
+    }
+    if opts.daemon {
+        // Before any thread exists: fork, the parent exits 0, the child carries on.
+        nix::unistd::daemon(true, true).map_err(|e| format!("daemon() failed ({e})"))?;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let error_log = table.main.error_log.clone();
+    let error_level = table.main.error_level;
+    let shared = Arc::new(Shared {
+        live: ArcSwap::from_pointee(Live::new(table)),
+        pool: Pool::default(),
+        logs: log::LogWriter::start(),
+        error_log,
+        error_level,
+        connections: Default::default(),
+    });
+    let r = rt.block_on(async {
+        let mut accepts: HashMap<ListenAddr, JoinHandle<()>> = HashMap::new();
+        for (addr, std_l) in bound {
+            let l = TcpListener::from_std(std_l).map_err(|e| e.to_string())?;
+            accepts.insert(addr.clone(), spawn_accept(shared.clone(), l, addr));
+        }
+        if let Some(p) = &opts.pid_file {
+            std::fs::write(p, format!("{}\n", std::process::id())).map_err(|e| format!("open() \"{}\" failed ({e})", p.display()))?;
+        }
+        let mut hup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
+        let mut usr1 = signal(SignalKind::user_defined1()).map_err(|e| e.to_string())?;
+        let mut quit = signal(SignalKind::quit()).map_err(|e| e.to_string())?;
+        let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+        let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
+        loop {
+            tokio::select! {
+                _ = hup.recv() => {
+                    log::notice(&shared, "notice", "signal 1 (SIGHUP) received from the process, reconfiguring");
+                    match (opts.reload)() {
+                        Err(msg) => log::notice(&shared, "emerg", &msg),
+                        Ok(table) => {
+                            // Bind what is new before swapping; keep what stays; drop the rest.
+                            let mut ok = true;
+                            let mut fresh: Vec<(ListenAddr, std::net::TcpListener)> = Vec::new();
+                            for l in &table.listeners {
+                                if accepts.contains_key(&l.addr) { continue; }
+                                if let ListenAddr::Tcp(a) = &l.addr {
+                                    match bind(*a, l.backlog, l.ipv6only) {
+                                        Ok(s) => fresh.push((l.addr.clone(), s)),
+                                        Err(e) => {
+                                            let code = e.raw_os_error().unwrap_or(0);
+                                            log::notice(&shared, "emerg", &format!("bind() to {a} failed ({code}: {})", sluice_compiler::strerror(code)));
+                                            ok = false;
+                                        }
+                                    }
+                                }
+                            }
+                            if ok {
+                                let keep: Vec<ListenAddr> = table.listeners.iter().map(|l| l.addr.clone()).collect();
+                                shared.live.store(Arc::new(Live::new(table)));
+                                for (addr, s) in fresh {
+                                    if let Ok(l) = TcpListener::from_std(s) {
+                                        accepts.insert(addr.clone(), spawn_accept(shared.clone(), l, addr));
+                                    }
+                                }
+                                accepts.retain(|addr, h| {
+                                    let stay = keep.contains(addr);
+                                    if !stay { h.abort(); }
+                                    stay
+                                });
+                            }
+                        }
+                    }
+                }
+                _ = usr1.recv() => shared.logs.reopen(),
+                _ = quit.recv() => break,
+                _ = term.recv() => break,
+                _ = int.recv() => break,
+            }
+        }
+        for h in accepts.values() {
+            h.abort();
+        }
+        Ok::<(), String>(())
+    });
+    shared.logs.flush();
+    if let Some(p) = &opts.pid_file {
+        let _ = std::fs::remove_file(p);
+    }
+    rt.shutdown_timeout(Duration::from_millis(100));
+    r
+}

@@ -1,0 +1,2 @@
+//! Upstream groups: peer selection, failure accounting.
+pub mod balance;
