@@ -1,1 +1,6 @@
+//! The one test binary (STYLE §1: `autotests = false`, one `[[test]]`): end-to-end
+//! tests of the built `sluice` binary.
 
+mod conformance;
+mod examples;
+mod harness;

@@ -3,7 +3,7 @@
 //! `add_header`, logs, `proxy_pass` and the directives whose values carry variables.
 
 use super::{at, Checker, Ctx, Level_, R};
-use crate::registry::Spec;
+use crate::registry::{Slot, Spec};
 use crate::variables;
 use sluice_parser::ast::Directive;
 use sluice_parser::FileId;
@@ -283,6 +283,39 @@ impl Checker<'_> {
             return None; // upstream.rs
         }
         let a = |i: usize| d.args.get(i).map(|w| w.value.as_str()).unwrap_or("");
+        match spec.slot {
+            // every argument is a complex value (`proxy_cache_bypass`, `proxy_no_cache`)
+            Slot::Custom("ngx_http_set_predicate_slot") => {
+                for w in &d.args {
+                    if let Err(e) = self.compile_value(d, &w.value, false) {
+                        return Some(Err(e));
+                    }
+                }
+                return Some(Ok(()));
+            }
+            // one complex value; the `_size` flavour must be a size when it has no
+            // variables (`limit_rate`)
+            Slot::Custom(
+                f @ ("ngx_http_set_complex_value_slot"
+                | "ngx_http_set_complex_value_zero_slot"
+                | "ngx_http_set_complex_value_size_slot"),
+            ) => {
+                if !level.seen.insert(spec.name) {
+                    return Some(Err(self.directive_err(d, "is duplicate")));
+                }
+                if let Err(e) = self.compile_value(d, a(0), false) {
+                    return Some(Err(e));
+                }
+                let sized = f == "ngx_http_set_complex_value_size_slot";
+                if sized && !a(0).contains('$') && sluice_parser::units::parse_size(a(0)).is_none()
+                {
+                    return Some(Err(self.directive_err(d, "invalid value")));
+                }
+                return Some(Ok(()));
+            }
+            Slot::Custom("ngx_http_types_slot") => return Some(self.types_slot(spec, d, level)),
+            _ => {}
+        }
         Some(match spec.name {
             "server" if cx == Ctx::Http => self.server_block(d),
             "location" => self.location(d, cx, level),
@@ -1021,6 +1054,38 @@ impl Checker<'_> {
         };
         if !level.shm_limits.insert(format!("limit_req {zone}")) {
             return Err(self.directive_err(d, "is duplicate"));
+        }
+        Ok(())
+    }
+
+    /// `ngx_http_types_slot()` (`gzip_types` and the like): MIME types accumulate per
+    /// level, starting from the slot's default; a repeat is a warning; `*` takes all.
+    fn types_slot(&mut self, spec: &'static Spec, d: &Directive, level: &mut Level_) -> R {
+        // nginx 1.22.1 starts every such list with text/html (checked with gzip_types,
+        // charset_types, ssi_types, sub_filter_types, addition_types); xslt_types is
+        // documented as text/xml.
+        let defaults: &[&str] = match spec.name {
+            "xslt_types" => &["text/xml"],
+            _ => &["text/html"],
+        };
+        let list = level
+            .mime_types
+            .entry(spec.name)
+            .or_insert_with(|| Some(defaults.iter().map(|t| t.to_string()).collect()));
+        for w in &d.args {
+            let Some(types) = list.as_mut() else {
+                return Ok(()); // after `*`
+            };
+            if w.value == "*" {
+                *list = None;
+                return Ok(());
+            }
+            let t = w.value.to_ascii_lowercase();
+            if types.contains(&t) {
+                self.warn(format!("duplicate MIME type \"{t}\""), Some(at(d)));
+            } else {
+                types.push(t);
+            }
         }
         Ok(())
     }

@@ -140,6 +140,8 @@ pub(crate) struct Level_ {
     pub types: HashMap<String, String>,
     /// `limit_req` / `limit_conn` zones used at this level.
     pub shm_limits: HashSet<String>,
+    /// `gzip_types` and the like at this level: the types so far (`None` after `*`).
+    pub mime_types: HashMap<&'static str, Option<Vec<String>>>,
 }
 
 pub(crate) struct Checker<'o> {

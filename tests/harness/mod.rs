@@ -1,0 +1,146 @@
+//! Helpers for the end-to-end tests: the built `sluice` binary, the installed `nginx`
+//! (when there is one), throw-away directories, and the normalisation that makes the
+//! two programs' `-t` output comparable.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// The `sluice` binary cargo built for this test run.
+pub fn sluice() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_sluice"))
+}
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `nginx` from PATH, if it is there and runs.
+pub fn nginx() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join("nginx"))
+        .find(|p| {
+            p.is_file()
+                && Command::new(p)
+                    .arg("-v")
+                    .output()
+                    .is_ok_and(|o| o.status.success())
+        })
+}
+
+/// A fresh directory under the system temp dir, removed on drop (no `tempfile` crate).
+pub struct TempDir {
+    path: PathBuf,
+}
+
+impl TempDir {
+    pub fn new(label: &str) -> TempDir {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let path =
+            std::env::temp_dir().join(format!("sluice-e2e-{}-{n}-{label}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path)
+            .unwrap_or_else(|e| panic!("cannot create {}: {e}", path.display()));
+        TempDir { path }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+/// Copies a directory tree (files and subdirectories) into `to`.
+pub fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_tree(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target)?;
+        }
+    }
+    Ok(())
+}
+
+/// What `-t` printed and how it exited.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestRun {
+    /// Exit status (-1 when killed by a signal).
+    pub code: i32,
+    /// stderr, lossily decoded.
+    pub stderr: String,
+}
+
+/// `sluice -t -p PREFIX/ -c CONF`.
+pub fn sluice_t(prefix: &Path, conf: &Path) -> TestRun {
+    run_t(&sluice(), prefix, conf, None)
+}
+
+/// `nginx -t -p PREFIX/ -c CONF -e ERRLOG`: with an error log file nginx echoes its
+/// messages to stderr as `nginx: [level] ...`, the shape sluice prints.
+pub fn nginx_t(nginx: &Path, prefix: &Path, conf: &Path, error_log: &Path) -> TestRun {
+    run_t(nginx, prefix, conf, Some(error_log))
+}
+
+fn run_t(bin: &Path, prefix: &Path, conf: &Path, error_log: Option<&Path>) -> TestRun {
+    let mut cmd = Command::new(bin);
+    cmd.arg("-t")
+        .arg("-p")
+        .arg(format!("{}/", prefix.display()))
+        .arg("-c")
+        .arg(conf);
+    if let Some(e) = error_log {
+        cmd.arg("-e").arg(e);
+    }
+    // A relative path in a message must not depend on where the tests run from.
+    cmd.current_dir(std::env::temp_dir());
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", bin.display()));
+    TestRun {
+        code: out.status.code().unwrap_or(-1),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// The comparable form of a `-t` run: `exit=N`, then the stderr lines with the program
+/// name turned into `sluice:`, the case directory into `{DIR}`, and sluice's own lines
+/// (`... (sluice: RULE)`, its not-implemented warnings) left out.
+pub fn normalise(run: &TestRun, dir: &Path) -> String {
+    let dir = dir.display().to_string();
+    let mut out = format!("exit={}\n", run.code);
+    for line in run.stderr.lines() {
+        if is_sluice_rule(line) {
+            continue;
+        }
+        let line = match line.strip_prefix("nginx:") {
+            Some(rest) => format!("sluice:{rest}"),
+            None => line.to_string(),
+        };
+        out.push_str(&line.replace(&dir, "{DIR}"));
+        out.push('\n');
+    }
+    out
+}
+
+/// A line sluice adds on its own: it ends in `(sluice: RULE)`.
+fn is_sluice_rule(line: &str) -> bool {
+    match line.rfind(" (sluice: ") {
+        Some(i) => {
+            let tail = &line[i + " (sluice: ".len()..];
+            tail.ends_with(')') && !tail[..tail.len() - 1].contains(')')
+        }
+        None => false,
+    }
+}
