@@ -1,6 +1,9 @@
 //! The one test binary (STYLE §1: `autotests = false`, one `[[test]]`): end-to-end
 //! tests of the built `sluice` binary.
 
+mod cli;
 mod conformance;
+mod corpus;
 mod examples;
 mod harness;
+mod process;

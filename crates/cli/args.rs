@@ -171,21 +171,30 @@ pub fn configure_arguments() -> String {
         let Some(short) = m.strip_prefix("ngx_http_") else {
             continue;
         };
-        let implemented = sluice_compiler::registry::DIRECTIVES
-            .iter()
-            .any(|s| s.module == m && status(s.name) == Status::Implemented);
+        // Modules nginx's configure cannot leave out (or Debian's own patch module).
         if matches!(
             m,
-            "ngx_http_module" | "ngx_http_core_module" | "ngx_http_upstream_module"
+            "ngx_http_module"
+                | "ngx_http_core_module"
+                | "ngx_http_upstream_module"
+                | "ngx_http_header_count_module"
+                | "ngx_http_try_files_module"
+                | "ngx_http_copy_filter_module"
+                | "ngx_http_headers_filter_module"
         ) {
             continue;
         }
+        // configure's names drop "_filter": --without-http_gzip_module.
+        let flag = short.replace("_filter_module", "_module");
+        let implemented = sluice_compiler::registry::DIRECTIVES
+            .iter()
+            .any(|s| s.module == m && status(s.name) == Status::Implemented);
         if implemented {
-            if matches!(short, "ssl_module" | "v2_module") {
-                out.push(format!("--with-http_{short}"));
+            if matches!(flag.as_str(), "ssl_module" | "v2_module") {
+                out.push(format!("--with-http_{flag}"));
             }
         } else {
-            out.push(format!("--without-http_{short}"));
+            out.push(format!("--without-http_{flag}"));
         }
     }
     out.join(" ")

@@ -63,10 +63,28 @@ pub fn run(a: &Args) -> ExitCode {
     let args = a.clone();
     let reload: sluice_runtime::server::Reload =
         Box::new(move || load(&args, false).map(|(t, _)| t));
+    let error_log = a.error_log.as_deref().filter(|e| *e != "stderr").map(|e| {
+        let p = if e.starts_with('/') {
+            std::path::PathBuf::from(e)
+        } else {
+            a.prefix.join(e)
+        };
+        // nginx creates the -e file at start, whatever the configuration says later.
+        let _ = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&p);
+        p
+    });
+    let shutdown_timeout = main_directive(&out.tree, "worker_shutdown_timeout")
+        .and_then(|v| sluice_parser_time(&v))
+        .filter(|d| !d.is_zero());
     let opts = sluice_runtime::RunOptions {
         reload,
         pid_file: Some(out.pid_file.clone()),
         daemon,
+        shutdown_timeout,
+        error_log,
     };
     match sluice_runtime::run(table, opts) {
         Ok(()) => ExitCode::SUCCESS,
@@ -77,4 +95,17 @@ pub fn run(a: &Args) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// The first argument of a main-context directive in the checked tree.
+fn main_directive(tree: &[sluice_compiler::ast::Directive], name: &str) -> Option<String> {
+    tree.iter()
+        .find(|d| d.name.value == name)
+        .and_then(|d| d.args.first())
+        .map(|w| w.value.clone())
+}
+
+fn sluice_parser_time(v: &str) -> Option<std::time::Duration> {
+    sluice_compiler::parse_time(v, false)
+        .map(|ms| std::time::Duration::from_millis(ms.max(0) as u64))
 }

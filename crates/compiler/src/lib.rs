@@ -16,7 +16,8 @@ pub mod table;
 pub mod variables;
 
 pub use check::{check, strerror, CheckOutcome, Options};
-pub use sluice_parser::{Diagnostic, FileId, Level};
+pub use sluice_parser::units::parse_time;
+pub use sluice_parser::{ast, Diagnostic, FileId, Level};
 pub use source::{SourceFile, SourceMap};
 
 /// Renders a diagnostic the way nginx prints it after the `[level] ` prefix:

@@ -111,6 +111,12 @@ pub struct Shared {
     pub error_level: LogLevel,
     /// Connections accepted so far (`$connection`).
     pub connections: std::sync::atomic::AtomicU64,
+    /// Connections open now.
+    pub active: std::sync::atomic::AtomicUsize,
+    /// Set by QUIT: connections close once idle (between requests) instead of waiting.
+    pub shutdown: tokio::sync::watch::Sender<bool>,
+    /// Woken whenever a connection closes.
+    pub closed: tokio::sync::Notify,
 }
 
 impl Shared {

@@ -93,10 +93,18 @@ fn writer(rx: Receiver<LogMsg>) {
                 }
             }
             LogMsg::Reopen => {
+                // As nginx on USR1: flush, close, and open every file again by name now,
+                // so a renamed log is replaced by a new file at once.
+                let paths: Vec<PathBuf> = files.keys().cloned().collect();
                 for f in files.values_mut() {
                     let _ = f.flush();
                 }
                 files.clear();
+                for p in paths {
+                    if let Some(f) = open(&p) {
+                        files.insert(p, f);
+                    }
+                }
             }
             LogMsg::Flush(done) => {
                 for f in files.values_mut() {

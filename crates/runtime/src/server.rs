@@ -27,6 +27,11 @@ pub struct RunOptions {
     /// `daemon on`: detach once the listeners are bound, as nginx does (the launching
     /// process exits 0; the daemon writes the pid file).
     pub daemon: bool,
+    /// `worker_shutdown_timeout`: after QUIT, how long open connections (tunnels, slow
+    /// requests) may still run; `None` waits for them all, as nginx does without it.
+    pub shutdown_timeout: Option<Duration>,
+    /// `-e FILE`: the error log when the configuration names none.
+    pub error_log: Option<std::path::PathBuf>,
 }
 
 /// Binds a TCP listener as nginx does (`SO_REUSEADDR`, backlog, `IPV6_V6ONLY`).
@@ -97,7 +102,12 @@ fn spawn_accept(shared: Arc<Shared>, listener: TcpListener, addr: ListenAddr) ->
             let n = shared.connections.fetch_add(1, Ordering::Relaxed) + 1;
             let s = shared.clone();
             let a = addr.clone();
-            tokio::spawn(async move { crate::conn::serve(s, io, peer, local, a, n).await });
+            s.active.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                crate::conn::serve(s.clone(), io, peer, local, a, n).await;
+                s.active.fetch_sub(1, Ordering::SeqCst);
+                s.closed.notify_waiters();
+            });
         }
     })
 }
@@ -121,7 +131,7 @@ pub fn run(table: RoutingTable, opts: RunOptions) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
-    let error_log = table.main.error_log.clone();
+    let error_log = table.main.error_log.clone().or(opts.error_log.clone());
     let error_level = table.main.error_level;
     let shared = Arc::new(Shared {
         live: ArcSwap::from_pointee(Live::new(table)),
@@ -130,6 +140,9 @@ pub fn run(table: RoutingTable, opts: RunOptions) -> Result<(), String> {
         error_log,
         error_level,
         connections: Default::default(),
+        active: Default::default(),
+        shutdown: tokio::sync::watch::channel(false).0,
+        closed: tokio::sync::Notify::new(),
     });
     let r = rt.block_on(async {
         let mut accepts: HashMap<ListenAddr, JoinHandle<()>> = HashMap::new();
@@ -185,9 +198,40 @@ pub fn run(table: RoutingTable, opts: RunOptions) -> Result<(), String> {
                         }
                     }
                 }
-                _ = usr1.recv() => shared.logs.reopen(),
-                _ = quit.recv() => break,
-                _ = term.recv() => break,
+                _ = usr1.recv() => {
+                    log::notice(&shared, "notice", "signal 10 (SIGUSR1) received from the process, reopening logs");
+                    shared.logs.reopen();
+                }
+                _ = quit.recv() => {
+                    // Graceful: stop accepting (listening sockets close now), let requests
+                    // and tunnels finish, close idle keep-alive connections.
+                    log::notice(&shared, "notice", "signal 3 (SIGQUIT) received from the process, shutting down");
+                    for h in accepts.values() {
+                        h.abort();
+                    }
+                    accepts.clear();
+                    let _ = shared.shutdown.send(true);
+                    let drain = async {
+                        while shared.active.load(Ordering::SeqCst) > 0 {
+                            let woken = shared.closed.notified();
+                            if shared.active.load(Ordering::SeqCst) == 0 {
+                                break;
+                            }
+                            woken.await;
+                        }
+                    };
+                    match opts.shutdown_timeout {
+                        Some(t) => {
+                            let _ = tokio::time::timeout(t, drain).await;
+                        }
+                        None => drain.await,
+                    }
+                    break;
+                }
+                _ = term.recv() => {
+                    log::notice(&shared, "notice", "signal 15 (SIGTERM) received from the process, exiting");
+                    break;
+                }
                 _ = int.recv() => break,
             }
         }

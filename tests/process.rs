@@ -1,0 +1,362 @@
+//! Running sluice like nginx (SEMANTICS §11): the command contract nginx's own test suite
+//! relies on, the pid file, daemon mode, signals (`-s reload|reopen|stop|quit`), reload
+//! with a broken configuration, and bind errors in nginx's words.
+
+use crate::harness::TempDir;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// A port nothing listens on right now.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// Polls `cond` until it holds or `limit` passes.
+fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    cond()
+}
+
+fn accepts(port: u16) -> bool {
+    TcpStream::connect_timeout(
+        &SocketAddr::from(([127, 0, 0, 1], port)),
+        Duration::from_millis(200),
+    )
+    .is_ok()
+}
+
+/// Sends raw bytes and reads the reply until the peer closes (the requests here ask
+/// for `Connection: close` or are HTTP/1.0).
+fn exchange(port: u16, raw: &[u8]) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    s.write_all(raw).expect("send");
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn get(port: u16, path: &str) -> String {
+    exchange(
+        port,
+        format!("GET {path} HTTP/1.0\r\nHost: t\r\n\r\n").as_bytes(),
+    )
+}
+
+fn body(resp: &str) -> &str {
+    resp.split_once("\r\n\r\n").map_or("", |(_, b)| b)
+}
+
+/// A sluice process, stopped (TERM, then KILL) when dropped.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let pid = nix::unistd::Pid::from_raw(self.0.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        if !wait_for(Duration::from_secs(2), || {
+            matches!(self.0.try_wait(), Ok(Some(_)))
+        }) {
+            let _ = self.0.kill();
+        }
+        let _ = self.0.wait();
+    }
+}
+
+fn start(dir: &Path, extra: &[&str]) -> Running {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluice"));
+    cmd.arg("-p")
+        .arg(format!("{}/", dir.display()))
+        .args(["-c", "nginx.conf"])
+        .args(extra);
+    Running(
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn sluice"),
+    )
+}
+
+fn sluice(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .arg("-p")
+        .arg(format!("{}/", dir.display()))
+        .args(["-c", "nginx.conf"])
+        .args(args)
+        .output()
+        .expect("run sluice")
+}
+
+fn signal(pid: u32, sig: nix::sys::signal::Signal) {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), sig).expect("signal");
+}
+
+fn conf(port: u16, text: &str, extra_http: &str) -> String {
+    format!(
+        "daemon off;\npid logs/nginx.pid;\nevents {{}}\nhttp {{\n    access_log logs/access.log;\n{extra_http}    server {{\n        listen 127.0.0.1:{port};\n        location / {{ return 200 \"{text}\"; }}\n    }}\n}}\n"
+    )
+}
+
+fn prefix_dir(label: &str) -> TempDir {
+    let d = TempDir::new(label);
+    std::fs::create_dir_all(d.path().join("logs")).expect("logs");
+    d
+}
+
+#[test]
+fn nginx_test_suite_command_contract() {
+    // `sluice -p DIR/ -c nginx.conf -e error.log` with `daemon off;`: binds, writes the pid
+    // file, stays in the foreground, creates error.log, serves an HTTP/1.0 request with
+    // LF-only line ends, and exits 0 on QUIT, removing the pid file.
+    let d = prefix_dir("contract");
+    let port = free_port();
+    std::fs::write(d.path().join("nginx.conf"), conf(port, "one", "")).expect("conf");
+    let mut p = start(d.path(), &["-e", "error.log"]);
+    assert!(
+        wait_for(Duration::from_secs(10), || accepts(port)),
+        "sluice did not start listening"
+    );
+    let pid_file = d.path().join("logs/nginx.pid");
+    assert!(wait_for(Duration::from_secs(2), || pid_file.exists()));
+    assert_eq!(
+        std::fs::read_to_string(&pid_file).expect("pid").trim(),
+        p.0.id().to_string()
+    );
+    assert!(
+        d.path().join("error.log").exists(),
+        "-e creates the error log"
+    );
+    let r = exchange(port, b"GET / HTTP/1.0\nHost: t\n\n");
+    assert!(r.starts_with("HTTP/1.1 200 OK\r\n"), "{r}");
+    assert_eq!(body(&r), "one");
+    signal(p.0.id(), nix::sys::signal::Signal::SIGQUIT);
+    assert!(
+        wait_for(Duration::from_secs(5), || matches!(
+            p.0.try_wait(),
+            Ok(Some(_))
+        )),
+        "QUIT did not stop it"
+    );
+    let status = p.0.wait().expect("status");
+    assert_eq!(status.code(), Some(0));
+    assert!(!pid_file.exists(), "the pid file is removed on exit");
+}
+
+#[test]
+fn term_stops_within_a_second() {
+    let d = prefix_dir("term");
+    let port = free_port();
+    std::fs::write(d.path().join("nginx.conf"), conf(port, "x", "")).expect("conf");
+    let mut p = start(d.path(), &[]);
+    assert!(wait_for(Duration::from_secs(10), || accepts(port)));
+    // An idle keep-alive client must not hold TERM up.
+    let _idle = TcpStream::connect(("127.0.0.1", port)).expect("idle client");
+    let t0 = Instant::now();
+    signal(p.0.id(), nix::sys::signal::Signal::SIGTERM);
+    assert!(
+        wait_for(Duration::from_secs(1), || matches!(
+            p.0.try_wait(),
+            Ok(Some(_))
+        )),
+        "TERM took {:?}",
+        t0.elapsed()
+    );
+}
+
+#[test]
+fn daemon_mode_detaches_after_binding() {
+    let d = prefix_dir("daemon");
+    let port = free_port();
+    let text = conf(port, "daemon", "").replace("daemon off;\n", "");
+    std::fs::write(d.path().join("nginx.conf"), text).expect("conf");
+    // Not `output()`: the daemon keeps the inherited descriptors, so pipes would stay open.
+    let mut launcher = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .arg("-p")
+        .arg(format!("{}/", d.path().display()))
+        .args(["-c", "nginx.conf"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("launch");
+    // The launcher returns only once the listeners are bound, with status 0.
+    assert!(
+        wait_for(Duration::from_secs(10), || matches!(
+            launcher.try_wait(),
+            Ok(Some(_))
+        )),
+        "the launcher returned"
+    );
+    assert_eq!(launcher.wait().expect("status").code(), Some(0));
+    assert!(accepts(port), "listening when the launcher returns");
+    let pid_file = d.path().join("logs/nginx.pid");
+    assert!(wait_for(Duration::from_secs(2), || {
+        std::fs::read_to_string(&pid_file).is_ok_and(|s| !s.trim().is_empty())
+    }));
+    let pid: i32 = std::fs::read_to_string(&pid_file)
+        .expect("pid")
+        .trim()
+        .parse()
+        .expect("pid number");
+    assert_eq!(body(&get(port, "/")), "daemon");
+    let stop = sluice(d.path(), &["-s", "stop"]);
+    assert_eq!(stop.status.code(), Some(0));
+    let gone = wait_for(Duration::from_secs(3), || {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_err()
+    });
+    assert!(gone, "the daemon {pid} stopped");
+}
+
+#[test]
+fn reload_with_broken_config_keeps_serving_the_old_one() {
+    let d = prefix_dir("reload");
+    let port = free_port();
+    let conf_path = d.path().join("nginx.conf");
+    std::fs::write(&conf_path, conf(port, "old", "")).expect("conf");
+    let _p = start(d.path(), &["-e", "logs/error.log"]);
+    assert!(wait_for(Duration::from_secs(10), || accepts(port)));
+    assert_eq!(body(&get(port, "/")), "old");
+
+    std::fs::write(&conf_path, conf(port, "new", "    bogus;\n")).expect("broken conf");
+    let r = sluice(d.path(), &["-s", "reload"]);
+    assert_eq!(
+        r.status.code(),
+        Some(1),
+        "-s reload checks the config first"
+    );
+    let err = String::from_utf8_lossy(&r.stderr).into_owned();
+    assert_eq!(
+        err,
+        format!(
+            "sluice: [emerg] unknown directive \"bogus\" in {}:6\n",
+            conf_path.display()
+        )
+    );
+    // A HUP sent directly: the error goes to the error log; the old config keeps serving.
+    let pid: u32 = std::fs::read_to_string(d.path().join("logs/nginx.pid"))
+        .expect("pid")
+        .trim()
+        .parse()
+        .expect("pid");
+    signal(pid, nix::sys::signal::Signal::SIGHUP);
+    let log = d.path().join("logs/error.log");
+    let want = format!(
+        "[emerg] {pid}#{pid}: unknown directive \"bogus\" in {}:6",
+        conf_path.display()
+    );
+    assert!(
+        wait_for(Duration::from_secs(3), || std::fs::read_to_string(&log)
+            .is_ok_and(|l| l.contains(&want))),
+        "error log: {:?}",
+        std::fs::read_to_string(&log)
+    );
+    assert_eq!(body(&get(port, "/")), "old");
+
+    std::fs::write(&conf_path, conf(port, "new", "")).expect("fixed conf");
+    let r = sluice(d.path(), &["-s", "reload"]);
+    assert_eq!(
+        r.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    assert!(
+        wait_for(Duration::from_secs(3), || body(&get(port, "/")) == "new"),
+        "new config applied"
+    );
+}
+
+#[test]
+fn reload_adds_and_removes_listeners() {
+    let d = prefix_dir("listeners");
+    let (p1, p2) = (free_port(), free_port());
+    let conf_path = d.path().join("nginx.conf");
+    let one = conf(p1, "a", "");
+    let two = one.replace(
+        "    server {",
+        &format!("    server {{\n        listen 127.0.0.1:{p2};\n        location /b {{ return 200 \"b\"; }}\n    }}\n    server {{"),
+    );
+    std::fs::write(&conf_path, &one).expect("conf");
+    let _p = start(d.path(), &[]);
+    assert!(wait_for(Duration::from_secs(10), || accepts(p1)));
+    assert!(!accepts(p2));
+    std::fs::write(&conf_path, &two).expect("conf 2");
+    assert_eq!(sluice(d.path(), &["-s", "reload"]).status.code(), Some(0));
+    assert!(
+        wait_for(Duration::from_secs(3), || accepts(p2)),
+        "the added listener is bound"
+    );
+    assert_eq!(body(&get(p2, "/b")), "b");
+    // A connection to the kept listener, open across the reload, still works after it.
+    std::fs::write(&conf_path, &one).expect("conf 1 again");
+    assert_eq!(sluice(d.path(), &["-s", "reload"]).status.code(), Some(0));
+    assert!(
+        wait_for(Duration::from_secs(3), || !accepts(p2)),
+        "the removed listener is closed"
+    );
+    assert_eq!(body(&get(p1, "/")), "a");
+}
+
+#[test]
+fn reopen_moves_the_access_log_to_a_new_file() {
+    let d = prefix_dir("reopen");
+    let port = free_port();
+    std::fs::write(d.path().join("nginx.conf"), conf(port, "x", "")).expect("conf");
+    let _p = start(d.path(), &[]);
+    assert!(wait_for(Duration::from_secs(10), || accepts(port)));
+    let log = d.path().join("logs/access.log");
+    let old = d.path().join("logs/access.log.1");
+    get(port, "/first");
+    assert!(wait_for(Duration::from_secs(3), || {
+        std::fs::read_to_string(&log).is_ok_and(|l| l.contains("/first"))
+    }));
+    std::fs::rename(&log, &old).expect("rename");
+    get(port, "/second");
+    assert_eq!(sluice(d.path(), &["-s", "reopen"]).status.code(), Some(0));
+    assert!(
+        wait_for(Duration::from_secs(3), || log.exists()),
+        "a new access.log"
+    );
+    get(port, "/third");
+    assert!(wait_for(Duration::from_secs(3), || {
+        std::fs::read_to_string(&log).is_ok_and(|l| l.contains("/third"))
+    }));
+    let before = std::fs::read_to_string(&old).expect("old log");
+    // Nothing is lost: lines written before USR1 are in the renamed file.
+    assert!(
+        before.contains("/first") && before.contains("/second"),
+        "{before}"
+    );
+    assert!(!before.contains("/third"));
+}
+
+#[test]
+fn bind_conflict_is_reported_in_nginx_words() {
+    let d = prefix_dir("bind");
+    let taken = TcpListener::bind("127.0.0.1:0").expect("occupy");
+    let port = taken.local_addr().expect("addr").port();
+    std::fs::write(d.path().join("nginx.conf"), conf(port, "x", "")).expect("conf");
+    let o = sluice(d.path(), &[]);
+    assert_eq!(o.status.code(), Some(1));
+    let e = String::from_utf8_lossy(&o.stderr).into_owned();
+    let line =
+        format!("sluice: [emerg] bind() to 127.0.0.1:{port} failed (98: Address already in use)\n");
+    assert_eq!(
+        e,
+        format!("{}sluice: [emerg] still could not bind()\n", line.repeat(5))
+    );
+}
