@@ -11,6 +11,7 @@ fn options(a: &Args) -> Options {
         conf_file: a.conf_file.clone(),
         globals: a.globals.clone(),
         touch_system: true,
+        want_tree: true,
     }
 }
 

@@ -13,6 +13,7 @@ pub fn send(a: &Args, name: &str) -> ExitCode {
         conf_file: a.conf_file.clone(),
         globals: a.globals.clone(),
         touch_system: false,
+        want_tree: false,
     };
     let out = check(&opts);
     for d in out.parse_diags.iter().chain(out.post_diags.iter()) {

@@ -12,6 +12,7 @@ pub fn run(a: &Args) -> ExitCode {
         conf_file: a.conf_file.clone(),
         globals: a.globals.clone(),
         touch_system: true,
+        want_tree: false,
     };
     let out = check(&opts);
     if a.json {

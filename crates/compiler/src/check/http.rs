@@ -7,7 +7,7 @@ use crate::registry::{Slot, Spec};
 use crate::variables;
 use sluice_parser::ast::Directive;
 use sluice_parser::FileId;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
 
 /// Where a thing was declared, for messages after parsing.
@@ -92,6 +92,10 @@ pub(crate) struct HttpState {
     merge_cur: usize,
     /// Where `http { }` was closed: merge-time errors are reported there.
     pub close: Option<Origin>,
+    /// `upstreams` positions by lowercased host, so matching is not a scan.
+    ups_by_host: HashMap<String, Vec<usize>>,
+    /// Per listen address: socket options set, default server set (any server so far).
+    listen_flags: HashMap<String, (bool, bool)>,
     /// Shared memory zones (`ngx_shared_memory_add`): name, size (0: not given yet),
     /// owner.
     pub shm: Vec<(String, i64, &'static str)>,
@@ -175,9 +179,9 @@ impl Checker<'_> {
     /// checks do it then, in nginx's order.
     pub(crate) fn compile_value(&mut self, d: &Directive, value: &str, late: bool) -> R {
         if late {
-            let directive = crate::registry::DIRECTIVES
-                .iter()
-                .find(|s| s.name == d.name.value)
+            let directive = super::index()
+                .get(d.name.value.as_str())
+                .and_then(|rows| rows.first())
                 .map_or("", |s| s.name);
             self.hs().merge_value(directive, value.to_string());
             return Ok(());
@@ -523,23 +527,20 @@ impl Checker<'_> {
             let addr = l.addr.clone();
             return Err(self.emerg(format!("a duplicate listen {addr}"), origin));
         }
-        let others = hs.servers[..me]
-            .iter()
-            .flat_map(|s| s.listens.iter())
-            .filter(|(x, _)| x.addr == l.addr);
-        let mut options = false;
-        let mut default = false;
-        for (x, _) in others {
-            options |= x.options_set;
-            default |= x.default_server;
-        }
+        // What earlier servers set on this address (this server's own listens of it
+        // were just ruled out above).
+        let (options, default) = hs.listen_flags.get(&l.addr).copied().unwrap_or_default();
         if l.options_set && options {
             return Err(self.emerg(format!("duplicate listen options for {}", l.addr), origin));
         }
         if l.default_server && default {
             return Err(self.emerg(format!("a duplicate default server for {}", l.addr), origin));
         }
-        self.hs().servers[me].listens.push((l, origin));
+        let hs = self.hs();
+        let flags = hs.listen_flags.entry(l.addr.clone()).or_default();
+        flags.0 |= l.options_set;
+        flags.1 |= l.default_server;
+        hs.servers[me].listens.push((l, origin));
         Ok(())
     }
 
@@ -1411,9 +1412,14 @@ impl Checker<'_> {
         origin: Origin,
     ) -> R {
         let hs = self.hs();
-        if let Some(i) = hs.upstreams.iter().position(|u| {
-            u.host.eq_ignore_ascii_case(&host) && (u.explicit || explicit || u.port == port)
-        }) {
+        let key = host.to_ascii_lowercase();
+        let found = hs.ups_by_host.get(&key).and_then(|list| {
+            list.iter().copied().find(|&i| {
+                let u = &hs.upstreams[i];
+                u.explicit || explicit || u.port == port
+            })
+        });
+        if let Some(i) = found {
             let u = hs.upstreams[i].clone();
             if explicit && u.explicit {
                 return Err(self.emerg(format!("duplicate upstream \"{host}\""), origin));
@@ -1440,7 +1446,10 @@ impl Checker<'_> {
             }
             return Ok(());
         }
-        self.hs().upstreams.push(Upstream {
+        let hs = self.hs();
+        let index = hs.upstreams.len();
+        hs.ups_by_host.entry(key).or_default().push(index);
+        hs.upstreams.push(Upstream {
             host,
             port,
             explicit,

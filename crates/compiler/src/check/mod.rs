@@ -38,6 +38,8 @@ pub struct Options {
     pub globals: Option<String>,
     /// Resolve upstream host names, load certificates, open logs and the pid file (`-t`).
     pub touch_system: bool,
+    /// Build [`CheckOutcome::tree`] for lowering (serving); `-t` does not need it.
+    pub want_tree: bool,
 }
 
 /// Everything the checker found.
@@ -335,15 +337,16 @@ impl<'o> Checker<'o> {
         let Some(rows) = index().get(name) else {
             return Err(self.emerg(format!("unknown directive \"{name}\""), at(d)));
         };
-        let available: Vec<&'static Spec> = rows
+        let loaded = &self.loaded;
+        let mut available = rows
             .iter()
             .copied()
-            .filter(|s| s.dynamic.is_none_or(|so| self.loaded.contains(so)))
-            .collect();
-        if available.is_empty() {
+            .filter(|s| s.dynamic.is_none_or(|so| loaded.contains(so)));
+        let any = available.clone().next().is_some();
+        if !any {
             return Err(self.emerg(format!("unknown directive \"{name}\""), at(d)));
         }
-        let Some(spec) = available.iter().copied().find(|s| s.ctx & cx.bit() != 0) else {
+        let Some(spec) = available.find(|s| s.ctx & cx.bit() != 0) else {
             return Err(self.emerg(format!("\"{name}\" directive is not allowed here"), at(d)));
         };
         let is_block = spec.args & args::BLOCK != 0;
@@ -586,7 +589,7 @@ pub fn check(opts: &Options) -> CheckOutcome {
         .pid
         .clone()
         .unwrap_or_else(|| PathBuf::from(core::DEFAULT_PID));
-    if out.ok() {
+    if out.ok() && opts.want_tree {
         out.tree = c.expanded_main();
     }
     out.sources = c.sources;
