@@ -29,6 +29,15 @@ fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     cond()
 }
 
+/// Up: the port accepts and the pid file holds a pid (the kernel queues connections as
+/// soon as the socket listens, which is a moment before the pid file is written).
+fn ready(dir: &Path, port: u16) -> bool {
+    wait_for(Duration::from_secs(10), || {
+        accepts(port)
+            && std::fs::read_to_string(dir.join("logs/nginx.pid")).is_ok_and(|s| s.ends_with('\n'))
+    })
+}
+
 fn accepts(port: u16) -> bool {
     TcpStream::connect_timeout(
         &SocketAddr::from(([127, 0, 0, 1], port)),
@@ -228,7 +237,7 @@ fn reload_with_broken_config_keeps_serving_the_old_one() {
     let conf_path = d.path().join("nginx.conf");
     std::fs::write(&conf_path, conf(port, "old", "")).expect("conf");
     let _p = start(d.path(), &["-e", "logs/error.log"]);
-    assert!(wait_for(Duration::from_secs(10), || accepts(port)));
+    assert!(ready(d.path(), port));
     assert_eq!(body(&get(port, "/")), "old");
 
     std::fs::write(&conf_path, conf(port, "new", "    bogus;\n")).expect("broken conf");
@@ -292,7 +301,7 @@ fn reload_adds_and_removes_listeners() {
     );
     std::fs::write(&conf_path, &one).expect("conf");
     let _p = start(d.path(), &[]);
-    assert!(wait_for(Duration::from_secs(10), || accepts(p1)));
+    assert!(ready(d.path(), p1));
     assert!(!accepts(p2));
     std::fs::write(&conf_path, &two).expect("conf 2");
     assert_eq!(sluice(d.path(), &["-s", "reload"]).status.code(), Some(0));
@@ -317,7 +326,7 @@ fn reopen_moves_the_access_log_to_a_new_file() {
     let port = free_port();
     std::fs::write(d.path().join("nginx.conf"), conf(port, "x", "")).expect("conf");
     let _p = start(d.path(), &[]);
-    assert!(wait_for(Duration::from_secs(10), || accepts(port)));
+    assert!(ready(d.path(), port));
     let log = d.path().join("logs/access.log");
     let old = d.path().join("logs/access.log.1");
     get(port, "/first");

@@ -200,19 +200,22 @@ impl Checker<'_> {
 
     /// The pid file and the log files, as `-t` opens them.
     fn open_files(&mut self) -> R {
-        // nginx -t creates the pid file (empty) if it is missing.
-        let pid = self
-            .main
-            .pid
-            .clone()
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_PID));
-        if let Err(e) = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&pid)
-        {
-            let msg = format!("open() \"{}\" failed ({})", pid.display(), os_error(&e));
-            return Err(self.emerg_nowhere(msg));
+        // nginx -t creates the pid file (empty) if it is missing; a server writes it
+        // after binding instead.
+        if !self.opts.want_tree {
+            let pid = self
+                .main
+                .pid
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_PID));
+            if let Err(e) = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&pid)
+            {
+                let msg = format!("open() \"{}\" failed ({})", pid.display(), os_error(&e));
+                return Err(self.emerg_nowhere(msg));
+            }
         }
         for (path, _) in std::mem::take(&mut self.main.log_files) {
             if let Err(e) = std::fs::OpenOptions::new()

@@ -39,6 +39,8 @@ pub struct Options {
     /// Resolve upstream host names, load certificates, open logs and the pid file (`-t`).
     pub touch_system: bool,
     /// Build [`CheckOutcome::tree`] for lowering (serving); `-t` does not need it.
+    /// Serving also leaves the pid file alone: `nginx -t` creates it empty, but a server
+    /// writes it only once its listeners are bound.
     pub want_tree: bool,
 }
 
