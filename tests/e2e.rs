@@ -7,3 +7,4 @@ mod corpus;
 mod examples;
 mod harness;
 mod process;
+mod websocket;
