@@ -23,7 +23,10 @@ fn blocks(text: &str) -> Vec<(String, Vec<String>)> {
     let mut out: Vec<(String, Vec<String>)> = Vec::new();
     for line in text.lines() {
         if let Some(h) = line.strip_prefix("== ") {
-            out.push((h.split(" exit=").next().unwrap_or(h).to_string(), vec![line.to_string()]));
+            out.push((
+                h.split(" exit=").next().unwrap_or(h).to_string(),
+                vec![line.to_string()],
+            ));
         } else if let Some(last) = out.last_mut() {
             last.1.push(line.to_string());
         }
@@ -35,9 +38,17 @@ fn blocks(text: &str) -> Vec<(String, Vec<String>)> {
 fn corpus_agreement_with_nginx() {
     let fixtures = shared().join("corpus/_fixtures");
     let ci = std::env::var_os("CI").is_some();
-    let is_root = Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0\n")).unwrap_or(false);
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout.starts_with(b"0\n"))
+        .unwrap_or(false);
     if !fixtures.is_dir() || !is_root {
-        let why = if is_root { "../shared/corpus is missing" } else { "it needs root for its sandbox" };
+        let why = if is_root {
+            "../shared/corpus is missing"
+        } else {
+            "it needs root for its sandbox"
+        };
         assert!(!ci, "corpus agreement cannot run under CI: {why}");
         eprintln!("corpus agreement skipped: {why}");
         return;
@@ -67,12 +78,20 @@ fn corpus_agreement_with_nginx() {
     let mut refused = Vec::new();
     let mut unexplained = Vec::new();
     for line in report.lines() {
-        let Some(key) = line.strip_prefix("DIFFERS == ") else { continue };
-        let lines = sluice_blocks.iter().find(|(h, _)| h == key).map(|(_, l)| l.join("\n")).unwrap_or_default();
+        let Some(key) = line.strip_prefix("DIFFERS == ") else {
+            continue;
+        };
+        let lines = sluice_blocks
+            .iter()
+            .find(|(h, _)| h == key)
+            .map(|(_, l)| l.join("\n"))
+            .unwrap_or_default();
         if lines.contains("(sluice: refused-unsafe)") {
             refused.push(key.to_string());
         } else if !modules && lines.contains("dlopen()") {
-            eprintln!("corpus: {key} needs Debian's module files (set NGINX_MODULES_DIR): not counted");
+            eprintln!(
+                "corpus: {key} needs Debian's module files (set NGINX_MODULES_DIR): not counted"
+            );
         } else {
             unexplained.push(format!("{key}\n{lines}"));
         }
@@ -81,6 +100,13 @@ fn corpus_agreement_with_nginx() {
     for r in &refused {
         eprintln!("  {r}");
     }
-    assert!(unexplained.is_empty(), "runs that differ from nginx:\n{}", unexplained.join("\n\n"));
-    assert!(summary.starts_with("agree "), "compare.py printed no summary: {report}");
+    assert!(
+        unexplained.is_empty(),
+        "runs that differ from nginx:\n{}",
+        unexplained.join("\n\n")
+    );
+    assert!(
+        summary.starts_with("agree "),
+        "compare.py printed no summary: {report}"
+    );
 }

@@ -4,6 +4,7 @@
 mod cli;
 mod conformance;
 mod corpus;
+mod diff;
 mod examples;
 mod harness;
 mod process;

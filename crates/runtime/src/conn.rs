@@ -29,7 +29,7 @@ async fn read_head<C: AsyncRead + Unpin>(
     buf: &mut BytesMut,
     server: &Server,
     first_wait: Duration,
-) -> Result<(Head, Instant), HeadFail> {
+) -> Result<(Head, Instant, bool), HeadFail> {
     let mut wait = first_wait;
     let mut started: Option<Instant> = None;
     loop {
@@ -37,8 +37,9 @@ async fn read_head<C: AsyncRead + Unpin>(
             let start = *started.get_or_insert_with(Instant::now);
             match crate::http1::adapter::parse(buf, server) {
                 Ok(Some((head, used))) => {
+                    let http09 = is_http09(&buf[..used]);
                     let _ = buf.split_to(used);
-                    return Ok((head, start));
+                    return Ok((head, start, http09));
                 }
                 Ok(None) => {}
                 Err(code) => return Err(HeadFail::Status(code)),
@@ -49,6 +50,29 @@ async fn read_head<C: AsyncRead + Unpin>(
             Ok(Ok(n)) if n > 0 => {}
             _ => return Err(HeadFail::Gone),
         }
+    }
+}
+
+/// An HTTP/0.9 simple request: a request line without a version (`GET /path`). nginx
+/// answers it with the body alone: no status line, no headers
+/// (`ngx_http_header_filter()` returns early below HTTP/1.0).
+fn is_http09(head: &[u8]) -> bool {
+    let line = head
+        .split(|b| *b == b'\n')
+        .next()
+        .unwrap_or_default()
+        .trim_ascii();
+    line.split(|b| *b == b' ').filter(|w| !w.is_empty()).count() == 2
+}
+
+/// For an HTTP/0.9 request, drops the status line and header block built in `out`.
+pub fn strip_head_for_http09(req: &Req<'_>, out: &mut Vec<u8>) {
+    if req.http09 {
+        let end = out
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .map_or(out.len(), |i| i + 4);
+        out.drain(..end);
     }
 }
 
@@ -92,6 +116,10 @@ pub async fn serve<C: AsyncRead + AsyncWrite + Unpin + Send>(
         let Some(l) = table.listeners.iter().find(|l| l.addr == addr) else {
             return;
         };
+        // A wildcard socket serves the specific addresses of its port with their own
+        // servers (§2.1): choose by the connection's local address.
+        let here = sluice_compiler::table::ListenAddr::Tcp(local);
+        let l = l.specific.iter().find(|s| s.addr == here).unwrap_or(l);
         let Some(default) = table.servers.get(l.default_server) else {
             return;
         };
@@ -100,7 +128,7 @@ pub async fn serve<C: AsyncRead + AsyncWrite + Unpin + Send>(
         } else {
             shared.last_keepalive(default)
         };
-        let (head, start) = match read_head(&mut io, &mut buf, default, wait).await {
+        let (head, start, http09) = match read_head(&mut io, &mut buf, default, wait).await {
             Ok(h) => h,
             Err(HeadFail::Gone) => return,
             Err(HeadFail::Status(code)) => {
@@ -110,7 +138,7 @@ pub async fn serve<C: AsyncRead + AsyncWrite + Unpin + Send>(
         };
         served += 1;
         let keep = handle(
-            &shared, &live, l, head, start, &mut io, &mut buf, peer, local, conn_no, served,
+            &shared, &live, l, head, start, http09, &mut io, &mut buf, peer, local, conn_no, served,
         )
         .await;
         if !keep {
@@ -127,6 +155,7 @@ async fn handle<C: AsyncRead + AsyncWrite + Unpin + Send>(
     l: &Listener,
     head: Head,
     start: Instant,
+    http09: bool,
     io: &mut C,
     buf: &mut BytesMut,
     peer: SocketAddr,
@@ -154,6 +183,7 @@ async fn handle<C: AsyncRead + AsyncWrite + Unpin + Send>(
         server,
         conf: &server.conf,
         head,
+        http09,
         uri: Vec::new(),
         args: None,
         uri_escaped: false,
@@ -213,6 +243,7 @@ async fn route_and_run<C: AsyncRead + AsyncWrite + Unpin + Send>(
     buf: &mut BytesMut,
 ) -> After {
     let server = req.server;
+    let mut auto_redirect: Option<Vec<u8>> = None;
     match server.locations.find(&req.uri) {
         LocationMatch::Found { id, captures } => {
             if let Some(c) = server.locs.get(id) {
@@ -226,18 +257,26 @@ async fn route_and_run<C: AsyncRead + AsyncWrite + Unpin + Send>(
             if let Some(c) = server.locs.get(id) {
                 req.conf = c;
             }
-            // §3.4: 301 to the name with a slash, plus the query.
+            // §3.4: 301 to the name with a slash, plus the query (answered below, after
+            // the keep-alive and body-size checks, in nginx's order).
             let mut loc = req.uri.clone();
             loc.push(b'/');
             if let Some(a) = &req.args {
                 loc.push(b'?');
                 loc.extend_from_slice(a);
             }
-            let _ = discard_body(req, io, buf).await;
-            return send_redirect(req, io, 301, &loc).await;
+            auto_redirect = Some(loc);
         }
         LocationMatch::NotFound => {}
         LocationMatch::Error => return send_error(req, io, 500).await,
+    }
+    // `ngx_http_update_location_config()`, before anything is answered: keep-alive ends
+    // with this request when the location's `keepalive_timeout` is 0 or this is its
+    // `keepalive_requests`-th request (the response then says `Connection: close`).
+    if req.conf.keepalive_timeout.is_zero()
+        || req.connection_requests >= req.conf.keepalive_requests
+    {
+        req.head.keep_alive = false;
     }
     if let Some(len) = req.head.content_length {
         let max = req.conf.client_max_body_size;
@@ -245,24 +284,35 @@ async fn route_and_run<C: AsyncRead + AsyncWrite + Unpin + Send>(
             return send_error(req, io, 413).await;
         }
     }
+    if let Some(loc) = auto_redirect {
+        let _ = discard_body(req, io, buf).await;
+        return send_redirect(req, io, 301, &loc).await;
+    }
     match &req.conf.handler {
         Handler::Return { code, text } => {
             let (code, text) = (*code, text.clone());
             if discard_body(req, io, buf).await.is_err() {
                 return After::Close;
             }
+            // `ngx_http_script_return_code()`: a code below 400 or any text goes through
+            // `ngx_http_send_response()` (301–308 make the text a `Location`, others send
+            // it as the body, typed by the URI's extension or `default_type`); a bare
+            // code from 400 up is a special response (error page).
             match (code, text) {
-                (301 | 302 | 303 | 307 | 308, Some(t)) => {
+                (301..=308, Some(t)) => {
                     let url = req.eval(&t);
                     send_redirect(req, io, code, &url).await
                 }
-                (_, Some(t)) => {
+                (c, Some(t)) => {
                     let body = req.eval(&t);
-                    let ct = req.conf.default_type.clone();
-                    send_body(req, io, code, &ct, &body).await
+                    let ct = content_type(req);
+                    send_body(req, io, c, &ct, &body).await
                 }
                 (c, None) if c >= 400 || has_error_page(c) => send_error(req, io, c).await,
-                (c, None) => send_body(req, io, c, b"", b"").await,
+                (c, None) => {
+                    let ct = content_type(req);
+                    send_body(req, io, c, &ct, b"").await
+                }
             }
         }
         Handler::Proxy(_) => crate::proxy::proxy(shared, req, io, buf).await,
@@ -277,13 +327,32 @@ async fn route_and_run<C: AsyncRead + AsyncWrite + Unpin + Send>(
 
 /// Reads the request body fully (for proxying with request buffering): `Ok(None)` when
 /// there is none; `Err(code)` for nginx's error (0 = just close).
-pub async fn read_body<C: AsyncRead + Unpin>(
+///
+/// First, like `ngx_http_test_expect()` (called when nginx starts reading or discarding
+/// a body, whether one follows or not), an HTTP/1.1 `Expect: 100-continue` gets
+/// `HTTP/1.1 100 Continue` at once; the header itself is never forwarded (§4.5).
+pub async fn read_body<C: AsyncRead + AsyncWrite + Unpin>(
     req: &mut Req<'_>,
     io: &mut C,
     buf: &mut BytesMut,
 ) -> Result<Option<Bytes>, u16> {
     let limit = req.conf.client_max_body_size;
     let t = req.conf.client_body_timeout;
+    let expects = req.head.minor >= 1
+        && req
+            .head
+            .header(b"expect")
+            .is_some_and(|v| v.eq_ignore_ascii_case(b"100-continue"));
+    if expects {
+        let sent = timeout(
+            req.conf.send_timeout,
+            io.write_all(b"HTTP/1.1 100 Continue\r\n\r\n"),
+        )
+        .await;
+        if !matches!(sent, Ok(Ok(()))) {
+            return Err(0);
+        }
+    }
     if let Some(len) = req.head.content_length {
         let len = len as usize;
         while buf.len() < len {
@@ -324,12 +393,31 @@ pub async fn read_body<C: AsyncRead + Unpin>(
 }
 
 /// Reads and drops a body nginx would discard, so the connection can be reused.
-async fn discard_body<C: AsyncRead + Unpin>(
+async fn discard_body<C: AsyncRead + AsyncWrite + Unpin>(
     req: &mut Req<'_>,
     io: &mut C,
     buf: &mut BytesMut,
 ) -> Result<(), ()> {
     read_body(req, io, buf).await.map(|_| ()).map_err(|_| ())
+}
+
+/// `ngx_http_set_content_type()`: the type of `$uri`'s extension (the text after the
+/// last `.` of the last path segment, not a leading one; compared case-insensitively)
+/// in the location's `types`, else `default_type`. Without any `types` block nginx
+/// knows `html`, `gif` and `jpg` (`ngx_http_core_default_types`).
+fn content_type(req: &Req<'_>) -> Vec<u8> {
+    let uri = &req.uri;
+    let seg = uri.iter().rposition(|b| *b == b'/').map_or(0, |i| i + 1);
+    let last = &uri[seg..];
+    if let Some(dot) = last.iter().rposition(|b| *b == b'.').filter(|d| *d > 0) {
+        let ext = last[dot + 1..].to_ascii_lowercase();
+        if !ext.is_empty() {
+            if let Some(t) = req.conf.types.get(&ext) {
+                return t.to_vec();
+            }
+        }
+    }
+    req.conf.default_type.to_vec()
 }
 
 /// Appends `add_header` lines that apply to `status` (§4.6: only 2xx/3xx listed ones
@@ -373,11 +461,20 @@ fn head_start(req: &Req<'_>, code: u16, out: &mut Vec<u8>) {
 pub async fn send_error<C: AsyncWrite + Unpin>(req: &mut Req<'_>, io: &mut C, code: u16) -> After {
     let wire = wire_status(code);
     req.status = wire;
+    // `ngx_http_finalize_request()`: 408 and 499 terminate the request and 444
+    // (`NGX_HTTP_CLOSE`) closes, all without a byte of response (nginx 1.22.1:
+    // `return 444;` and `return 499;` closed the connection silently).
+    if matches!(code, 408 | 444 | 499) {
+        return After::Close;
+    }
     let close = matches!(code, 400 | 413 | 414 | 494..=497 | 500 | 501) || !req.head.keep_alive;
     let body = error_page(code, req.conf.server_tokens);
     let mut out = Vec::with_capacity(256 + body.len());
     head_start(req, wire, &mut out);
-    out.extend_from_slice(b"Content-Type: text/html\r\n");
+    // A code without a page gets `Content-Length: 0` and no type (`return 418;`).
+    if !body.is_empty() {
+        out.extend_from_slice(b"Content-Type: text/html\r\n");
+    }
     out.extend_from_slice(format!("Content-Length: {}\r\n", body.len()).as_bytes());
     out.extend_from_slice(if close {
         b"Connection: close\r\n"
@@ -390,6 +487,7 @@ pub async fn send_error<C: AsyncWrite + Unpin>(req: &mut Req<'_>, io: &mut C, co
         out.extend_from_slice(&body);
         req.body_bytes_sent = body.len() as u64;
     }
+    strip_head_for_http09(req, &mut out);
     req.bytes_sent = out.len() as u64;
     let ok = timeout(req.conf.send_timeout, io.write_all(&out))
         .await
@@ -409,26 +507,39 @@ async fn send_redirect<C: AsyncWrite + Unpin>(
 ) -> After {
     req.status = code;
     let body = error_page(code, req.conf.server_tokens);
-    let abs = crate::proxy::absolute_location(req, loc);
+    // nginx's header filter writes `Location` in its fixed place only when it makes a
+    // relative one absolute; otherwise it stays where the headers list has it: first
+    // after `Connection`, before the `add_header` lines (§3.4; observed on 1.22.1).
+    let fixed = crate::proxy::absolute_location(req, loc);
     let mut out = Vec::with_capacity(256 + body.len());
     head_start(req, code, &mut out);
-    out.extend_from_slice(b"Content-Type: text/html\r\n");
+    if !body.is_empty() {
+        out.extend_from_slice(b"Content-Type: text/html\r\n");
+    }
     out.extend_from_slice(format!("Content-Length: {}\r\n", body.len()).as_bytes());
-    out.extend_from_slice(b"Location: ");
-    out.extend_from_slice(&abs);
-    out.extend_from_slice(b"\r\n");
+    if let Some(abs) = &fixed {
+        out.extend_from_slice(b"Location: ");
+        out.extend_from_slice(abs);
+        out.extend_from_slice(b"\r\n");
+    }
     let keep = req.head.keep_alive;
     out.extend_from_slice(if keep {
         b"Connection: keep-alive\r\n"
     } else {
         b"Connection: close\r\n"
     });
+    if fixed.is_none() {
+        out.extend_from_slice(b"Location: ");
+        out.extend_from_slice(loc);
+        out.extend_from_slice(b"\r\n");
+    }
     add_headers(req, code, &mut out);
     out.extend_from_slice(b"\r\n");
     if &req.head.method[..] != b"HEAD" {
         out.extend_from_slice(&body);
         req.body_bytes_sent = body.len() as u64;
     }
+    strip_head_for_http09(req, &mut out);
     req.bytes_sent = out.len() as u64;
     let ok = timeout(req.conf.send_timeout, io.write_all(&out))
         .await
@@ -451,12 +562,16 @@ async fn send_body<C: AsyncWrite + Unpin>(
     req.status = code;
     let mut out = Vec::with_capacity(256 + body.len());
     head_start(req, code, &mut out);
-    if !ct.is_empty() {
+    // The header filter drops the type and length of a 204 (`return 204;`).
+    let no_content = code == 204;
+    if !ct.is_empty() && !no_content {
         out.extend_from_slice(b"Content-Type: ");
         out.extend_from_slice(ct);
         out.extend_from_slice(b"\r\n");
     }
-    out.extend_from_slice(format!("Content-Length: {}\r\n", body.len()).as_bytes());
+    if !no_content {
+        out.extend_from_slice(format!("Content-Length: {}\r\n", body.len()).as_bytes());
+    }
     let keep = req.head.keep_alive;
     out.extend_from_slice(if keep {
         b"Connection: keep-alive\r\n"
@@ -465,10 +580,11 @@ async fn send_body<C: AsyncWrite + Unpin>(
     });
     add_headers(req, code, &mut out);
     out.extend_from_slice(b"\r\n");
-    if &req.head.method[..] != b"HEAD" {
+    if &req.head.method[..] != b"HEAD" && !no_content {
         out.extend_from_slice(body);
         req.body_bytes_sent = body.len() as u64;
     }
+    strip_head_for_http09(req, &mut out);
     req.bytes_sent = out.len() as u64;
     let ok = timeout(req.conf.send_timeout, io.write_all(&out))
         .await

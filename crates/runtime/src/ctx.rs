@@ -80,6 +80,8 @@ pub struct Req<'t> {
     pub conf: &'t LocConf,
     /// The head.
     pub head: Head,
+    /// The request was HTTP/0.9 (`GET /path`): the response is the body alone.
+    pub http09: bool,
     /// `$uri`.
     pub uri: Vec<u8>,
     /// `$args`.
@@ -134,7 +136,24 @@ fn header_var_matches(header: &[u8], var: &str) -> bool {
 
 impl Req<'_> {
     /// Evaluates a template into `out`.
+    ///
+    /// nginx computes a complex value in two passes, lengths then values, so every
+    /// variable is read once before anything is copied: a map whose regex captures,
+    /// read anywhere in the value, has replaced `$1…$9` before they are copied (nginx
+    /// 1.22.1 printed the map's `$1` in both places of `"[$1] [$m] [$1]"`; SEMANTICS §6,
+    /// trap 14). The first pass is only needed when a value has both.
     pub fn eval_into(&mut self, t: &Template, out: &mut Vec<u8>) {
+        let capture = t
+            .parts
+            .iter()
+            .any(|p| matches!(p, TPart::Var(Var::Capture(_))));
+        if capture {
+            for p in &t.parts {
+                if let TPart::Var(v @ Var::User(_)) = p {
+                    let _ = self.var(v);
+                }
+            }
+        }
         for p in &t.parts {
             match p {
                 TPart::Lit(l) => out.extend_from_slice(l),

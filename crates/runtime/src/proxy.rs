@@ -7,7 +7,8 @@ use crate::log::error_log;
 use crate::upstream::balance::{Attempt, PeerId};
 use crate::Shared;
 use bytes::{Bytes, BytesMut};
-use sluice_compiler::table::{Handler, ProxyPass, Redirects, TPart, Var};
+use sluice_compiler::table::route::Captures;
+use sluice_compiler::table::{Handler, ProxyPass, RedirectRule, Redirects, TPart, Var};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -199,7 +200,9 @@ fn request_head(req: &mut Req<'_>, uri: &[u8]) -> Vec<u8> {
 /// A parsed upstream response head.
 struct UpHead {
     status: u16,
-    reason: Bytes,
+    /// The status line after `HTTP/x.y `: code and reason as sent (`200 OK`, or just
+    /// `200`), which nginx copies after its own `HTTP/1.1 `.
+    status_text: Bytes,
     minor: u8,
     headers: Vec<(Bytes, Bytes)>,
     content_length: Option<u64>,
@@ -219,6 +222,86 @@ enum UpError {
     TooBig,
 }
 
+/// `ngx_http_parse_status_line()` over the start of an upstream reply: `Some(true)` for a
+/// complete valid status line, `Some(false)` as soon as it cannot be one (nginx then logs
+/// `upstream sent no valid HTTP/1.0 header` and relays the reply raw, HTTP/0.9 style:
+/// `HTTP/1.1 abc` came through as is from nginx 1.22.1), `None` while more is needed.
+fn status_line_ok(buf: &[u8]) -> Option<bool> {
+    let mut it = buf.iter().copied();
+    for want in *b"HTTP/" {
+        match it.next() {
+            None => return None,
+            Some(c) if c == want => {}
+            Some(_) => return Some(false),
+        }
+    }
+    // Major version: 1-9 then digits (at most 99: `HTTP/2.0 200 OK` is a valid reply to
+    // nginx 1.22.1); then `.`, minor digits (at most 99).
+    let mut major: u32 = match it.next() {
+        None => return None,
+        Some(c @ b'1'..=b'9') => u32::from(c - b'0'),
+        Some(_) => return Some(false),
+    };
+    loop {
+        match it.next() {
+            None => return None,
+            Some(b'.') => break,
+            Some(c @ b'0'..=b'9') => {
+                major = major * 10 + u32::from(c - b'0');
+                if major > 99 {
+                    return Some(false);
+                }
+            }
+            Some(_) => return Some(false),
+        }
+    }
+    let mut minor: u32 = match it.next() {
+        None => return None,
+        Some(c @ b'0'..=b'9') => u32::from(c - b'0'),
+        Some(_) => return Some(false),
+    };
+    loop {
+        match it.next() {
+            None => return None,
+            Some(b' ') => break,
+            Some(c @ b'0'..=b'9') => {
+                minor = minor * 10 + u32::from(c - b'0');
+                if minor > 99 {
+                    return Some(false);
+                }
+            }
+            Some(_) => return Some(false),
+        }
+    }
+    // Spaces, then exactly three digits.
+    let mut digits = 0;
+    while digits < 3 {
+        match it.next() {
+            None => return None,
+            Some(b' ') if digits == 0 => {}
+            Some(b'0'..=b'9') => digits += 1,
+            Some(_) => return Some(false),
+        }
+    }
+    match it.next() {
+        None => None,
+        Some(b' ' | b'.') => loop {
+            match it.next() {
+                None => return None,
+                Some(b'\n') => return Some(true),
+                Some(_) => {}
+            }
+        },
+        Some(b'\n') => Some(true),
+        Some(b'\r') => match it.next() {
+            None => None,
+            Some(b'\n') => Some(true),
+            Some(_) => Some(false),
+        },
+        Some(_) => Some(false),
+    }
+}
+
 async fn read_up_head(
     io: &mut TcpStream,
     conf_read: Duration,
@@ -231,10 +314,10 @@ async fn read_up_head(
             Ok(Err(_)) => return Err(UpError::Closed),
             Ok(Ok(n)) => n,
         };
-        if buf.len() >= 5 && !buf.starts_with(b"HTTP/") {
+        if status_line_ok(&buf) == Some(false) {
             return Ok(UpHead {
                 status: 200,
-                reason: Bytes::new(),
+                status_text: Bytes::new(),
                 minor: 0,
                 headers: Vec::new(),
                 content_length: None,
@@ -247,12 +330,35 @@ async fn read_up_head(
         if n == 0 {
             return Err(UpError::Closed);
         }
+        // httparse knows HTTP/1.x only: a valid status line with another version (nginx
+        // takes any `HTTP/M.N`) is parsed as `HTTP/1.1`, the version nginx then treats it
+        // as (not below 1.1, so no implied close).
+        let ver_end = buf.iter().position(|b| *b == b' ').unwrap_or(0);
+        let other_version = !matches!(buf.get(..ver_end), Some(b"HTTP/1.0" | b"HTTP/1.1"));
+        let normalised;
+        let (parse_buf, shift): (&[u8], usize) = if other_version && ver_end > 0 {
+            let mut v = b"HTTP/1.1".to_vec();
+            v.extend_from_slice(&buf[ver_end..]);
+            normalised = v;
+            (&normalised, ver_end)
+        } else {
+            (&buf, 8)
+        };
         let mut hdrs = [httparse::EMPTY_HEADER; 100];
         let mut resp = httparse::Response::new(&mut hdrs);
-        match resp.parse(&buf) {
+        match resp.parse(parse_buf) {
             Ok(httparse::Status::Complete(len)) => {
+                let len = len + shift - 8;
                 let status = resp.code.unwrap_or(200);
-                let reason = Bytes::copy_from_slice(resp.reason.unwrap_or("").as_bytes());
+                let line_end = buf.iter().position(|b| *b == b'\n').unwrap_or(0);
+                let line = buf[..line_end]
+                    .strip_suffix(b"\r")
+                    .unwrap_or(&buf[..line_end]);
+                let code_at = line
+                    .iter()
+                    .position(|b| *b == b' ')
+                    .map_or(line.len(), |i| i + 1);
+                let status_text = Bytes::copy_from_slice(&line[code_at..]);
                 let minor = resp.version.unwrap_or(1);
                 let mut headers = Vec::with_capacity(resp.headers.len());
                 let mut content_length = None;
@@ -275,9 +381,14 @@ async fn read_up_head(
                     ));
                 }
                 let rest = buf.split_off(len);
+                // With both, chunked framing wins and the length is ignored (nginx
+                // 1.22.1 re-chunked such a reply to the client).
+                if chunked {
+                    content_length = None;
+                }
                 return Ok(UpHead {
                     status,
-                    reason,
+                    status_text,
                     minor,
                     headers,
                     content_length,
@@ -393,23 +504,22 @@ pub async fn proxy<C: AsyncRead + AsyncWrite + Unpin + Send>(
         req.upstream.times.push(t0.elapsed().as_secs_f64());
         let (retry_kind, code) = match result {
             Ok((io, up)) => {
-                let failed_status = status_retry(conf, up.status);
-                if let (Some(a), Some(b), Some(id)) = (&mut attempt, balancer, peer_id) {
-                    if a.done(
-                        b,
-                        id,
-                        failed_status && up.status != 403 && up.status != 404,
-                        Instant::now(),
-                    ) {
-                        error_log(shared, "warn", "upstream server temporarily disabled while reading response header from upstream", req);
-                    }
-                }
-                let can_retry = failed_status
-                    && tries_left(&attempt, tries)
+                // `ngx_http_upstream_test_next()`: a listed status moves on only while
+                // another try remains (`u->peer.tries > 1`), and only then is the peer
+                // given back as failed (403/404 as "next", not failed); a response
+                // passed to the client counts as a success, whatever its status.
+                let can_retry = status_retry(conf, up.status)
+                    && attempt.as_ref().is_some_and(|a| a.tries() > 1)
                     && within(conf, started)
                     && idempotent_ok(req, conf);
                 req.upstream.statuses.push(Some(up.status));
                 if can_retry {
+                    if let (Some(a), Some(b), Some(id)) = (&mut attempt, balancer, peer_id) {
+                        let failed = up.status != 403 && up.status != 404;
+                        if a.done(b, id, failed, Instant::now()) {
+                            error_log(shared, "warn", "upstream server temporarily disabled while reading response header from upstream", req);
+                        }
+                    }
                     continue;
                 }
                 return relay(shared, req, client, io, up, target.group).await;
@@ -447,8 +557,10 @@ pub async fn proxy<C: AsyncRead + AsyncWrite + Unpin + Send>(
             "error" | "connect" => nu.error,
             "timeout" => nu.timeout,
             "connect-timeout" => nu.timeout,
-            // An invalid header always counts as a failure (SEMANTICS §8.6).
-            _ => true,
+            // An invalid header always counts as a failure (SEMANTICS §8.6, the peer was
+            // given back as failed above) but moves on only when `invalid_header` is
+            // listed (nginx 1.22.1: not retried with the default list).
+            _ => nu.invalid_header,
         };
         // A request that never left (connect failed) may be retried whatever its method.
         let sent = !matches!(retry_kind, "connect" | "connect-timeout");
@@ -555,65 +667,84 @@ fn consumed(name: &[u8]) -> bool {
     .any(|h| name.eq_ignore_ascii_case(h))
 }
 
-/// `proxy_redirect`: rewrites `Location`/`Refresh` (§4.7).
-fn redirect(req: &mut Req<'_>, value: &[u8], refresh: bool) -> Vec<u8> {
+/// `proxy_redirect` (§4.7, `ngx_http_proxy_rewrite_redirect()`): the rewritten
+/// `Location` or `Refresh` value when a rule matched, `None` when none did (nginx's
+/// `NGX_DECLINED`, the value then passes untouched). In `Refresh` only what follows
+/// `url=` (found case-insensitively) is looked at.
+fn redirect(req: &mut Req<'_>, value: &[u8], refresh: bool) -> Option<Vec<u8>> {
     let conf = req.conf;
-    let rules: Vec<(Vec<u8>, Vec<u8>)> = match &conf.proxy_redirect {
-        Redirects::Off => return value.to_vec(),
-        Redirects::Rules(r) if r.is_empty() => match &conf.handler {
-            Handler::Proxy(p) => match &**p {
-                ProxyPass::Static { url, uri, .. } => match uri {
-                    Some(_) => vec![(url.as_bytes().to_vec(), conf.name.as_bytes().to_vec())],
-                    None => vec![(format!("{url}/").into_bytes(), b"/".to_vec())],
-                },
-                ProxyPass::Dynamic(_) => Vec::new(),
-            },
-            _ => Vec::new(),
-        },
-        Redirects::Rules(r) => r.iter().map(|(f, t)| (req.eval(f), req.eval(t))).collect(),
+    let Redirects::Rules(rules) = &conf.proxy_redirect else {
+        return None;
     };
-    let (prefix, url) = if refresh {
-        match value
+    let start = if refresh {
+        value
             .windows(4)
-            .position(|w| w.eq_ignore_ascii_case(b"url="))
-        {
-            Some(i) => (&value[..i + 4], &value[i + 4..]),
-            None => return value.to_vec(),
-        }
+            .position(|w| w.eq_ignore_ascii_case(b"url="))?
+            + 4
     } else {
-        (&value[..0], value)
+        0
     };
-    for (from, to) in rules {
+    let (prefix, url) = value.split_at(start);
+    for rule in rules.iter() {
+        let (from, to): (Vec<u8>, Vec<u8>) = match rule {
+            RedirectRule::Default => match &conf.handler {
+                Handler::Proxy(p) => match &**p {
+                    ProxyPass::Static { url, uri, .. } => match uri {
+                        Some(_) => (url.as_bytes().to_vec(), conf.name.as_bytes().to_vec()),
+                        None => (format!("{url}/").into_bytes(), b"/".to_vec()),
+                    },
+                    ProxyPass::Dynamic(_) => continue,
+                },
+                _ => continue,
+            },
+            RedirectRule::Prefix { from, to } => (req.eval(from), req.eval(to)),
+            RedirectRule::Regex { re, to } => {
+                // The whole value after the prefix is replaced; the captures are the
+                // request's from now on, as `ngx_http_regex_exec()` leaves them.
+                let Some(caps) = Captures::match_regex(re, url) else {
+                    continue;
+                };
+                req.captures = Some((url.to_vec(), caps));
+                let mut out = prefix.to_vec();
+                out.extend_from_slice(&req.eval(to));
+                return Some(out);
+            }
+        };
         if url.starts_with(&from) {
             let mut out = prefix.to_vec();
             out.extend_from_slice(&to);
             out.extend_from_slice(&url[from.len()..]);
-            return out;
+            return Some(out);
         }
     }
-    value.to_vec()
+    None
 }
 
-/// Makes a relative `Location` absolute as nginx's header filter does (§3.4).
-pub fn absolute_location(req: &Req<'_>, loc: &[u8]) -> Vec<u8> {
+/// The absolute `Location` nginx's header filter makes of a relative one (§3.4), or
+/// `None` when it leaves the value alone (not starting with `/`, or
+/// `absolute_redirect off`). The host is the request's (request line or `Host`,
+/// normalised); without one, the local address (`ngx_connection_local_sockaddr()`:
+/// an HTTP/1.0 request without `Host` got `http://127.0.0.1:PORT/…` from nginx 1.22.1).
+pub fn absolute_location(req: &Req<'_>, loc: &[u8]) -> Option<Vec<u8>> {
     if !loc.starts_with(b"/") || !req.conf.absolute_redirect {
-        return loc.to_vec();
+        return None;
     }
     let scheme: &[u8] = if req.https { b"https://" } else { b"http://" };
     let mut out = scheme.to_vec();
-    let host = if req.host.is_empty() {
-        req.server.name.as_bytes()
-    } else {
-        &req.host[..]
-    };
-    out.extend_from_slice(host);
+    match req.head.host.as_deref().filter(|h| !h.is_empty()) {
+        Some(h) => out.extend_from_slice(h),
+        None => match req.local.ip() {
+            std::net::IpAddr::V4(ip) => out.extend_from_slice(ip.to_string().as_bytes()),
+            std::net::IpAddr::V6(ip) => out.extend_from_slice(format!("[{ip}]").as_bytes()),
+        },
+    }
     let port = req.local.port();
     let default = if req.https { 443 } else { 80 };
     if req.conf.port_in_redirect && port != default {
         out.extend_from_slice(format!(":{port}").as_bytes());
     }
     out.extend_from_slice(loc);
-    out
+    Some(out)
 }
 
 async fn relay<C: AsyncRead + AsyncWrite + Unpin + Send>(
@@ -626,24 +757,62 @@ async fn relay<C: AsyncRead + AsyncWrite + Unpin + Send>(
 ) -> After {
     let conf = req.conf;
     if up.raw09 {
+        // §4.6, trap 34: the reply is relayed as it is, without a status line or headers
+        // (nginx switches the request to HTTP/0.9), up to the upstream's EOF; the client
+        // connection then stays open for its next request (nginx 1.22.1 did not close a
+        // keep-alive connection after such a reply).
         req.status = 200;
-        let _ = client.write_all(&up.rest).await;
-        let _ = tokio::io::copy(&mut up_io, client).await;
-        return After::Close;
+        let mut done = false;
+        if timeout(conf.send_timeout, client.write_all(&up.rest))
+            .await
+            .is_ok_and(|r| r.is_ok())
+        {
+            let mut buf = BytesMut::with_capacity(16 * 1024);
+            loop {
+                buf.clear();
+                match timeout(conf.proxy_read_timeout, up_io.read_buf(&mut buf)).await {
+                    Ok(Ok(0)) => {
+                        done = true;
+                        break;
+                    }
+                    Ok(Ok(n)) => {
+                        req.body_bytes_sent += n as u64;
+                        let w = timeout(conf.send_timeout, client.write_all(&buf)).await;
+                        if !w.is_ok_and(|r| r.is_ok()) {
+                            break;
+                        }
+                    }
+                    _ => break,
+                }
+            }
+        }
+        let _ = client.flush().await;
+        return if done && req.head.keep_alive {
+            After::KeepAlive
+        } else {
+            After::Close
+        };
     }
     req.status = up.status;
     req.upstream.headers = up.headers.clone();
     let head_method = &req.head.method[..] == b"HEAD";
-    let no_body =
-        head_method || up.status == 204 || up.status == 304 || (100..200).contains(&up.status);
+    // A 101 that does not become a tunnel (the client sent no `Upgrade`) is relayed
+    // with whatever follows it up to EOF, unframed (nginx 1.22.1).
+    let no_body = head_method
+        || up.status == 204
+        || up.status == 304
+        || ((100..200).contains(&up.status) && up.status != 101);
     let upgrade = up.status == 101 && req.head.upgrade;
 
-    // The header block nginx writes (§4.6 order).
+    // The header block nginx writes (§4.6 order): the status line with the upstream's
+    // own text after the version, then the header filter's fixed fields (`Server`,
+    // `Date`, `Content-Type`, `Content-Length`, a `Location` made absolute,
+    // `Transfer-Encoding`, `Connection`), then the upstream's headers in their order —
+    // `Last-Modified`, a passed `Server`/`Date` and any other `Location` included, with
+    // their names as sent — then `add_header`.
     let mut out = Vec::with_capacity(512);
     out.extend_from_slice(b"HTTP/1.1 ");
-    out.extend_from_slice(up.status.to_string().as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(&up.reason);
+    out.extend_from_slice(&up.status_text);
     out.extend_from_slice(b"\r\n");
     let hidden = |n: &[u8]| {
         conf.proxy_hide_headers
@@ -652,18 +821,18 @@ async fn relay<C: AsyncRead + AsyncWrite + Unpin + Send>(
     };
     let passed_server = !hidden(b"server");
     let passed_date = !hidden(b"date");
-    if !passed_server {
+    let has = |n: &[u8]| up.headers.iter().any(|(h, _)| h.eq_ignore_ascii_case(n));
+    // nginx writes its own Server/Date unless the upstream's are passed and present.
+    if !(passed_server && has(b"server")) {
+        out.extend_from_slice(b"Server: ");
         out.extend_from_slice(if conf.server_tokens {
-            b"Server: "
+            crate::respond::SERVER_TOKEN.as_bytes()
         } else {
-            b"Server: sluice\r\n"
+            b"sluice"
         });
-        if conf.server_tokens {
-            out.extend_from_slice(crate::respond::SERVER_TOKEN.as_bytes());
-            out.extend_from_slice(b"\r\n");
-        }
+        out.extend_from_slice(b"\r\n");
     }
-    if !passed_date {
+    if !(passed_date && has(b"date")) {
         out.extend_from_slice(b"Date: ");
         out.extend_from_slice(crate::CLOCK.http_date().as_bytes());
         out.extend_from_slice(b"\r\n");
@@ -674,65 +843,92 @@ async fn relay<C: AsyncRead + AsyncWrite + Unpin + Send>(
             .find(|(h, _)| h.eq_ignore_ascii_case(n))
             .map(|(_, v)| v.clone())
     };
-    if let Some(ct) = find(b"content-type") {
+    // The last `Content-Type` is the type (`ngx_http_upstream_copy_content_type()`
+    // overwrites). A proxied 204 keeps its type and length: the header filter strips
+    // them only when it writes the status line itself.
+    let content_type = up
+        .headers
+        .iter()
+        .rev()
+        .find(|(h, _)| h.eq_ignore_ascii_case(b"content-type"))
+        .map(|(_, v)| v.clone());
+    if let Some(ct) = content_type {
         out.extend_from_slice(b"Content-Type: ");
         out.extend_from_slice(&ct);
         out.extend_from_slice(b"\r\n");
     }
-    let client_chunked = !no_body && !upgrade && up.content_length.is_none() && req.head.minor >= 1;
+    let client_chunked = !no_body
+        && !upgrade
+        && up.status >= 200
+        && up.content_length.is_none()
+        && req.head.minor >= 1;
     let mut keep = req.head.keep_alive
         && !upgrade
+        && up.status != 101
         && (up.content_length.is_some() || client_chunked || no_body);
     if let Some(n) = up.content_length.filter(|_| !upgrade) {
         out.extend_from_slice(format!("Content-Length: {n}\r\n").as_bytes());
     }
-    if let Some(lm) = find(b"last-modified") {
-        out.extend_from_slice(b"Last-Modified: ");
-        out.extend_from_slice(&lm);
-        out.extend_from_slice(b"\r\n");
+    // `Location`: a value a `proxy_redirect` rule rewrote and that starts with `/` is made
+    // absolute and moved here; any other stays in the upstream's order
+    // (`ngx_http_upstream_rewrite_location()` sets `headers_out.location` only then).
+    let mut location: Option<(usize, Vec<u8>)> = None;
+    if let Some(i) = up
+        .headers
+        .iter()
+        .position(|(h, _)| h.eq_ignore_ascii_case(b"location"))
+    {
+        if let Some(v) = redirect(req, &up.headers[i].1, false) {
+            location = Some((i, v));
+        }
     }
-    if let Some(loc) = find(b"location") {
-        let rewritten = redirect(req, &loc, false);
-        let abs = absolute_location(req, &rewritten);
-        out.extend_from_slice(b"Location: ");
-        out.extend_from_slice(&abs);
-        out.extend_from_slice(b"\r\n");
+    let mut location_fixed = false;
+    if let Some((_, v)) = &location {
+        if let Some(abs) = absolute_location(req, v) {
+            out.extend_from_slice(b"Location: ");
+            out.extend_from_slice(&abs);
+            out.extend_from_slice(b"\r\n");
+            location_fixed = true;
+        }
     }
     if client_chunked {
         out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
     }
-    if upgrade {
+    // A 101 always says `Connection: upgrade`, tunnel or not.
+    if up.status == 101 {
         out.extend_from_slice(b"Connection: upgrade\r\n");
     } else if keep {
         out.extend_from_slice(b"Connection: keep-alive\r\n");
     } else {
         out.extend_from_slice(b"Connection: close\r\n");
     }
-    for (n, v) in &up.headers {
-        let special = [&b"content-type"[..], b"last-modified", b"location"]
-            .iter()
-            .any(|h| n.eq_ignore_ascii_case(h));
+    for (i, (n, v)) in up.headers.iter().enumerate() {
+        // Content-Type went to its fixed place above.
+        if n.eq_ignore_ascii_case(b"content-type") {
+            continue;
+        }
         let own_server_date = (n.eq_ignore_ascii_case(b"server") && passed_server)
             || (n.eq_ignore_ascii_case(b"date") && passed_date);
-        if special || consumed(n) || (hidden(n) && !own_server_date) {
+        if consumed(n) || (hidden(n) && !own_server_date) {
             continue;
         }
-        if n.eq_ignore_ascii_case(b"refresh") {
-            let r = redirect(req, v, true);
-            out.extend_from_slice(n);
-            out.extend_from_slice(b": ");
-            out.extend_from_slice(&r);
-            out.extend_from_slice(b"\r\n");
-            continue;
-        }
+        let value: Vec<u8> = match &location {
+            Some((li, _)) if *li == i && location_fixed => continue,
+            Some((li, nv)) if *li == i => nv.clone(),
+            _ if n.eq_ignore_ascii_case(b"refresh") => {
+                redirect(req, v, true).unwrap_or_else(|| v.to_vec())
+            }
+            _ => v.to_vec(),
+        };
         out.extend_from_slice(n);
         out.extend_from_slice(b": ");
-        out.extend_from_slice(v);
+        out.extend_from_slice(&value);
         out.extend_from_slice(b"\r\n");
     }
     crate::conn::add_headers(req, up.status, &mut out);
     out.extend_from_slice(b"\r\n");
 
+    crate::conn::strip_head_for_http09(req, &mut out);
     let buffering = conf.proxy_buffering
         && !find(b"x-accel-buffering").is_some_and(|v| v.eq_ignore_ascii_case(b"no"));
     let send_timeout = conf.send_timeout;
@@ -859,8 +1055,9 @@ async fn relay<C: AsyncRead + AsyncWrite + Unpin + Send>(
     req.upstream.response_length = sink.sent_body;
     // Upstream keepalive: only a fully read, reusable HTTP/1.1 response.
     if let Some(g) = group.and_then(|g| req.table.upstreams.get(g)) {
-        let reusable = req.conf.proxy_http_11
-            && !up.close
+        // nginx decides by the response alone (`u->keepalive`): an HTTP/1.1 answer without
+        // `Connection: close`, fully read; what the request said does not matter.
+        let reusable = !up.close
             && up.minor >= 1
             && rest.is_empty()
             && (up.content_length.is_some() || up.chunked || no_body);
@@ -925,6 +1122,50 @@ impl Sink {
         match r {
             Ok(Ok(())) => Ok(()),
             _ => Err(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::status_line_ok;
+
+    #[test]
+    fn status_lines_as_nginx_parses_them() {
+        // Valid: nginx 1.22.1 relayed these as HTTP responses.
+        for ok in [
+            &b"HTTP/1.1 200 OK\r\n"[..],
+            b"HTTP/1.0 404 Not Found\r\n",
+            b"HTTP/1.1 200\r\n",
+            b"HTTP/1.1 200\n",
+            b"HTTP/2.0 200 OK\r\n",
+            b"HTTP/1.1  204 spaced\r\n",
+        ] {
+            assert_eq!(
+                status_line_ok(ok),
+                Some(true),
+                "{}",
+                String::from_utf8_lossy(ok)
+            );
+        }
+        // Invalid: relayed raw, HTTP/0.9 style (trap 34).
+        for bad in [
+            &b"GARBAGE\n"[..],
+            b"HTTP/1.1 abc\r\n",
+            b"HTTP/x.1 200 OK\r\n",
+            b"HTTP/1.1 20x OK\r\n",
+            b"http/1.1 200 OK\r\n",
+        ] {
+            assert_eq!(
+                status_line_ok(bad),
+                Some(false),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        // Not enough bytes yet.
+        for more in [&b"HT"[..], b"HTTP/1.1 2", b"HTTP/1.1 200 OK"] {
+            assert_eq!(status_line_ok(more), None);
         }
     }
 }

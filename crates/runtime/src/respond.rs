@@ -58,13 +58,30 @@ pub fn status_line(code: u16) -> String {
     format!("HTTP/1.1 {code} {}\r\n", reason(code))
 }
 
-/// Whether nginx has an error page for this code (`ngx_http_error_pages`).
+/// Whether nginx has an error page for this code (`ngx_http_error_pages[]` of nginx
+/// 1.22.1: the null entries — 417–420, 422–428, 506, and every code outside the table —
+/// answer with an empty body and no `Content-Type`, as `return 418;` does).
 pub fn has_error_page(code: u16) -> bool {
     matches!(code, 301..=303 | 307 | 308 | 400..=416 | 421 | 429 | 494..=497 | 500..=505 | 507)
 }
 
+/// The `<title>` of nginx's page: the status line text, except where
+/// `ngx_http_special_response.c` words its page differently (`302 Found` under the
+/// `302 Moved Temporarily` status line, `401 Authorization Required`).
+fn page_title(code: u16) -> String {
+    match code {
+        302 => "302 Found".to_string(),
+        401 => "401 Authorization Required".to_string(),
+        c => format!("{c} {}", reason(c)),
+    }
+}
+
 /// The body nginx sends for an error (or redirect) status; `tokens` is `server_tokens`.
+/// Empty for the codes nginx has no page for ([`has_error_page`]).
 pub fn error_page(code: u16, tokens: bool) -> Vec<u8> {
+    if !has_error_page(code) {
+        return Vec::new();
+    }
     let (title, inner) = match code {
         494 => (
             "400 Request Header Or Cookie Too Large",
@@ -95,7 +112,7 @@ pub fn error_page(code: u16, tokens: bool) -> Vec<u8> {
             s.push_str(&format!("<center>{text}</center>\r\n"));
         }
         None => {
-            let t = format!("{code} {}", reason(code));
+            let t = page_title(code);
             s.push_str(&format!(
                 "<head><title>{t}</title></head>\r\n<body>\r\n<center><h1>{t}</h1></center>\r\n"
             ));

@@ -76,6 +76,8 @@ struct Scope {
     underscores_in_headers: Option<bool>,
     ignore_invalid_headers: Option<bool>,
     merge_slashes: Option<bool>,
+    /// `types { TYPE EXT…; }` entries (several blocks at one level add up).
+    types: Option<Vec<(String, String)>>,
 }
 
 fn arg(d: &Directive, i: usize) -> &str {
@@ -155,6 +157,14 @@ impl Scope {
             "underscores_in_headers" => self.underscores_in_headers = Some(flag(d)),
             "ignore_invalid_headers" => self.ignore_invalid_headers = Some(flag(d)),
             "merge_slashes" => self.merge_slashes = Some(flag(d)),
+            "types" => {
+                let list = self.types.get_or_insert_with(Vec::new);
+                for e in d.block.iter().flat_map(|b| b.items.iter()) {
+                    for ext in &e.args {
+                        list.push((ext.value.clone(), e.name.value.clone()));
+                    }
+                }
+            }
             _ => {}
         }
     }
@@ -198,7 +208,8 @@ impl Scope {
             large_client_header_buffers,
             underscores_in_headers,
             ignore_invalid_headers,
-            merge_slashes
+            merge_slashes,
+            types
         )
     }
 }
@@ -248,8 +259,35 @@ impl Lower {
                 reuseport: false,
                 default_server,
                 names: names.build(),
+                specific: Vec::new(),
             });
         }
+        // A specific address whose port also has a wildcard `listen` is served through
+        // the wildcard socket (`ngx_http_optimize_servers()`: only the wildcard is bound
+        // unless `bind` is given; SEMANTICS §2.1).
+        let wildcard_of = |a: &ListenAddr| match a {
+            ListenAddr::Tcp(sa) if !sa.ip().is_unspecified() => {
+                let any: IpAddr = if sa.is_ipv4() {
+                    Ipv4Addr::UNSPECIFIED.into()
+                } else {
+                    Ipv6Addr::UNSPECIFIED.into()
+                };
+                Some(ListenAddr::Tcp(SocketAddr::new(any, sa.port())))
+            }
+            _ => None,
+        };
+        let (nested, mut top): (Vec<Listener>, Vec<Listener>) =
+            listeners.into_iter().partition(|l| {
+                wildcard_of(&l.addr).is_some_and(|w| self.listens.iter().any(|x| x.0 == w))
+            });
+        for l in nested {
+            if let Some(w) = wildcard_of(&l.addr) {
+                if let Some(parent) = top.iter_mut().find(|t| t.addr == w) {
+                    parent.specific.push(l);
+                }
+            }
+        }
+        let listeners = top;
         RoutingTable {
             listeners,
             servers: self.servers,
@@ -545,6 +583,12 @@ impl Lower {
             keepalive_time: Duration::from_secs(3600),
         };
         for e in d.block.iter().flat_map(|b| b.items.iter()) {
+            // nginx 1.22.1: `keepalive` wraps the balancer set before it; a balancer
+            // directive after it replaces the wrapper, and keepalive is silently lost
+            // (SEMANTICS §8.1, trap 23).
+            if matches!(e.name.value.as_str(), "ip_hash" | "least_conn" | "hash") {
+                g.keepalive = 0;
+            }
             match e.name.value.as_str() {
                 "server" => g.peers.extend(peers_of(e)?),
                 "ip_hash" => g.method = Method::IpHash,
@@ -634,7 +678,15 @@ impl Lower {
             match x.name.value.as_str() {
                 // As written: `add` lowercases plain names itself, and an uppercase letter is
                 // what makes a regex name case-insensitive (SEMANTICS §2.3).
-                "server_name" => names.extend(x.args.iter().map(|w| w.value.clone())),
+                // `$hostname` is the machine's name (`ngx_http_core_server_name()`
+                // substitutes `cycle->hostname`, lowercased).
+                "server_name" => names.extend(x.args.iter().map(|w| {
+                    if w.value.eq_ignore_ascii_case("$hostname") {
+                        machine_hostname()
+                    } else {
+                        w.value.clone()
+                    }
+                })),
                 "listen" => {
                     listens += 1;
                     let a = listen_addr(arg(x, 0))?;
@@ -872,15 +924,36 @@ impl Lower {
             hide.push(h.as_bytes().into());
         }
         let redirect = match &s.redirect {
-            None => Redirects::Rules(Vec::new()),
+            None => Redirects::Rules(vec![RedirectRule::Default]),
             Some(rules) if rules.iter().any(|r| r.first().is_some_and(|w| w == "off")) => {
                 Redirects::Off
             }
             Some(rules) => Redirects::Rules(
                 rules
                     .iter()
-                    .filter(|r| r.len() == 2)
-                    .map(|r| (self.t(&r[0]), self.t(&r[1])))
+                    .filter_map(|r| match r.as_slice() {
+                        [w] if w == "default" => Some(RedirectRule::Default),
+                        [from, to] => Some(match from.strip_prefix('~') {
+                            Some(re) => {
+                                let (p, ci) =
+                                    re.strip_prefix('*').map_or((re, false), |p| (p, true));
+                                match compile(p, ci) {
+                                    Ok(re) => RedirectRule::Regex {
+                                        re: Arc::new(re),
+                                        to: self.t(to),
+                                    },
+                                    // The checker compiled it already; a failure here
+                                    // cannot match anything.
+                                    Err(_) => return None,
+                                }
+                            }
+                            None => RedirectRule::Prefix {
+                                from: self.t(from),
+                                to: self.t(to),
+                            },
+                        }),
+                        _ => None,
+                    })
                     .collect(),
             ),
         };
@@ -992,8 +1065,34 @@ impl Lower {
             tcp_nodelay: s.tcp_nodelay.unwrap_or(true),
             absolute_redirect: s.absolute_redirect.unwrap_or(true),
             port_in_redirect: s.port_in_redirect.unwrap_or(true),
+            types: Arc::new(types_map(s.types.as_deref())),
         }
     }
+}
+
+/// `ngx_http_core_merge_loc_conf()`'s types: the level's own list (inherited whole), else
+/// `ngx_http_core_default_types`. Extensions are compared lowercased; a repeated
+/// extension takes the later type (`ngx_http_core_type()` warns and overrides).
+fn types_map(list: Option<&[(String, String)]>) -> HashMap<Vec<u8>, Box<[u8]>> {
+    const DEFAULT: [(&str, &str); 3] = [
+        ("html", "text/html"),
+        ("gif", "image/gif"),
+        ("jpg", "image/jpeg"),
+    ];
+    let mut m = HashMap::new();
+    match list {
+        Some(l) => {
+            for (ext, ty) in l {
+                m.insert(ext.to_ascii_lowercase().into_bytes(), ty.as_bytes().into());
+            }
+        }
+        None => {
+            for (ext, ty) in DEFAULT {
+                m.insert(ext.as_bytes().to_vec(), ty.as_bytes().into());
+            }
+        }
+    }
+    m
 }
 
 fn placeholder_conf() -> LocConf {
@@ -1009,6 +1108,13 @@ fn default_main() -> MainConf {
         error_log: None,
         error_level: LogLevel::Error,
     }
+}
+
+/// gethostname(2) as the kernel reports it, lowercased (as the checker reads it).
+fn machine_hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_ascii_lowercase())
+        .unwrap_or_default()
 }
 
 fn nix_is_root() -> bool {

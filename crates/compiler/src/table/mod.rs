@@ -126,6 +126,11 @@ pub struct Listener {
     pub default_server: usize,
     /// Server names on this address.
     pub names: ServerNames,
+    /// On a wildcard address (`*:port`, `[::]:port`): the listeners of specific addresses
+    /// with the same port. nginx binds only the wildcard socket then and picks the
+    /// servers of the connection's local address, so a specific `listen` hides the
+    /// wildcard servers for that address (SEMANTICS §2.1, trap 16). These are not bound.
+    pub specific: Vec<Listener>,
 }
 
 /// One `server { }`.
@@ -204,13 +209,36 @@ pub struct SetHeader {
     pub value: Template,
 }
 
-/// `proxy_redirect` rules.
+/// `proxy_redirect` rules (SEMANTICS §4.7), tried in order; the first match rewrites.
 #[derive(Debug, Clone)]
 pub enum Redirects {
     /// `off`.
     Off,
-    /// `default`, or explicit rules: (from, to) string prefixes.
-    Rules(Vec<(Template, Template)>),
+    /// The rules; an unset `proxy_redirect` is `[Default]`.
+    Rules(Vec<RedirectRule>),
+}
+
+/// One `proxy_redirect` rule.
+#[derive(Debug, Clone)]
+pub enum RedirectRule {
+    /// `default`: the `proxy_pass` URL → the location name (with a URI part), or the URL
+    /// plus `/` → `/` (without one); nothing for a `proxy_pass` with variables.
+    Default,
+    /// `proxy_redirect FROM TO`: a case-sensitive prefix of the value, replaced.
+    Prefix {
+        /// Evaluated per response.
+        from: Template,
+        /// The replacement of the prefix.
+        to: Template,
+    },
+    /// `proxy_redirect ~REGEX TO` (`~*` caseless): the whole value is replaced by `to`,
+    /// evaluated with the regex's captures.
+    Regex {
+        /// Compiled at load.
+        re: Arc<pcre2::bytes::Regex>,
+        /// The replacement.
+        to: Template,
+    },
 }
 
 /// `proxy_next_upstream` conditions.
@@ -330,6 +358,9 @@ pub struct LocConf {
     pub server_tokens: bool,
     /// `default_type`.
     pub default_type: Box<[u8]>,
+    /// `types`: lowercased extension → content type, after nginx's all-or-nothing
+    /// inheritance; nginx's built-in three (`html`, `gif`, `jpg`) when no level has one.
+    pub types: Arc<std::collections::HashMap<Vec<u8>, Box<[u8]>>>,
     /// `tcp_nodelay`.
     pub tcp_nodelay: bool,
     /// `absolute_redirect`.
