@@ -289,12 +289,12 @@ fn include_cycle_is_an_error_not_a_crash() {
 
 #[test]
 fn access_control_directives_are_refused_until_enforced() {
-    let d = test_dir("unsafe", "pid logs/nginx.pid;\nevents {}\nhttp {\n    access_log off;\n    server {\n        listen 127.0.0.1:18995;\n        location /admin { deny all; }\n    }\n}\n");
+    let d = test_dir("unsafe", "pid logs/nginx.pid;\nevents {}\nhttp {\n    access_log off;\n    server {\n        listen 127.0.0.1:18995;\n        location /admin { auth_basic off; }\n    }\n}\n");
     let o = sluice(&["-t", "-p", &d.prefix(), "-c", "nginx.conf"]);
     assert_eq!(o.status.code(), Some(1));
     let e = stderr(&o);
     assert!(
-        e.contains("[emerg] \"deny\" directive is not supported yet"),
+        e.contains("[emerg] \"auth_basic\" directive is not supported yet"),
         "{e}"
     );
     assert!(e.contains(":7 (sluice: refused-unsafe)\n"), "{e}");

@@ -24,6 +24,7 @@ mod origin;
 mod procs;
 mod run;
 
+mod c_access;
 mod c_framing;
 mod c_headers;
 mod c_location;
@@ -50,6 +51,7 @@ fn all_groups() -> Vec<Group> {
     g.extend(c_upstream::groups());
     g.extend(c_timeouts::groups());
     g.extend(c_traps::groups());
+    g.extend(c_access::groups());
     g.extend(c_return::groups());
     g
 }

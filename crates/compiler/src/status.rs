@@ -102,19 +102,20 @@ pub static IMPLEMENTED: &[&str] = &[
     "ssl_session_tickets",
     "ssl_password_file",
     "http2_max_concurrent_streams",
+    // access control (the realip module is refused alongside allow/deny until it lands)
+    "allow",
+    "deny",
+    "internal",
 ];
 
 /// Directives refused until implemented, because ignoring them would let in requests
 /// that nginx keeps out.
 pub static REFUSED_UNSAFE: &[&str] = &[
-    "allow",
-    "deny",
     "auth_basic",
     "auth_basic_user_file",
     "auth_request",
     "auth_request_set",
     "satisfy",
-    "internal",
     "limit_except",
     "ssl_verify_client",
     "valid_referers",

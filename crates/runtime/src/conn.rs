@@ -270,6 +270,14 @@ async fn route_and_run<C: AsyncRead + AsyncWrite + Unpin + Send>(
         LocationMatch::NotFound => {}
         LocationMatch::Error => return send_error(req, io, 500).await,
     }
+    // `ngx_http_core_find_config_phase()`: an `internal` location is not there for
+    // requests from outside (sluice has no internal redirects yet, so for every request).
+    if req.conf.internal {
+        if discard_body(req, io, buf).await.is_err() {
+            return After::Close;
+        }
+        return send_error(req, io, 404).await;
+    }
     // `ngx_http_update_location_config()`, before anything is answered: keep-alive ends
     // with this request when the location's `keepalive_timeout` is 0 or this is its
     // `keepalive_requests`-th request (the response then says `Connection: close`).
@@ -314,6 +322,15 @@ async fn route_and_run<C: AsyncRead + AsyncWrite + Unpin + Send>(
                     send_body(req, io, c, &ct, b"").await
                 }
             }
+        }
+        // The access phase comes after the rewrite phase (`return` above answers before
+        // any allow/deny is looked at, as in nginx) and before content.
+        Handler::Proxy(_) | Handler::Static if !access_allowed(req) => {
+            crate::log::error_log(shared, "error", "access forbidden by rule", req);
+            if discard_body(req, io, buf).await.is_err() {
+                return After::Close;
+            }
+            send_error(req, io, 403).await
         }
         Handler::Proxy(_) => crate::proxy::proxy(shared, req, io, buf).await,
         Handler::Static => {
@@ -625,4 +642,15 @@ async fn write_simple<C: AsyncWrite + Unpin>(
     );
     out.extend_from_slice(&body);
     io.write_all(&out).await
+}
+
+/// `ngx_http_access_handler()`: the first rule that matches the client decides; no match
+/// lets the request through.
+fn access_allowed(req: &Req<'_>) -> bool {
+    let ip = Some(req.peer.ip());
+    req.conf
+        .access
+        .iter()
+        .find(|r| r.net.matches(ip))
+        .is_none_or(|r| r.allow)
 }

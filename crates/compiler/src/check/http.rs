@@ -476,6 +476,13 @@ impl Checker<'_> {
                 Some(var) => self.define_var(d, var),
                 None => Ok(()),
             },
+            "allow" | "deny" => self.access_rule(d),
+            "internal" => {
+                if !level.seen.insert("internal") {
+                    return Some(Err(self.directive_err(d, "is duplicate")));
+                }
+                Ok(())
+            }
             "limit_except" => {
                 let back = self.hs().enter_level();
                 let r = self.walk_block(d, Ctx::LimitExcept);
@@ -1903,5 +1910,27 @@ mod tests {
         assert_eq!(url("127.0.0.1:8080/x", true), "invalid host");
         assert_eq!(url("8080", true), " Some(8080) uri=false [0.0.0.0:8080]");
         assert_eq!(url("unix:", false), "no path in the unix domain socket");
+    }
+}
+
+impl Checker<'_> {
+    /// `ngx_http_access_rule()`: `all`, `unix:`, or an address with an optional prefix.
+    fn access_rule(&mut self, d: &Directive) -> R {
+        let v = d.args[0].value.as_str();
+        if v == "all" || v == "unix:" {
+            return Ok(());
+        }
+        match crate::table::parse_cidr(v) {
+            None => Err(self.emerg(format!("invalid parameter \"{v}\""), at(d))),
+            Some((_, low_bits)) => {
+                if low_bits {
+                    self.warn(
+                        format!("low address bits of {v} are meaningless"),
+                        Some(at(d)),
+                    );
+                }
+                Ok(())
+            }
+        }
     }
 }

@@ -42,6 +42,8 @@ struct Lower {
 /// Settings of one level (http, server, location, if), `None` = not set here.
 #[derive(Clone, Default)]
 struct Scope {
+    access: Option<Vec<(bool, String)>>,
+    internal: Option<bool>,
     set_headers: Option<Vec<(String, String)>>,
     http11: Option<bool>,
     connect_timeout: Option<Duration>,
@@ -104,6 +106,11 @@ impl Scope {
     /// Applies the directives of one block that configure this level.
     fn apply(&mut self, d: &Directive) {
         match d.name.value.as_str() {
+            "allow" | "deny" => push_list(
+                &mut self.access,
+                (d.name.value == "allow", arg(d, 0).to_string()),
+            ),
+            "internal" => self.internal = Some(true),
             "proxy_set_header" => push_list(
                 &mut self.set_headers,
                 (arg(d, 0).to_string(), arg(d, 1).to_string()),
@@ -175,6 +182,8 @@ impl Scope {
             ($($f:ident),*) => { Scope { $($f: self.$f.clone().or_else(|| parent.$f.clone()),)* } };
         }
         m!(
+            access,
+            internal,
             set_headers,
             http11,
             connect_timeout,
@@ -1029,7 +1038,22 @@ impl Lower {
                 always: w.get(2).is_some_and(|a| a == "always"),
             })
             .collect();
+        let access: Vec<AccessRule> = s
+            .access
+            .iter()
+            .flatten()
+            .filter_map(|(allow, addr)| {
+                let net = match addr.as_str() {
+                    "all" => AccessNet::All,
+                    "unix:" => AccessNet::Unix,
+                    a => parse_cidr(a)?.0,
+                };
+                Some(AccessRule { allow: *allow, net })
+            })
+            .collect();
         LocConf {
+            access: Arc::new(access),
+            internal: s.internal.unwrap_or(false),
             name: name.to_string(),
             regex_or_named,
             handler,

@@ -304,6 +304,10 @@ pub struct AddHeader {
 /// The merged configuration of a location (or of a server outside any location).
 #[derive(Debug, Clone)]
 pub struct LocConf {
+    /// `allow`/`deny` rules after inheritance (all-or-nothing), in order.
+    pub access: Arc<Vec<AccessRule>>,
+    /// `internal`: only internal redirects may reach it; external requests get 404.
+    pub internal: bool,
     /// The location's name (for the URI replacement of §4.2), `""` at server level.
     pub name: String,
     /// Regex or named location, or inside `if`: no URI replacement by prefix.
@@ -455,4 +459,82 @@ pub struct MapDef {
     pub default: Template,
     /// `volatile`.
     pub volatile: bool,
+}
+
+/// One `allow` or `deny` rule (`ngx_http_access_module`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessRule {
+    /// `allow` (else `deny`).
+    pub allow: bool,
+    /// Whom it matches.
+    pub net: AccessNet,
+}
+
+/// The clients a rule matches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccessNet {
+    /// `all`: every client, of every family.
+    All,
+    /// `unix:`: clients on unix-domain sockets.
+    Unix,
+    /// An IPv4 network: address and mask.
+    V4(u32, u32),
+    /// An IPv6 network: address and mask.
+    V6(u128, u128),
+}
+
+impl AccessNet {
+    /// Whether a client address falls in the network. nginx keeps one rule list per
+    /// family, so an IPv4 network never matches an IPv6 client; `all` matches all.
+    pub fn matches(&self, ip: Option<std::net::IpAddr>) -> bool {
+        match (self, ip) {
+            (AccessNet::All, _) => true,
+            (AccessNet::Unix, None) => true,
+            (AccessNet::V4(a, m), Some(std::net::IpAddr::V4(ip))) => u32::from(ip) & m == *a,
+            (AccessNet::V6(a, m), Some(std::net::IpAddr::V6(ip))) => {
+                // An IPv4-mapped client is checked against the IPv4 rules only.
+                ip.to_ipv4_mapped().is_none() && u128::from(ip) & m == *a
+            }
+            (AccessNet::V4(a, m), Some(std::net::IpAddr::V6(ip))) => ip
+                .to_ipv4_mapped()
+                .is_some_and(|v4| u32::from(v4) & m == *a),
+            _ => false,
+        }
+    }
+}
+
+/// `ngx_ptocidr()`: `ADDR[/BITS]` (IPv4 or IPv6) → the network, and whether address bits
+/// below the mask were set (nginx warns `low address bits of X are meaningless` and
+/// clears them). `None` for anything else.
+pub fn parse_cidr(text: &str) -> Option<(AccessNet, bool)> {
+    let (addr, bits) = match text.split_once('/') {
+        Some((a, b)) => (a, Some(b)),
+        None => (text, None),
+    };
+    let bits = match bits {
+        None => None,
+        Some(b) if !b.is_empty() && b.bytes().all(|c| c.is_ascii_digit()) => {
+            Some(b.parse::<u32>().ok()?)
+        }
+        Some(_) => return None,
+    };
+    if let Ok(ip) = addr.parse::<std::net::Ipv4Addr>() {
+        let n = bits.unwrap_or(32);
+        if n > 32 {
+            return None;
+        }
+        let mask = if n == 0 { 0 } else { u32::MAX << (32 - n) };
+        let v = u32::from(ip);
+        return Some((AccessNet::V4(v & mask, mask), v & mask != v));
+    }
+    if let Ok(ip) = addr.parse::<std::net::Ipv6Addr>() {
+        let n = bits.unwrap_or(128);
+        if n > 128 {
+            return None;
+        }
+        let mask = if n == 0 { 0 } else { u128::MAX << (128 - n) };
+        let v = u128::from(ip);
+        return Some((AccessNet::V6(v & mask, mask), v & mask != v));
+    }
+    None
 }
