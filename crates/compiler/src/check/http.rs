@@ -1859,6 +1859,28 @@ fn pcre_message(e: &pcre2::Error) -> String {
     }
 }
 
+impl Checker<'_> {
+    /// `ngx_http_access_rule()`: `all`, `unix:`, or an address with an optional prefix.
+    fn access_rule(&mut self, d: &Directive) -> R {
+        let v = d.args[0].value.as_str();
+        if v == "all" || v == "unix:" {
+            return Ok(());
+        }
+        match crate::table::parse_cidr(v) {
+            None => Err(self.emerg(format!("invalid parameter \"{v}\""), at(d))),
+            Some((_, low_bits)) => {
+                if low_bits {
+                    self.warn(
+                        format!("low address bits of {v} are meaningless"),
+                        Some(at(d)),
+                    );
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1910,27 +1932,5 @@ mod tests {
         assert_eq!(url("127.0.0.1:8080/x", true), "invalid host");
         assert_eq!(url("8080", true), " Some(8080) uri=false [0.0.0.0:8080]");
         assert_eq!(url("unix:", false), "no path in the unix domain socket");
-    }
-}
-
-impl Checker<'_> {
-    /// `ngx_http_access_rule()`: `all`, `unix:`, or an address with an optional prefix.
-    fn access_rule(&mut self, d: &Directive) -> R {
-        let v = d.args[0].value.as_str();
-        if v == "all" || v == "unix:" {
-            return Ok(());
-        }
-        match crate::table::parse_cidr(v) {
-            None => Err(self.emerg(format!("invalid parameter \"{v}\""), at(d))),
-            Some((_, low_bits)) => {
-                if low_bits {
-                    self.warn(
-                        format!("low address bits of {v} are meaningless"),
-                        Some(at(d)),
-                    );
-                }
-                Ok(())
-            }
-        }
     }
 }
