@@ -8,4 +8,5 @@ mod diff;
 mod examples;
 mod harness;
 mod process;
+mod reload;
 mod websocket;

@@ -128,6 +128,21 @@ pub async fn serve<C: AsyncRead + AsyncWrite + Unpin + Send>(
         } else {
             shared.last_keepalive(default)
         };
+        if served > 0 && buf.is_empty() {
+            // Idle between requests: a graceful stop (QUIT) closes the connection now;
+            // otherwise wait for the next request's first bytes up to keepalive_timeout.
+            let mut stopping = shared.shutdown.subscribe();
+            if *stopping.borrow() {
+                return;
+            }
+            tokio::select! {
+                r = tokio::time::timeout(wait, io.read_buf(&mut buf)) => match r {
+                    Ok(Ok(n)) if n > 0 => {}
+                    _ => return,
+                },
+                _ = stopping.changed() => return,
+            }
+        }
         let (head, start, http09) = match read_head(&mut io, &mut buf, default, wait).await {
             Ok(h) => h,
             Err(HeadFail::Gone) => return,
@@ -136,6 +151,14 @@ pub async fn serve<C: AsyncRead + AsyncWrite + Unpin + Send>(
                 return;
             }
         };
+        // The request is served by the configuration current when its head arrived, not
+        // the one current when the connection went idle (a reload may lie in between).
+        let live = shared.live.load_full();
+        let table = &live.table;
+        let Some(l) = table.listeners.iter().find(|l| l.addr == addr) else {
+            return;
+        };
+        let l = l.specific.iter().find(|s| s.addr == here).unwrap_or(l);
         served += 1;
         let keep = handle(
             &shared, &live, l, head, start, http09, &mut io, &mut buf, peer, local, conn_no, served,
