@@ -73,10 +73,8 @@ async fn ws_origin() -> SocketAddr {
                     return;
                 };
                 while let Some(Ok(m)) = ws.next().await {
-                    if m.is_text() || m.is_binary() {
-                        if ws.send(m).await.is_err() {
-                            break;
-                        }
+                    if (m.is_text() || m.is_binary()) && ws.send(m).await.is_err() {
+                        break;
                     }
                 }
             });
@@ -239,7 +237,7 @@ async fn run() {
                         // started, or a later one, and by that generation's upstream.
                         let (origin, gen) = body.split_once(':').unwrap_or(("", ""));
                         let gen: usize = gen.parse().unwrap_or(0);
-                        let right_origin = if gen % 2 == 0 { "one" } else { "two" };
+                        let right_origin = if gen.is_multiple_of(2) { "one" } else { "two" };
                         if gen < before || origin != right_origin {
                             misrouted.fetch_add(1, Ordering::SeqCst);
                         }
