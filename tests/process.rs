@@ -365,3 +365,109 @@ fn bind_conflict_is_reported_in_nginx_words() {
         format!("{}sluice: [emerg] still could not bind()\n", line.repeat(5))
     );
 }
+
+/// An origin on a std thread: `/slow` answers after `delay`; a request with `Upgrade`
+/// gets a 101 and then its bytes echoed raw (a tunnel without WebSocket framing).
+fn slow_and_upgrade_origin(delay: Duration) -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("origin");
+    let port = l.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for s in l.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut s = s;
+                let mut head = Vec::new();
+                let mut b = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    match s.read(&mut b) {
+                        Ok(1) => head.push(b[0]),
+                        _ => return,
+                    }
+                }
+                let text = String::from_utf8_lossy(&head).to_ascii_lowercase();
+                if text.contains("\r\nupgrade:") {
+                    let _ = s.write_all(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: raw\r\nConnection: upgrade\r\n\r\n");
+                    let mut buf = [0u8; 1024];
+                    while let Ok(n) = s.read(&mut buf) {
+                        if n == 0 || s.write_all(&buf[..n]).is_err() {
+                            return;
+                        }
+                    }
+                } else {
+                    std::thread::sleep(delay);
+                    let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nslow");
+                }
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn quit_finishes_requests_and_cuts_tunnels_at_worker_shutdown_timeout() {
+    let d = prefix_dir("quit");
+    let port = free_port();
+    let origin = slow_and_upgrade_origin(Duration::from_millis(1500));
+    let text = format!(
+        "daemon off;\npid logs/nginx.pid;\nworker_shutdown_timeout 3s;\nevents {{}}\nhttp {{\n    access_log off;\n    server {{\n        listen 127.0.0.1:{port};\n        location / {{\n            proxy_pass http://127.0.0.1:{origin};\n            proxy_http_version 1.1;\n            proxy_set_header Upgrade $http_upgrade;\n            proxy_set_header Connection upgrade;\n        }}\n    }}\n}}\n"
+    );
+    std::fs::write(d.path().join("nginx.conf"), text).expect("conf");
+    let mut p = start(d.path(), &[]);
+    assert!(ready(d.path(), port));
+
+    // A tunnel, open and working.
+    let mut tunnel = TcpStream::connect(("127.0.0.1", port)).expect("tunnel");
+    tunnel
+        .write_all(b"GET /t HTTP/1.1\r\nHost: t\r\nUpgrade: raw\r\n\r\n")
+        .expect("upgrade");
+    tunnel
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(tunnel.read(&mut b).expect("101"), 1);
+        head.push(b[0]);
+    }
+    assert!(
+        head.starts_with(b"HTTP/1.1 101 "),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+    tunnel.write_all(b"ping").expect("ping");
+    let mut pong = [0u8; 4];
+    tunnel.read_exact(&mut pong).expect("echo");
+    assert_eq!(&pong, b"ping");
+
+    // A request in flight (the origin answers after 1.5 s).
+    let slow = std::thread::spawn(move || get(port, "/slow"));
+    std::thread::sleep(Duration::from_millis(300));
+    let t0 = Instant::now();
+    signal(p.0.id(), nix::sys::signal::Signal::SIGQUIT);
+    // The listening socket closes at once: new connections are refused.
+    assert!(
+        wait_for(Duration::from_secs(1), || !accepts(port)),
+        "still accepting after QUIT"
+    );
+    let r = slow.join().expect("slow request");
+    assert!(
+        r.starts_with("HTTP/1.1 200 OK\r\n"),
+        "the request in flight completes: {r}"
+    );
+    assert_eq!(body(&r), "slow");
+    // The tunnel stays until worker_shutdown_timeout (3 s), then it is closed.
+    let mut rest = Vec::new();
+    let _ = tunnel.read_to_end(&mut rest);
+    let cut = t0.elapsed();
+    assert!(
+        cut >= Duration::from_millis(2500) && cut <= Duration::from_millis(5000),
+        "tunnel closed after {cut:?}"
+    );
+    assert!(
+        wait_for(Duration::from_secs(3), || matches!(
+            p.0.try_wait(),
+            Ok(Some(_))
+        )),
+        "exited"
+    );
+    assert_eq!(p.0.wait().expect("status").code(), Some(0));
+}
