@@ -9,4 +9,5 @@ mod examples;
 mod harness;
 mod process;
 mod reload;
+mod socketio;
 mod websocket;

@@ -11,18 +11,7 @@ use std::time::{Duration, Instant};
 
 /// `nginx` from PATH, if it is there and runs.
 pub fn nginx_on_path() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join("nginx"))
-        .find(|p| {
-            p.is_file()
-                && Command::new(p)
-                    .arg("-v")
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .status()
-                    .is_ok_and(|s| s.success())
-        })
+    crate::harness::nginx()
 }
 
 /// A port nothing listens on right now (bound to `127.0.0.1:0`, then released).

@@ -203,7 +203,8 @@ pub fn error_log(shared: &Shared, level: &str, msg: &str, req: &mut Req<'_>) {
             String::from_utf8_lossy(&req.head.target)
         ));
     }
-    if let Some(h) = req.head.host.as_ref() {
+    // nginx prints the Host header as sent (port included), not the server-selection name.
+    if let Some(h) = req.head.header(b"host") {
         line.push_str(&format!(", host: \"{}\"", String::from_utf8_lossy(h)));
     }
     line.push('\n');

@@ -537,16 +537,26 @@ pub async fn proxy<C: AsyncRead + AsyncWrite + Unpin + Send>(
                 if let Some(last) = req.upstream.statuses.last_mut() {
                     *last = if code == 504 { Some(504) } else { Some(502) };
                 }
-                error_log(shared, "error", &msg, req);
+                // `ngx_http_upstream_next()` frees the peer (the "temporarily disabled"
+                // warning, naming the phase) before it logs a timeout; other failures are
+                // logged by their caller first.
+                let phase = match &e {
+                    UpError::Connect(_) => "connecting to upstream",
+                    UpError::Timeout(what) => what,
+                    _ => "reading response header from upstream",
+                };
+                let timed_out = matches!(e, UpError::Timeout(_));
+                if !timed_out {
+                    error_log(shared, "error", &msg, req);
+                }
                 if let (Some(a), Some(b), Some(id)) = (&mut attempt, balancer, peer_id) {
                     if a.done(b, id, true, Instant::now()) {
-                        error_log(
-                            shared,
-                            "warn",
-                            "upstream server temporarily disabled while connecting to upstream",
-                            req,
-                        );
+                        let warn = format!("upstream server temporarily disabled while {phase}");
+                        error_log(shared, "warn", &warn, req);
                     }
+                }
+                if timed_out {
+                    error_log(shared, "error", &msg, req);
                 }
                 (kind, code)
             }

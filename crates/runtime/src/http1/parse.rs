@@ -1174,47 +1174,12 @@ fn contains_ci(hay: &[u8], needle: &[u8]) -> bool {
 }
 
 /// `ngx_http_validate_host()` (1.22.1): the length of the host part (port and one trailing
-/// dot removed), or None when nginx answers 400.
+/// dot removed), or None when nginx answers 400. One implementation serves the parser and
+/// the routing table: `sluice_compiler::table::route::normalize_host`.
 pub fn validate_host(host: &[u8]) -> Option<usize> {
-    #[derive(PartialEq)]
-    enum S {
-        Usual,
-        Literal,
-        Rest,
-    }
-    let mut state = S::Usual;
-    let mut dot_pos: Option<usize> = None;
-    let mut host_len = host.len();
-    for (i, &ch) in host.iter().enumerate() {
-        match ch {
-            b'.' => {
-                if i > 0 && dot_pos == Some(i - 1) {
-                    return None;
-                }
-                dot_pos = Some(i);
-            }
-            b':' if state == S::Usual => {
-                host_len = i;
-                state = S::Rest;
-            }
-            b'[' if i == 0 => state = S::Literal,
-            b']' if state == S::Literal => {
-                host_len = i + 1;
-                state = S::Rest;
-            }
-            b'/' => return None,
-            c if c <= 0x20 || c == 0x7f => return None,
-            _ => {}
-        }
-    }
-    if host_len > 0 && dot_pos == Some(host_len - 1) {
-        host_len -= 1;
-    }
-    if host_len == 0 {
-        None
-    } else {
-        Some(host_len)
-    }
+    sluice_compiler::table::route::normalize_host(host)
+        .ok()
+        .map(|h| h.len())
 }
 
 /// `ngx_atoof()`: decimal digits only, at most `i64::MAX`.
