@@ -7,6 +7,7 @@ mod corpus;
 mod diff;
 mod examples;
 mod harness;
+mod hostile;
 mod process;
 mod reload;
 mod socketio;
