@@ -51,34 +51,7 @@ const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
 /// Cases where sluice is known to answer differently from nginx 1.22.1 today:
 /// (case name, sluice's observation). See the module comment.
-const KNOWN_DEVIATIONS: &[(&str, &str)] = &[
-    // A chunk size over client_max_body_size is 413 at once in nginx; sluice waits for the
-    // data and closes at client_body_timeout (conn.rs read_body: ChunkedDecoder::new()).
-    ("chunk-over-max-body-declared", "close"),
-    ("chunk-size-at-max", "close"),
-    // 413 on Content-Length: nginx discards the announced body before closing (the
-    // connection stays open, lingering); sluice closes at once.
-    ("cl-over-max-return", "413 close"),
-    ("cl-i64-max", "413 close"),
-    // No lingering close: sluice closes with unread input, so the client gets a RST.
-    ("request-line-8193", "414 reset"),
-    ("request-line-unterminated", "414 reset"),
-    ("headers-5x8k", "494 reset"),
-    // An HTTP/0.9 request refused while parsing is answered with a status line and
-    // headers (nginx sends the bare error page).
-    ("http09-post", "400 close"),
-    ("http09-dotdot", "400 close"),
-    // client_header_timeout is a deadline for the whole head in nginx; sluice restarts it
-    // on every read, so a trickling client is never closed.
-    ("slowloris-trickle", "open"),
-    ("slowloris-second-request", "200 open"),
-    // `return` (any handler that discards the body) answers at once in nginx and
-    // discards the body afterwards; sluice reads the whole body first, so a client whose
-    // body stalls (or is larger than it will send) gets no answer, only a close at
-    // client_body_timeout (conn.rs: discard_body before the response).
-    ("stalled-body-return", "close"),
-    ("chunk-over-max-body-declared-return", "close"),
-];
+const KNOWN_DEVIATIONS: &[(&str, &str)] = &[];
 
 /// The configuration both servers run; `{PORT}` and `{ORIGIN}` are filled in. Paths are
 /// relative to the prefix.

@@ -19,8 +19,9 @@ use tokio::time::timeout;
 enum HeadFail {
     /// Peer closed or timed out before a complete head: close silently.
     Gone,
-    /// nginx answers with this status, then closes.
-    Status(u16),
+    /// nginx answers with this status (for an HTTP/0.9 request, the page alone), then
+    /// closes.
+    Status(u16, bool),
 }
 
 /// Reads one request head into `buf`.
@@ -30,7 +31,15 @@ async fn read_head<C: AsyncRead + Unpin>(
     server: &Server,
     first_wait: Duration,
 ) -> Result<(Head, Instant, bool), HeadFail> {
-    let mut wait = first_wait;
+    // nginx arms client_header_timeout once for the whole head — at accept for the first
+    // request, when the first bytes arrive for a kept-alive one — and never re-arms it on
+    // later reads, so a client trickling bytes is cut off (slowloris).
+    let wait = if buf.is_empty() {
+        first_wait
+    } else {
+        server.client_header_timeout
+    };
+    let deadline = tokio::time::Instant::now() + wait;
     let mut started: Option<Instant> = None;
     loop {
         if !buf.is_empty() {
@@ -42,11 +51,10 @@ async fn read_head<C: AsyncRead + Unpin>(
                     return Ok((head, start, http09));
                 }
                 Ok(None) => {}
-                Err(code) => return Err(HeadFail::Status(code)),
+                Err((code, http09)) => return Err(HeadFail::Status(code, http09)),
             }
-            wait = server.client_header_timeout;
         }
-        match timeout(wait, io.read_buf(buf)).await {
+        match tokio::time::timeout_at(deadline, io.read_buf(buf)).await {
             Ok(Ok(n)) if n > 0 => {}
             _ => return Err(HeadFail::Gone),
         }
@@ -146,8 +154,9 @@ pub async fn serve<C: AsyncRead + AsyncWrite + Unpin + Send>(
         let (head, start, http09) = match read_head(&mut io, &mut buf, default, wait).await {
             Ok(h) => h,
             Err(HeadFail::Gone) => return,
-            Err(HeadFail::Status(code)) => {
-                let _ = write_simple(&mut io, code, default.conf.server_tokens, false).await;
+            Err(HeadFail::Status(code, http09)) => {
+                let _ = write_simple(&mut io, code, default.conf.server_tokens, http09).await;
+                linger(&mut io, &mut buf).await;
                 return;
             }
         };
@@ -165,8 +174,26 @@ pub async fn serve<C: AsyncRead + AsyncWrite + Unpin + Send>(
         )
         .await;
         if !keep {
-            let _ = io.shutdown().await;
+            linger(&mut io, &mut buf).await;
             return;
+        }
+    }
+}
+
+/// nginx's lingering close (`ngx_http_set_lingering_close()`): send FIN, then read and
+/// drop what the client still sends — up to `lingering_timeout` (5 s) of silence and
+/// `lingering_time` (30 s) in all — so that unread input does not turn the close into a
+/// reset that could destroy the response before the client reads it.
+async fn linger<C: AsyncRead + AsyncWrite + Unpin>(io: &mut C, buf: &mut BytesMut) {
+    let _ = io.shutdown().await;
+    let end = tokio::time::Instant::now() + Duration::from_secs(30);
+    let mut scratch = [0u8; 4096];
+    buf.clear();
+    loop {
+        let idle = tokio::time::Instant::now() + Duration::from_secs(5);
+        match tokio::time::timeout_at(idle.min(end), io.read(&mut scratch)).await {
+            Ok(Ok(n)) if n > 0 => {}
+            _ => return,
         }
     }
 }
@@ -228,6 +255,7 @@ async fn handle<C: AsyncRead + AsyncWrite + Unpin + Send>(
         connection: conn_no,
         connection_requests: served,
         sent_headers: Vec::new(),
+        continue_sent: false,
     };
     req.request_length = req.head.head_len as u64;
     let target = req.head.target.clone();
@@ -296,10 +324,11 @@ async fn route_and_run<C: AsyncRead + AsyncWrite + Unpin + Send>(
     // `ngx_http_core_find_config_phase()`: an `internal` location is not there for
     // requests from outside (sluice has no internal redirects yet, so for every request).
     if req.conf.internal {
-        if discard_body(req, io, buf).await.is_err() {
+        if expect_continue(req, io).await.is_err() {
             return After::Close;
         }
-        return send_error(req, io, 404).await;
+        let after = send_error(req, io, 404).await;
+        return finish_discard(req, io, buf, after).await;
     }
     // `ngx_http_update_location_config()`, before anything is answered: keep-alive ends
     // with this request when the location's `keepalive_timeout` is 0 or this is its
@@ -312,24 +341,34 @@ async fn route_and_run<C: AsyncRead + AsyncWrite + Unpin + Send>(
     if let Some(len) = req.head.content_length {
         let max = req.conf.client_max_body_size;
         if max > 0 && len > max {
-            return send_error(req, io, 413).await;
+            // nginx sends the 413, then still discards the declared body (waiting up to
+            // lingering_timeout between reads) before it closes.
+            let _ = send_error(req, io, 413).await;
+            let _ = read_body_with(req, io, buf, false, Duration::from_secs(5)).await;
+            return After::Close;
         }
     }
     if let Some(loc) = auto_redirect {
-        let _ = discard_body(req, io, buf).await;
-        return send_redirect(req, io, 301, &loc).await;
+        if expect_continue(req, io).await.is_err() {
+            return After::Close;
+        }
+        let after = send_redirect(req, io, 301, &loc).await;
+        return finish_discard(req, io, buf, after).await;
     }
     match &req.conf.handler {
         Handler::Return { code, text } => {
             let (code, text) = (*code, text.clone());
-            if discard_body(req, io, buf).await.is_err() {
+            // nginx answers first and discards the body afterwards (it starts discarding
+            // without waiting for it), so a slow or oversized body does not hold the
+            // response up.
+            if expect_continue(req, io).await.is_err() {
                 return After::Close;
             }
             // `ngx_http_script_return_code()`: a code below 400 or any text goes through
             // `ngx_http_send_response()` (301–308 make the text a `Location`, others send
             // it as the body, typed by the URI's extension or `default_type`); a bare
             // code from 400 up is a special response (error page).
-            match (code, text) {
+            let after = match (code, text) {
                 (301..=308, Some(t)) => {
                     let url = req.eval(&t);
                     send_redirect(req, io, code, &url).await
@@ -344,16 +383,18 @@ async fn route_and_run<C: AsyncRead + AsyncWrite + Unpin + Send>(
                     let ct = content_type(req);
                     send_body(req, io, c, &ct, b"").await
                 }
-            }
+            };
+            finish_discard(req, io, buf, after).await
         }
         // The access phase comes after the rewrite phase (`return` above answers before
         // any allow/deny is looked at, as in nginx) and before content.
         Handler::Proxy(_) | Handler::Static if !access_allowed(req) => {
             crate::log::error_log(shared, "error", "access forbidden by rule", req);
-            if discard_body(req, io, buf).await.is_err() {
+            if expect_continue(req, io).await.is_err() {
                 return After::Close;
             }
-            send_error(req, io, 403).await
+            let after = send_error(req, io, 403).await;
+            finish_discard(req, io, buf, after).await
         }
         Handler::Proxy(_) => crate::proxy::proxy(shared, req, io, buf).await,
         Handler::Static => {
@@ -376,22 +417,26 @@ pub async fn read_body<C: AsyncRead + AsyncWrite + Unpin>(
     io: &mut C,
     buf: &mut BytesMut,
 ) -> Result<Option<Bytes>, u16> {
-    let limit = req.conf.client_max_body_size;
     let t = req.conf.client_body_timeout;
-    let expects = req.head.minor >= 1
-        && req
-            .head
-            .header(b"expect")
-            .is_some_and(|v| v.eq_ignore_ascii_case(b"100-continue"));
-    if expects {
-        let sent = timeout(
-            req.conf.send_timeout,
-            io.write_all(b"HTTP/1.1 100 Continue\r\n\r\n"),
-        )
-        .await;
-        if !matches!(sent, Ok(Ok(()))) {
-            return Err(0);
-        }
+    read_body_with(req, io, buf, true, t).await
+}
+
+/// [`read_body`], optionally without the `client_max_body_size` check (nginx does not
+/// apply it while discarding a body) and with a given wait between reads.
+async fn read_body_with<C: AsyncRead + AsyncWrite + Unpin>(
+    req: &mut Req<'_>,
+    io: &mut C,
+    buf: &mut BytesMut,
+    enforce_limit: bool,
+    t: Duration,
+) -> Result<Option<Bytes>, u16> {
+    let limit = if enforce_limit {
+        req.conf.client_max_body_size
+    } else {
+        0
+    };
+    if expect_continue(req, io).await.is_err() {
+        return Err(0);
     }
     if let Some(len) = req.head.content_length {
         let len = len as usize;
@@ -405,7 +450,13 @@ pub async fn read_body<C: AsyncRead + AsyncWrite + Unpin>(
         return Ok(Some(buf.split_to(len).freeze()));
     }
     if req.head.chunked {
-        let mut dec = crate::http1::chunked::ChunkedDecoder::new();
+        // The decoder refuses a chunk that would take the body past client_max_body_size
+        // as soon as its size line is read, as nginx does (413 at once, not at the end).
+        let mut dec = if limit > 0 {
+            crate::http1::chunked::ChunkedDecoder::with_max_body(limit)
+        } else {
+            crate::http1::chunked::ChunkedDecoder::new()
+        };
         let mut out = BytesMut::new();
         loop {
             if !buf.is_empty() {
@@ -413,14 +464,11 @@ pub async fn read_body<C: AsyncRead + AsyncWrite + Unpin>(
                     Ok(p) => {
                         req.request_length += p.consumed as u64;
                         let _ = buf.split_to(p.consumed);
-                        if limit > 0 && out.len() as u64 > limit {
-                            return Err(413);
-                        }
                         if p.done {
                             return Ok(Some(out.freeze()));
                         }
                     }
-                    Err(_) => return Err(400),
+                    Err(e) => return Err(e.status),
                 }
             }
             match timeout(t, io.read_buf(buf)).await {
@@ -432,13 +480,55 @@ pub async fn read_body<C: AsyncRead + AsyncWrite + Unpin>(
     Ok(None)
 }
 
+/// `ngx_http_test_expect()`: an HTTP/1.1 `Expect: 100-continue` gets `100 Continue`
+/// once, when nginx starts reading or discarding the body.
+async fn expect_continue<C: AsyncWrite + Unpin>(req: &mut Req<'_>, io: &mut C) -> Result<(), ()> {
+    let expects = req.head.minor >= 1
+        && req
+            .head
+            .header(b"expect")
+            .is_some_and(|v| v.eq_ignore_ascii_case(b"100-continue"));
+    if !expects || req.continue_sent {
+        return Ok(());
+    }
+    req.continue_sent = true;
+    let sent = timeout(
+        req.conf.send_timeout,
+        io.write_all(b"HTTP/1.1 100 Continue\r\n\r\n"),
+    )
+    .await;
+    if matches!(sent, Ok(Ok(()))) {
+        Ok(())
+    } else {
+        Err(())
+    }
+}
+
+/// After a response that did not need the body: read and drop it so the connection can
+/// carry the next request; a connection that closes anyway is not read.
+async fn finish_discard<C: AsyncRead + AsyncWrite + Unpin>(
+    req: &mut Req<'_>,
+    io: &mut C,
+    buf: &mut BytesMut,
+    after: After,
+) -> After {
+    match after {
+        After::KeepAlive if discard_body(req, io, buf).await.is_ok() => After::KeepAlive,
+        _ => After::Close,
+    }
+}
+
 /// Reads and drops a body nginx would discard, so the connection can be reused.
 async fn discard_body<C: AsyncRead + AsyncWrite + Unpin>(
     req: &mut Req<'_>,
     io: &mut C,
     buf: &mut BytesMut,
 ) -> Result<(), ()> {
-    read_body(req, io, buf).await.map(|_| ()).map_err(|_| ())
+    let t = req.conf.client_body_timeout;
+    read_body_with(req, io, buf, false, t)
+        .await
+        .map(|_| ())
+        .map_err(|_| ())
 }
 
 /// `ngx_http_set_content_type()`: the type of `$uri`'s extension (the text after the
@@ -641,10 +731,14 @@ async fn write_simple<C: AsyncWrite + Unpin>(
     io: &mut C,
     code: u16,
     tokens: bool,
-    _keep: bool,
+    http09: bool,
 ) -> std::io::Result<()> {
     let wire = wire_status(code);
     let body = error_page(code, tokens);
+    if http09 {
+        // `ngx_http_header_filter()` writes no status line or headers below HTTP/1.0.
+        return io.write_all(&body).await;
+    }
     let mut out = Vec::with_capacity(256 + body.len());
     out.extend_from_slice(format!("HTTP/1.1 {wire} {}\r\n", reason(wire)).as_bytes());
     out.extend_from_slice(b"Server: ");

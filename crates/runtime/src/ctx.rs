@@ -122,6 +122,8 @@ pub struct Req<'t> {
     pub connection: u64,
     /// Requests served on this connection so far, this one included.
     pub connection_requests: u64,
+    /// `100 Continue` was sent for this request.
+    pub continue_sent: bool,
     /// Headers sent to the client (`$sent_http_*`).
     pub sent_headers: Vec<(Bytes, Bytes)>,
 }

@@ -16,8 +16,9 @@ fn uri_ok(target: &[u8], merge: bool) -> bool {
 }
 
 /// `Ok(Some((head, consumed)))` when a head is complete, `Ok(None)` when more bytes are
-/// needed, `Err(status)` for nginx's error (494 stays 494 so the page says why).
-pub fn parse(buf: &[u8], server: &Server) -> Result<Option<(Head, usize)>, u16> {
+/// needed, `Err((status, http09))` for nginx's error (494 stays 494 so the page says why;
+/// `http09`: the request was HTTP/0.9, so the page goes out without a status line).
+pub fn parse(buf: &[u8], server: &Server) -> Result<Option<(Head, usize)>, (u16, bool)> {
     let limits = Limits {
         header_buffer: server.client_header_buffer_size,
         large_buffers: server.large_client_header_buffers.0,
@@ -49,6 +50,6 @@ pub fn parse(buf: &[u8], server: &Server) -> Result<Option<(Head, usize)>, u16> 
             };
             Ok(Some((h, consumed)))
         }
-        Err(e) => Err(e.status),
+        Err(e) => Err((e.status, e.http09)),
     }
 }
