@@ -358,9 +358,13 @@ async fn read_up_head(
                     .iter()
                     .position(|b| *b == b' ')
                     .map_or(line.len(), |i| i + 1);
-                let status_text = Bytes::copy_from_slice(&line[code_at..]);
+                let text_range = (code_at, line.len());
                 let minor = resp.version.unwrap_or(1);
-                let mut headers = Vec::with_capacity(resp.headers.len());
+                // Header names and values are sliced out of one frozen copy of the head
+                // instead of copied one by one (the hot path of small responses).
+                let base = parse_buf.as_ptr() as usize;
+                let offset = |s: &[u8]| (s.as_ptr() as usize).wrapping_sub(base);
+                let mut ranges = Vec::with_capacity(resp.headers.len());
                 let mut content_length = None;
                 let mut chunked = false;
                 let mut close = minor == 0;
@@ -375,12 +379,23 @@ async fn read_up_head(
                     } else if name.eq_ignore_ascii_case(b"connection") {
                         close = h.value.eq_ignore_ascii_case(b"close");
                     }
-                    headers.push((
-                        Bytes::copy_from_slice(name),
-                        Bytes::copy_from_slice(h.value),
-                    ));
+                    ranges.push((offset(name), name.len(), offset(h.value), h.value.len()));
                 }
+                let shifted = other_version && ver_end > 0;
+                let parsed_copy = shifted.then(|| Bytes::copy_from_slice(parse_buf));
                 let rest = buf.split_off(len);
+                let head = buf.freeze();
+                let status_text = head.slice(text_range.0..text_range.1);
+                let src = parsed_copy.as_ref().unwrap_or(&head);
+                // An empty value may point anywhere: never slice outside the head.
+                let cut = |o: usize, l: usize| match o.checked_add(l) {
+                    Some(e) if l > 0 && e <= src.len() => src.slice(o..e),
+                    _ => Bytes::new(),
+                };
+                let headers = ranges
+                    .into_iter()
+                    .map(|(n, nl, v, vl)| (cut(n, nl), cut(v, vl)))
+                    .collect();
                 // With both, chunked framing wins and the length is ignored (nginx
                 // 1.22.1 re-chunked such a reply to the client).
                 if chunked {
@@ -522,7 +537,7 @@ pub async fn proxy<C: AsyncRead + AsyncWrite + Unpin + Send>(
                     }
                     continue;
                 }
-                return relay(shared, req, client, io, up, target.group).await;
+                return relay(shared, req, client, io, up, target.group, addr).await;
             }
             Err(e) => {
                 req.upstream.statuses.push(Some(502));
@@ -764,6 +779,7 @@ async fn relay<C: AsyncRead + AsyncWrite + Unpin + Send>(
     mut up_io: TcpStream,
     up: UpHead,
     group: Option<usize>,
+    peer_addr: SocketAddr,
 ) -> After {
     let conf = req.conf;
     if up.raw09 {
@@ -844,7 +860,7 @@ async fn relay<C: AsyncRead + AsyncWrite + Unpin + Send>(
     }
     if !(passed_date && has(b"date")) {
         out.extend_from_slice(b"Date: ");
-        out.extend_from_slice(crate::CLOCK.http_date().as_bytes());
+        crate::respond::append_http_date(&mut out);
         out.extend_from_slice(b"\r\n");
     }
     let find = |n: &[u8]| {
@@ -1005,8 +1021,12 @@ async fn relay<C: AsyncRead + AsyncWrite + Unpin + Send>(
         if !first.is_empty() && sink.data(client, &first, send_timeout).await.is_err() {
             return After::Close;
         }
-        let mut buf = BytesMut::with_capacity(16 * 1024);
+        // Allocated only if the body did not arrive with the head (small responses).
+        let mut buf = BytesMut::new();
         while left > 0 {
+            if buf.capacity() == 0 {
+                buf.reserve(16 * 1024);
+            }
             buf.clear();
             match timeout(read_timeout, up_io.read_buf(&mut buf)).await {
                 Ok(Ok(n)) if n > 0 => {
@@ -1072,7 +1092,9 @@ async fn relay<C: AsyncRead + AsyncWrite + Unpin + Send>(
             && rest.is_empty()
             && (up.content_length.is_some() || up.chunked || no_body);
         if reusable && g.keepalive > 0 {
-            if let Ok(addr) = up_io.peer_addr() {
+            // The peer's address is known: no getpeername() per request.
+            {
+                let addr = peer_addr;
                 shared.pool.put(&g.name, addr, up_io, g.keepalive, 0);
             }
         }

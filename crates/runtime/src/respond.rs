@@ -172,6 +172,26 @@ impl Clock {
     }
 }
 
+thread_local! {
+    /// This thread's `Date` value and the second it was made for.
+    static DATE: std::cell::RefCell<(u64, String)> = const { std::cell::RefCell::new((u64::MAX, String::new())) };
+}
+
+/// Appends the `Date` value (`Sun, 22 Nov 2026 00:30:00 GMT`) from a per-thread cache
+/// renewed once a second: no lock and no allocation on the response path.
+pub fn append_http_date(out: &mut Vec<u8>) {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    DATE.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.0 != now {
+            *c = (now, format_http_date(now));
+        }
+        out.extend_from_slice(c.1.as_bytes());
+    });
+}
+
 const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
 const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",

@@ -126,11 +126,19 @@ pub fn run(table: RoutingTable, opts: RunOptions) -> Result<(), String> {
         // Before any thread exists: fork, the parent exits 0, the child carries on.
         nix::unistd::daemon(true, true).map_err(|e| format!("daemon() failed ({e})"))?;
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    // worker_processes maps onto runtime threads; with one, a current-thread runtime
+    // avoids the cross-thread scheduling a single nginx worker does not have either.
+    let rt = if workers == 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(workers)
+            .enable_all()
+            .build()
+    }
+    .map_err(|e| format!("cannot start the runtime: {e}"))?;
     let error_log = table.main.error_log.clone().or(opts.error_log.clone());
     let error_level = table.main.error_level;
     let shared = Arc::new(Shared {
