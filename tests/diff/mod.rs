@@ -32,6 +32,7 @@ mod c_map;
 mod c_response;
 mod c_return;
 mod c_server;
+mod c_static;
 mod c_timeouts;
 mod c_traps;
 mod c_upstream;
@@ -53,6 +54,7 @@ fn all_groups() -> Vec<Group> {
     g.extend(c_traps::groups());
     g.extend(c_access::groups());
     g.extend(c_return::groups());
+    g.extend(c_static::groups());
     g
 }
 

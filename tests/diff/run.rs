@@ -21,6 +21,28 @@ use std::time::{Duration, Instant};
 /// The `Date` an origin script may send: kept as is when passed through.
 pub const ORIGIN_DATE: &str = "Mon, 01 Jan 2024 00:00:00 GMT";
 
+/// Fills a group's directory (`{DIR}`, the prefix both programs run with) before they
+/// start: the files a static-file config serves, the same bytes for nginx and sluice.
+pub type Prepare = fn(&Path) -> std::io::Result<()>;
+
+static PREPARE: Mutex<Vec<(&'static str, Prepare)>> = Mutex::new(Vec::new());
+
+/// Registers `hook` for the group named `group` (call it from the group's `groups()`).
+pub fn prepare(group: &'static str, hook: Prepare) {
+    if let Ok(mut list) = PREPARE.lock() {
+        list.push((group, hook));
+    }
+}
+
+fn prepare_of(group: &str) -> Option<Prepare> {
+    PREPARE
+        .lock()
+        .ok()?
+        .iter()
+        .find(|(g, _)| *g == group)
+        .map(|(_, h)| *h)
+}
+
 /// One config and the cases run against it.
 pub struct Group {
     pub name: &'static str,
@@ -405,6 +427,11 @@ fn run_group(nginx: &Path, g: &Group, index: usize) -> GroupResult {
         return fail_all(format!("mkdir {}: {e}", dir.display()));
     }
     let _cleanup = RemoveDir(dir.clone());
+    if let Some(hook) = prepare_of(g.name) {
+        if let Err(e) = hook(&dir) {
+            return fail_all(format!("preparing {}: {e}", dir.display()));
+        }
+    }
     let origins = match Origins::start(g.origins) {
         Ok(o) => o,
         Err(e) => return fail_all(format!("origins: {e}")),

@@ -102,6 +102,17 @@ pub static IMPLEMENTED: &[&str] = &[
     "ssl_session_tickets",
     "ssl_password_file",
     "http2_max_concurrent_streams",
+    // static files (SEMANTICS §10)
+    "root",
+    "alias",
+    "index",
+    "expires",
+    "etag",
+    "if_modified_since",
+    "log_not_found",
+    // accepted as no-ops: socket and copy tuning only
+    "sendfile",
+    "tcp_nopush",
     // access control (the realip module is refused alongside allow/deny until it lands)
     "allow",
     "deny",

@@ -294,6 +294,54 @@ async fn route_and_run<C: AsyncRead + AsyncWrite + Unpin + Send>(
     buf: &mut BytesMut,
 ) -> After {
     let server = req.server;
+    // `ngx_http_internal_redirect()` (an index file, SEMANTICS §10): the locations are
+    // searched again with the new `$uri`, `internal` ones included; the eleventh
+    // redirect of a request fails (`NGX_HTTP_MAX_URI_CHANGES`).
+    let mut internal = false;
+    let mut uri_changes = 11u32;
+    loop {
+        match route_once(shared, req, io, buf, internal).await {
+            Routed::Done(after) => return after,
+            Routed::Redirect(uri) => {
+                uri_changes -= 1;
+                if uri_changes == 0 {
+                    let msg = format!(
+                        "rewrite or internal redirection cycle while internally redirecting to \"{}\"",
+                        String::from_utf8_lossy(&uri)
+                    );
+                    crate::log::error_log(shared, "error", &msg, req);
+                    if expect_continue(req, io).await.is_err() {
+                        return After::Close;
+                    }
+                    let after = send_error(req, io, 500).await;
+                    return finish_discard(req, io, buf, after).await;
+                }
+                req.uri = uri;
+                // nginx escapes `$uri` for an upstream after an internal redirect
+                // (`r->internal` in `ngx_http_proxy_create_request()`).
+                req.uri_escaped = true;
+                req.conf = &server.conf;
+                internal = true;
+            }
+        }
+    }
+}
+
+/// What one pass of location search and content phase did.
+enum Routed {
+    Done(After),
+    /// Search again with this `$uri`.
+    Redirect(Vec<u8>),
+}
+
+async fn route_once<C: AsyncRead + AsyncWrite + Unpin + Send>(
+    shared: &Shared,
+    req: &mut Req<'_>,
+    io: &mut C,
+    buf: &mut BytesMut,
+    internal: bool,
+) -> Routed {
+    let server = req.server;
     let mut auto_redirect: Option<Vec<u8>> = None;
     match server.locations.find(&req.uri) {
         LocationMatch::Found { id, captures } => {
@@ -319,16 +367,16 @@ async fn route_and_run<C: AsyncRead + AsyncWrite + Unpin + Send>(
             auto_redirect = Some(loc);
         }
         LocationMatch::NotFound => {}
-        LocationMatch::Error => return send_error(req, io, 500).await,
+        LocationMatch::Error => return Routed::Done(send_error(req, io, 500).await),
     }
     // `ngx_http_core_find_config_phase()`: an `internal` location is not there for
-    // requests from outside (sluice has no internal redirects yet, so for every request).
-    if req.conf.internal {
+    // requests from outside; an internal redirect (an index file) may reach it.
+    if req.conf.internal && !internal {
         if expect_continue(req, io).await.is_err() {
-            return After::Close;
+            return Routed::Done(After::Close);
         }
         let after = send_error(req, io, 404).await;
-        return finish_discard(req, io, buf, after).await;
+        return Routed::Done(finish_discard(req, io, buf, after).await);
     }
     // `ngx_http_update_location_config()`, before anything is answered: keep-alive ends
     // with this request when the location's `keepalive_timeout` is 0 or this is its
@@ -345,24 +393,24 @@ async fn route_and_run<C: AsyncRead + AsyncWrite + Unpin + Send>(
             // lingering_timeout between reads) before it closes.
             let _ = send_error(req, io, 413).await;
             let _ = read_body_with(req, io, buf, false, Duration::from_secs(5)).await;
-            return After::Close;
+            return Routed::Done(After::Close);
         }
     }
     if let Some(loc) = auto_redirect {
         if expect_continue(req, io).await.is_err() {
-            return After::Close;
+            return Routed::Done(After::Close);
         }
         let after = send_redirect(req, io, 301, &loc).await;
-        return finish_discard(req, io, buf, after).await;
+        return Routed::Done(finish_discard(req, io, buf, after).await);
     }
-    match &req.conf.handler {
+    let after = match &req.conf.handler {
         Handler::Return { code, text } => {
             let (code, text) = (*code, text.clone());
             // nginx answers first and discards the body afterwards (it starts discarding
             // without waiting for it), so a slow or oversized body does not hold the
             // response up.
             if expect_continue(req, io).await.is_err() {
-                return After::Close;
+                return Routed::Done(After::Close);
             }
             // `ngx_http_script_return_code()`: a code below 400 or any text goes through
             // `ngx_http_send_response()` (301–308 make the text a `Location`, others send
@@ -391,19 +439,18 @@ async fn route_and_run<C: AsyncRead + AsyncWrite + Unpin + Send>(
         Handler::Proxy(_) | Handler::Static if !access_allowed(req) => {
             crate::log::error_log(shared, "error", "access forbidden by rule", req);
             if expect_continue(req, io).await.is_err() {
-                return After::Close;
+                return Routed::Done(After::Close);
             }
             let after = send_error(req, io, 403).await;
             finish_discard(req, io, buf, after).await
         }
         Handler::Proxy(_) => crate::proxy::proxy(shared, req, io, buf).await,
-        Handler::Static => {
-            if discard_body(req, io, buf).await.is_err() {
-                return After::Close;
-            }
-            send_error(req, io, 404).await
-        }
-    }
+        Handler::Static => match crate::static_files::serve(shared, req, io, buf).await {
+            crate::static_files::Served::Done(after) => after,
+            crate::static_files::Served::Redirect(uri) => return Routed::Redirect(uri),
+        },
+    };
+    Routed::Done(after)
 }
 
 /// Reads the request body fully (for proxying with request buffering): `Ok(None)` when
@@ -482,7 +529,10 @@ async fn read_body_with<C: AsyncRead + AsyncWrite + Unpin>(
 
 /// `ngx_http_test_expect()`: an HTTP/1.1 `Expect: 100-continue` gets `100 Continue`
 /// once, when nginx starts reading or discarding the body.
-async fn expect_continue<C: AsyncWrite + Unpin>(req: &mut Req<'_>, io: &mut C) -> Result<(), ()> {
+pub(crate) async fn expect_continue<C: AsyncWrite + Unpin>(
+    req: &mut Req<'_>,
+    io: &mut C,
+) -> Result<(), ()> {
     let expects = req.head.minor >= 1
         && req
             .head
@@ -506,7 +556,7 @@ async fn expect_continue<C: AsyncWrite + Unpin>(req: &mut Req<'_>, io: &mut C) -
 
 /// After a response that did not need the body: read and drop it so the connection can
 /// carry the next request; a connection that closes anyway is not read.
-async fn finish_discard<C: AsyncRead + AsyncWrite + Unpin>(
+pub(crate) async fn finish_discard<C: AsyncRead + AsyncWrite + Unpin>(
     req: &mut Req<'_>,
     io: &mut C,
     buf: &mut BytesMut,
@@ -519,7 +569,7 @@ async fn finish_discard<C: AsyncRead + AsyncWrite + Unpin>(
 }
 
 /// Reads and drops a body nginx would discard, so the connection can be reused.
-async fn discard_body<C: AsyncRead + AsyncWrite + Unpin>(
+pub(crate) async fn discard_body<C: AsyncRead + AsyncWrite + Unpin>(
     req: &mut Req<'_>,
     io: &mut C,
     buf: &mut BytesMut,
@@ -535,7 +585,7 @@ async fn discard_body<C: AsyncRead + AsyncWrite + Unpin>(
 /// last `.` of the last path segment, not a leading one; compared case-insensitively)
 /// in the location's `types`, else `default_type`. Without any `types` block nginx
 /// knows `html`, `gif` and `jpg` (`ngx_http_core_default_types`).
-fn content_type(req: &Req<'_>) -> Vec<u8> {
+pub(crate) fn content_type(req: &Req<'_>) -> Vec<u8> {
     let uri = &req.uri;
     let seg = uri.iter().rposition(|b| *b == b'/').map_or(0, |i| i + 1);
     let last = &uri[seg..];
@@ -573,7 +623,7 @@ pub fn add_headers(req: &mut Req<'_>, status: u16, out: &mut Vec<u8>) {
     }
 }
 
-fn head_start(req: &Req<'_>, code: u16, out: &mut Vec<u8>) {
+pub(crate) fn head_start(req: &Req<'_>, code: u16, out: &mut Vec<u8>) {
     out.extend_from_slice(format!("HTTP/1.1 {code} {}\r\n", reason(code)).as_bytes());
     out.extend_from_slice(b"Server: ");
     out.extend_from_slice(if req.conf.server_tokens {
@@ -582,13 +632,24 @@ fn head_start(req: &Req<'_>, code: u16, out: &mut Vec<u8>) {
         b"sluice"
     });
     out.extend_from_slice(b"\r\nDate: ");
-    out.extend_from_slice(crate::CLOCK.http_date().as_bytes());
+    crate::respond::append_http_date(out);
     out.extend_from_slice(b"\r\n");
 }
 
 /// An nginx error page (or redirect page) with its status; closes after the statuses
 /// nginx closes after (§8.9).
 pub async fn send_error<C: AsyncWrite + Unpin>(req: &mut Req<'_>, io: &mut C, code: u16) -> After {
+    send_error_extra(req, io, code, b"").await
+}
+
+/// [`send_error`] with header lines an earlier pass of the header filters left in
+/// nginx's list (`extra`, after `Connection`, before this status's `add_header`s).
+pub(crate) async fn send_error_extra<C: AsyncWrite + Unpin>(
+    req: &mut Req<'_>,
+    io: &mut C,
+    code: u16,
+    extra: &[u8],
+) -> After {
     let wire = wire_status(code);
     req.status = wire;
     // `ngx_http_finalize_request()`: 408 and 499 terminate the request and 444
@@ -611,6 +672,9 @@ pub async fn send_error<C: AsyncWrite + Unpin>(req: &mut Req<'_>, io: &mut C, co
     } else {
         b"Connection: keep-alive\r\n"
     });
+    out.extend_from_slice(extra);
+    // The headers filter: `expires` for the 2xx/3xx codes that come this way.
+    crate::static_files::expires_headers(req, wire, None, &mut out);
     add_headers(req, wire, &mut out);
     out.extend_from_slice(b"\r\n");
     if &req.head.method[..] != b"HEAD" {
@@ -629,7 +693,7 @@ pub async fn send_error<C: AsyncWrite + Unpin>(req: &mut Req<'_>, io: &mut C, co
     }
 }
 
-async fn send_redirect<C: AsyncWrite + Unpin>(
+pub(crate) async fn send_redirect<C: AsyncWrite + Unpin>(
     req: &mut Req<'_>,
     io: &mut C,
     code: u16,
@@ -663,6 +727,7 @@ async fn send_redirect<C: AsyncWrite + Unpin>(
         out.extend_from_slice(loc);
         out.extend_from_slice(b"\r\n");
     }
+    crate::static_files::expires_headers(req, code, None, &mut out);
     add_headers(req, code, &mut out);
     out.extend_from_slice(b"\r\n");
     if &req.head.method[..] != b"HEAD" {
@@ -708,6 +773,7 @@ async fn send_body<C: AsyncWrite + Unpin>(
     } else {
         b"Connection: close\r\n"
     });
+    crate::static_files::expires_headers(req, code, None, &mut out);
     add_headers(req, code, &mut out);
     out.extend_from_slice(b"\r\n");
     if &req.head.method[..] != b"HEAD" && !no_content {
@@ -748,7 +814,7 @@ async fn write_simple<C: AsyncWrite + Unpin>(
         b"sluice"
     });
     out.extend_from_slice(b"\r\nDate: ");
-    out.extend_from_slice(crate::CLOCK.http_date().as_bytes());
+    crate::respond::append_http_date(&mut out);
     out.extend_from_slice(b"\r\nContent-Type: text/html\r\n");
     out.extend_from_slice(
         format!(

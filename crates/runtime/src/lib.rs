@@ -15,6 +15,7 @@ pub mod log;
 pub mod proxy;
 pub mod respond;
 pub mod server;
+pub mod static_files;
 pub mod tunnel;
 pub mod upstream;
 
@@ -126,62 +127,98 @@ impl Shared {
     }
 }
 
-/// Idle upstream connections by (group name, peer address) — the keepalive pool of
-/// SEMANTICS §8.8. Connections that saw an error never come back here.
+/// Idle upstream connections by peer address, each tagged with its group — the
+/// keepalive pool of SEMANTICS §8.8. Connections that saw an error never come back here.
+/// Looking up and returning a connection allocates nothing once a group has been seen.
 #[derive(Default)]
 pub struct Pool {
-    idle: Mutex<HashMap<PoolKey, Vec<Idle>>>,
+    inner: Mutex<PoolInner>,
 }
 
-/// (group name, peer address).
-type PoolKey = (String, SocketAddr);
-/// A parked connection: since when, and how many requests it carried.
-type Idle = (TcpStream, Instant, u64);
+#[derive(Default)]
+struct PoolInner {
+    idle: HashMap<SocketAddr, Vec<Idle>>,
+    /// Idle connections per group, for the `keepalive N` cap.
+    per_group: HashMap<u64, usize>,
+}
+
+/// A group's tag in the pool: a hash of its name (the peer address is part of the key,
+/// so two groups sharing a tag would at worst share connections to the same server).
+fn group_tag(name: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    name.hash(&mut h);
+    h.finish()
+}
+
+/// A parked connection: its group, since when, and how many requests it carried.
+struct Idle {
+    group: u64,
+    io: TcpStream,
+    since: Instant,
+    uses: u64,
+}
 
 impl Pool {
-    /// Takes an idle connection to `addr` of group `g`, if one is still fresh.
+    /// Takes the most recently parked connection to `addr` of group `group`, if one is
+    /// still within `idle_timeout` (older ones are dropped on the way).
     pub fn take(
         &self,
         group: &str,
         addr: SocketAddr,
         idle_timeout: Duration,
     ) -> Option<(TcpStream, u64)> {
-        let mut map = self.idle.lock().ok()?;
-        let list = map.get_mut(&(group.to_string(), addr))?;
-        while let Some((io, since, uses)) = list.pop() {
-            if since.elapsed() < idle_timeout {
-                return Some((io, uses));
+        let group = group_tag(group);
+        let mut inner = self.inner.lock().ok()?;
+        let PoolInner { idle, per_group } = &mut *inner;
+        let list = idle.get_mut(&addr)?;
+        while let Some(i) = list.iter().rposition(|c| c.group == group) {
+            let c = list.remove(i);
+            if let Some(n) = per_group.get_mut(&group) {
+                *n = n.saturating_sub(1);
+            }
+            if c.since.elapsed() < idle_timeout {
+                return Some((c.io, c.uses));
             }
         }
         None
     }
 
-    /// Returns a connection after a complete, reusable exchange; keeps at most `max`
-    /// idle per group, dropping the oldest.
+    /// Parks a connection after a complete, reusable exchange; keeps at most `max` idle
+    /// per group, dropping that group's oldest (nginx's LRU eviction).
     pub fn put(&self, group: &str, addr: SocketAddr, io: TcpStream, max: usize, uses: u64) {
         if max == 0 {
             return;
         }
-        let Ok(mut map) = self.idle.lock() else {
+        let group = group_tag(group);
+        let Ok(mut inner) = self.inner.lock() else {
             return;
         };
-        let total: usize = map
-            .iter()
-            .filter(|((g, _), _)| g == group)
-            .map(|(_, v)| v.len())
-            .sum();
-        if total >= max {
-            if let Some(list) = map
-                .iter_mut()
-                .filter(|((g, _), _)| g == group)
-                .map(|(_, v)| v)
-                .find(|v| !v.is_empty())
-            {
-                list.remove(0);
+        let PoolInner { idle, per_group } = &mut *inner;
+        let count = per_group.entry(group).or_insert(0);
+        if *count >= max {
+            let oldest = idle
+                .iter()
+                .flat_map(|(a, l)| {
+                    l.iter()
+                        .enumerate()
+                        .filter(|(_, c)| c.group == group)
+                        .map(move |(i, c)| (*a, i, c.since))
+                })
+                .min_by_key(|(_, _, since)| *since);
+            if let Some((a, i, _)) = oldest {
+                if let Some(l) = idle.get_mut(&a) {
+                    l.remove(i);
+                    *count -= 1;
+                }
             }
         }
-        map.entry((group.to_string(), addr))
-            .or_default()
-            .push((io, Instant::now(), uses));
+        *count += 1;
+        idle.entry(addr).or_default().push(Idle {
+            group,
+            io,
+            since: Instant::now(),
+            uses,
+        });
     }
 }

@@ -80,6 +80,17 @@ struct Scope {
     merge_slashes: Option<bool>,
     /// `types { TYPE EXT…; }` entries (several blocks at one level add up).
     types: Option<Vec<(String, String)>>,
+    /// `root`/`alias` as written, with what it replaces of `$uri`. nginx inherits the
+    /// pair (`ngx_http_core_merge_loc_conf()` copies `alias` with `root`), so a location
+    /// nested in one with `alias` maps its URIs through that alias.
+    root: Option<(String, Alias)>,
+    /// `index` names (several directives at one level add up; inherited whole).
+    index: Option<Vec<String>>,
+    /// `expires` words.
+    expires: Option<Vec<String>>,
+    etag: Option<bool>,
+    if_modified_since: Option<String>,
+    log_not_found: Option<bool>,
 }
 
 fn arg(d: &Directive, i: usize) -> &str {
@@ -164,6 +175,21 @@ impl Scope {
             "underscores_in_headers" => self.underscores_in_headers = Some(flag(d)),
             "ignore_invalid_headers" => self.ignore_invalid_headers = Some(flag(d)),
             "merge_slashes" => self.merge_slashes = Some(flag(d)),
+            "root" => self.root = Some((arg(d, 0).to_string(), Alias::No)),
+            // The part of `$uri` it replaces depends on the location, fixed by
+            // `Lower::loc_conf` once the location is known (`ngx_http_core_root()`).
+            "alias" => self.root = Some((arg(d, 0).to_string(), Alias::Whole)),
+            "index" => {
+                for w in &d.args {
+                    push_list(&mut self.index, w.value.clone());
+                }
+            }
+            "expires" => self.expires = Some(words(d)),
+            "etag" => self.etag = Some(flag(d)),
+            "if_modified_since" => self.if_modified_since = Some(arg(d, 0).to_string()),
+            "log_not_found" => self.log_not_found = Some(flag(d)),
+            // `sendfile`, `tcp_nopush`: socket and copy tuning only (SEMANTICS §10);
+            // sluice streams files in chunks either way.
             "types" => {
                 let list = self.types.get_or_insert_with(Vec::new);
                 for e in d.block.iter().flat_map(|b| b.items.iter()) {
@@ -218,7 +244,13 @@ impl Scope {
             underscores_in_headers,
             ignore_invalid_headers,
             merge_slashes,
-            types
+            types,
+            root,
+            index,
+            expires,
+            etag,
+            if_modified_since,
+            log_not_found
         )
     }
 }
@@ -797,6 +829,13 @@ impl Lower {
             for y in b {
                 own.apply(y);
             }
+            // `ngx_http_core_root()`: `alias` replaces the location name's length of
+            // `$uri`; in a regex location its value is the whole file name.
+            if let Some((_, a @ Alias::Whole)) = &mut own.root {
+                if !matches!(kind, LocationKind::Regex { .. }) {
+                    *a = Alias::Prefix(lname.len());
+                }
+            }
             let child_scope = own.inherit(scope);
             let id = locs.len();
             locs.push(Arc::new(placeholder_conf()));
@@ -1090,7 +1129,68 @@ impl Lower {
             absolute_redirect: s.absolute_redirect.unwrap_or(true),
             port_in_redirect: s.port_in_redirect.unwrap_or(true),
             types: Arc::new(types_map(s.types.as_deref())),
+            root: Arc::new(self.doc_root(s.root.as_ref())),
+            index: Arc::new(
+                s.index
+                    .as_deref()
+                    .unwrap_or(&["index.html".to_string()])
+                    .iter()
+                    .map(|n| self.t(n))
+                    .collect(),
+            ),
+            expires: self.expires(s.expires.as_deref()),
+            etag: s.etag.unwrap_or(true),
+            if_modified_since: match s.if_modified_since.as_deref() {
+                Some("off") => IfModifiedSince::Off,
+                Some("before") => IfModifiedSince::Before,
+                _ => IfModifiedSince::Exact,
+            },
+            log_not_found: s.log_not_found.unwrap_or(true),
         }
+    }
+
+    /// `ngx_http_core_root()` and the merge: `root html` when no level sets one; a
+    /// `root` loses one trailing `/`; a value not starting with `$` is resolved against
+    /// the prefix now (`ngx_conf_full_name()`), which keeps absolute ones (the test is
+    /// on the first byte as written, so `root /` maps `/x` to `/x`).
+    fn doc_root(&self, root: Option<&(String, Alias)>) -> DocRoot {
+        use std::os::unix::ffi::OsStrExt;
+        let (value, alias) = root.map_or(("html", Alias::No), |(v, a)| (v.as_str(), *a));
+        let mut v = value;
+        if alias == Alias::No {
+            v = v.strip_suffix('/').unwrap_or(v);
+        }
+        let mut prefix = self.prefix.as_os_str().as_bytes().to_vec();
+        if !prefix.ends_with(b"/") {
+            prefix.push(b'/');
+        }
+        let full = if value.starts_with('/') || value.starts_with('$') {
+            v.to_string()
+        } else {
+            format!("{}{v}", String::from_utf8_lossy(&prefix))
+        };
+        DocRoot {
+            path: self.t(&full),
+            alias,
+            prefix: prefix.into(),
+        }
+    }
+
+    /// `ngx_http_headers_expires()`: a value with variables is parsed per request.
+    fn expires(&self, words: Option<&[String]>) -> Expires {
+        let (modified, v) = match words {
+            Some([v]) => (false, v),
+            Some([m, v]) if m == "modified" => (true, v),
+            _ => return Expires::Off,
+        };
+        if v.contains('$') {
+            return Expires::Variable {
+                modified,
+                value: self.t(v),
+            };
+        }
+        // The checker refused invalid values already.
+        parse_expires(v, modified).unwrap_or(Expires::Off)
     }
 }
 
@@ -1306,4 +1406,116 @@ fn listen_addr(raw: &str) -> Result<ListenAddr, String> {
         .find(|a| a.is_ipv4())
         .ok_or_else(|| format!("host not found in \"{raw}\""))?;
     Ok(ListenAddr::Tcp(addr))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sluice_parser::{parse, FileId, ParseOptions};
+
+    fn table(http: &str) -> RoutingTable {
+        let text = format!("events {{ }} http {{ {http} }}");
+        let opts = ParseOptions {
+            kv_block: &|n| n == "types",
+            ..ParseOptions::default()
+        };
+        let file = parse(text.as_bytes(), FileId(0), opts);
+        lower(&file.items, std::path::Path::new("/pfx/")).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn root_of(c: &LocConf) -> (Vec<u8>, Alias) {
+        let t = c
+            .root
+            .path
+            .literal()
+            .map(<[u8]>::to_vec)
+            .unwrap_or_default();
+        (t, c.root.alias)
+    }
+
+    #[test]
+    fn root_and_alias_merge_as_nginx() {
+        let t = table(
+            "server { listen 127.0.0.1:8080; \
+               location /a/ { } \
+               location /r/ { root data/; } \
+               location /slash/ { root /; } \
+               location /al/ { alias /srv/x/; location /al/n/ { } } \
+               location ~ ^/re/(.*)$ { alias /srv/$1; } \
+               location /v/ { root $host; } }",
+        );
+        let s = &t.servers[0];
+        let by_name = |n: &str| {
+            s.locs
+                .iter()
+                .find(|c| c.name == n)
+                .unwrap_or_else(|| panic!("no location {n}"))
+        };
+        // The default `html`, resolved against the prefix.
+        assert_eq!(root_of(&s.conf), (b"/pfx/html".to_vec(), Alias::No));
+        assert_eq!(root_of(by_name("/a/")), (b"/pfx/html".to_vec(), Alias::No));
+        // One trailing slash dropped, then made absolute.
+        assert_eq!(root_of(by_name("/r/")), (b"/pfx/data".to_vec(), Alias::No));
+        // `root /` keeps mapping `/x` to `/x` (the absolute test is on the value written).
+        assert_eq!(root_of(by_name("/slash/")), (Vec::new(), Alias::No));
+        // alias replaces the location name; a nested location inherits the pair.
+        assert_eq!(
+            root_of(by_name("/al/")),
+            (b"/srv/x/".to_vec(), Alias::Prefix(4))
+        );
+        assert_eq!(
+            root_of(by_name("/al/n/")),
+            (b"/srv/x/".to_vec(), Alias::Prefix(4))
+        );
+        // In a regex location the alias is the whole file name.
+        assert_eq!(by_name("^/re/(.*)$").root.alias, Alias::Whole);
+        // A value starting with `$` is resolved per request.
+        let v = by_name("/v/");
+        assert!(v.root.path.literal().is_none());
+        assert_eq!(&*v.root.prefix, b"/pfx/");
+    }
+
+    #[test]
+    fn index_expires_etag_merge_as_nginx() {
+        let t = table(
+            "index a.html b.html; expires max; \
+             server { listen 127.0.0.1:8080; etag off; \
+               location /i/ { index c.html; index d.html; expires off; } \
+               location /m/ { expires modified -1h; if_modified_since before; } \
+               location /d/ { expires @15h30m; } \
+               location /var/ { expires $arg_e; } }",
+        );
+        let s = &t.servers[0];
+        let by_name = |n: &str| s.locs.iter().find(|c| c.name == n).expect("location");
+        let names = |c: &LocConf| -> Vec<Vec<u8>> {
+            c.index
+                .iter()
+                .map(|t| t.literal().map(<[u8]>::to_vec).unwrap_or_default())
+                .collect()
+        };
+        assert_eq!(names(&s.conf), vec![b"a.html".to_vec(), b"b.html".to_vec()]);
+        // Several `index` directives at one level add up and replace the inherited list.
+        assert_eq!(
+            names(by_name("/i/")),
+            vec![b"c.html".to_vec(), b"d.html".to_vec()]
+        );
+        assert!(matches!(s.conf.expires, Expires::Max));
+        assert!(matches!(by_name("/i/").expires, Expires::Off));
+        assert!(matches!(by_name("/m/").expires, Expires::Modified(-3600)));
+        assert!(matches!(by_name("/d/").expires, Expires::Daily(55_800)));
+        assert!(matches!(
+            by_name("/var/").expires,
+            Expires::Variable {
+                modified: false,
+                ..
+            }
+        ));
+        assert!(!by_name("/i/").etag);
+        assert_eq!(by_name("/m/").if_modified_since, IfModifiedSince::Before);
+        assert_eq!(by_name("/i/").if_modified_since, IfModifiedSince::Exact);
+        assert!(by_name("/i/").log_not_found);
+        let t = table("server { listen 127.0.0.1:8080; }");
+        assert_eq!(names(&t.servers[0].conf), vec![b"index.html".to_vec()]);
+        assert!(t.servers[0].conf.etag);
+    }
 }

@@ -170,8 +170,8 @@ pub enum Handler {
     },
     /// `proxy_pass`.
     Proxy(Arc<ProxyPass>),
-    /// Nothing configured: nginx would serve static files from `root`; sluice answers
-    /// 404 until static files are implemented.
+    /// Nothing configured: static files from `root`/`alias`, with `index` for a URI
+    /// ending in `/` (SEMANTICS §10).
     Static,
 }
 
@@ -371,6 +371,79 @@ pub struct LocConf {
     pub absolute_redirect: bool,
     /// `port_in_redirect`.
     pub port_in_redirect: bool,
+    /// `root` or `alias` after inheritance (SEMANTICS §10): where static files are.
+    pub root: Arc<DocRoot>,
+    /// `index` names after nginx's all-or-nothing inheritance (default `index.html`).
+    pub index: Arc<Vec<Template>>,
+    /// `expires`.
+    pub expires: Expires,
+    /// `etag` (default on).
+    pub etag: bool,
+    /// `if_modified_since` (default `exact`).
+    pub if_modified_since: IfModifiedSince,
+    /// `log_not_found` (default on): whether a missing file is logged.
+    pub log_not_found: bool,
+}
+
+/// `root PATH` or `alias PATH` (`ngx_http_core_root()`), ready to map `$uri` to a file.
+#[derive(Debug, Clone)]
+pub struct DocRoot {
+    /// The value: for `root`, without its one trailing `/`. A value without variables
+    /// (or one not starting with `$`) is already resolved against the prefix at load.
+    pub path: Template,
+    /// `root` or which kind of `alias`.
+    pub alias: Alias,
+    /// The prefix (`-p`, ending in `/`), for a value with variables that evaluates to
+    /// a relative path (`ngx_get_full_name()` at request time).
+    pub prefix: Arc<[u8]>,
+}
+
+/// How much of `$uri` a `root`/`alias` replaces (`clcf->alias`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Alias {
+    /// `root`: the file is the value plus the whole `$uri`.
+    No,
+    /// `alias` in a prefix or exact location: the first N bytes of `$uri` (the length of
+    /// the location name where `alias` is written; nested locations inherit it).
+    Prefix(usize),
+    /// `alias` in a regex location: the value (with captures) is the whole file name.
+    Whole,
+}
+
+/// `expires` (`ngx_http_headers_module`), applied to 2xx/3xx responses listed in
+/// SEMANTICS §4.6.
+#[derive(Debug, Clone)]
+pub enum Expires {
+    /// `off` (the default): no header added.
+    Off,
+    /// `epoch`: `Thu, 01 Jan 1970 00:00:01 GMT`, `no-cache`.
+    Epoch,
+    /// `max`: `Thu, 31 Dec 2037 23:55:55 GMT`, ten years.
+    Max,
+    /// `[+|-]TIME`: from the time of the response (seconds, may be negative).
+    Access(i64),
+    /// `modified [+|-]TIME`: from the file's modification time.
+    Modified(i64),
+    /// `@TIME`: the next time this time of day comes (seconds after midnight).
+    Daily(i64),
+    /// A value with variables, parsed per request (`modified` when given).
+    Variable {
+        /// `expires modified $x`.
+        modified: bool,
+        /// The value.
+        value: Template,
+    },
+}
+
+/// `if_modified_since off | exact | before`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IfModifiedSince {
+    /// Never 304 by date.
+    Off,
+    /// 304 only when the date equals the file's time (the default).
+    Exact,
+    /// 304 when the date is the file's time or later.
+    Before,
 }
 
 /// An upstream group (SEMANTICS §8).
@@ -537,4 +610,43 @@ pub fn parse_cidr(text: &str) -> Option<(AccessNet, bool)> {
         return Some((AccessNet::V6(v & mask, mask), v & mask != v));
     }
     None
+}
+
+/// `ngx_http_parse_expires()`: `epoch`, `max`, `off` (not after `modified`), `@TIME`
+/// (time of day, not after `modified`, at most 24 hours), `[+|-]TIME`. `None` for what
+/// nginx calls an invalid value. Used at load, and per request for values with
+/// variables.
+pub fn parse_expires(v: &str, modified: bool) -> Option<Expires> {
+    if !modified {
+        match v {
+            "epoch" => return Some(Expires::Epoch),
+            "max" => return Some(Expires::Max),
+            "off" => return Some(Expires::Off),
+            _ => {}
+        }
+    }
+    let (t, daily, minus) = if let Some(t) = v.strip_prefix('@') {
+        if modified {
+            return None;
+        }
+        (t, true, false)
+    } else if let Some(t) = v.strip_prefix('+') {
+        (t, false, false)
+    } else if let Some(t) = v.strip_prefix('-') {
+        (t, false, true)
+    } else {
+        (v, false, false)
+    };
+    let secs = sluice_parser::units::parse_time(t, true)?;
+    if daily && secs > 24 * 60 * 60 {
+        return None;
+    }
+    let secs = if minus { -secs } else { secs };
+    Some(if daily {
+        Expires::Daily(secs)
+    } else if modified {
+        Expires::Modified(secs)
+    } else {
+        Expires::Access(secs)
+    })
 }
