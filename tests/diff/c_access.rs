@@ -66,6 +66,15 @@ pub fn groups() -> Vec<Group> {
             case("access_403_discards_the_body")
                 .req("POST /denyall/p HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n\r\nbody")
                 .get("/x"),
+            case("access_403_with_expect_continue").req(
+                "POST /denyall/e HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n",
+            ),
+            case("internal_404_with_expect_continue").req(
+                "POST /internal/e HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n",
+            ),
+            case("return_with_expect_continue").req(
+                "POST /retfirst/e HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n",
+            ),
             case("internal_location_is_404_from_outside").get("/internal/x"),
             case("nested_location_of_internal_is_internal").get("/int/nested/x"),
             case("internal_beats_return").get("/intexact"),

@@ -310,9 +310,7 @@ async fn route_and_run<C: AsyncRead + AsyncWrite + Unpin + Send>(
                         String::from_utf8_lossy(&uri)
                     );
                     crate::log::error_log(shared, "error", &msg, req);
-                    if expect_continue(req, io).await.is_err() {
-                        return After::Close;
-                    }
+                    no_continue(req);
                     let after = send_error(req, io, 500).await;
                     return finish_discard(req, io, buf, after).await;
                 }
@@ -372,9 +370,7 @@ async fn route_once<C: AsyncRead + AsyncWrite + Unpin + Send>(
     // `ngx_http_core_find_config_phase()`: an `internal` location is not there for
     // requests from outside; an internal redirect (an index file) may reach it.
     if req.conf.internal && !internal {
-        if expect_continue(req, io).await.is_err() {
-            return Routed::Done(After::Close);
-        }
+        no_continue(req);
         let after = send_error(req, io, 404).await;
         return Routed::Done(finish_discard(req, io, buf, after).await);
     }
@@ -391,15 +387,14 @@ async fn route_once<C: AsyncRead + AsyncWrite + Unpin + Send>(
         if max > 0 && len > max {
             // nginx sends the 413, then still discards the declared body (waiting up to
             // lingering_timeout between reads) before it closes.
+            no_continue(req);
             let _ = send_error(req, io, 413).await;
             let _ = read_body_with(req, io, buf, false, Duration::from_secs(5)).await;
             return Routed::Done(After::Close);
         }
     }
     if let Some(loc) = auto_redirect {
-        if expect_continue(req, io).await.is_err() {
-            return Routed::Done(After::Close);
-        }
+        no_continue(req);
         let after = send_redirect(req, io, 301, &loc).await;
         return Routed::Done(finish_discard(req, io, buf, after).await);
     }
@@ -408,9 +403,15 @@ async fn route_once<C: AsyncRead + AsyncWrite + Unpin + Send>(
             let (code, text) = (*code, text.clone());
             // nginx answers first and discards the body afterwards (it starts discarding
             // without waiting for it), so a slow or oversized body does not hold the
-            // response up.
-            if expect_continue(req, io).await.is_err() {
-                return Routed::Done(After::Close);
+            // response up. `ngx_http_send_response()` (a code below 400, or any text)
+            // starts the discard, and with it 100 Continue; a bare error code is a
+            // special response, which answers no 100 Continue.
+            if code < 400 || text.is_some() {
+                if expect_continue(req, io).await.is_err() {
+                    return Routed::Done(After::Close);
+                }
+            } else {
+                no_continue(req);
             }
             // `ngx_http_script_return_code()`: a code below 400 or any text goes through
             // `ngx_http_send_response()` (301–308 make the text a `Location`, others send
@@ -438,9 +439,7 @@ async fn route_once<C: AsyncRead + AsyncWrite + Unpin + Send>(
         // any allow/deny is looked at, as in nginx) and before content.
         Handler::Proxy(_) | Handler::Static if !access_allowed(req) => {
             crate::log::error_log(shared, "error", "access forbidden by rule", req);
-            if expect_continue(req, io).await.is_err() {
-                return Routed::Done(After::Close);
-            }
+            no_continue(req);
             let after = send_error(req, io, 403).await;
             finish_discard(req, io, buf, after).await
         }
@@ -552,6 +551,12 @@ pub(crate) async fn expect_continue<C: AsyncWrite + Unpin>(
     } else {
         Err(())
     }
+}
+
+/// nginx's special responses (its own error pages and redirects) mark the expectation
+/// as tested: the body they discard afterwards gets no `100 Continue`.
+fn no_continue(req: &mut Req<'_>) {
+    req.continue_sent = true;
 }
 
 /// After a response that did not need the body: read and drop it so the connection can
