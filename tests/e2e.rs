@@ -6,6 +6,7 @@ mod conformance;
 mod corpus;
 mod diff;
 mod examples;
+mod examples_serve;
 mod harness;
 mod hostile;
 mod process;
