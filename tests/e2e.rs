@@ -12,4 +12,5 @@ mod hostile;
 mod process;
 mod reload;
 mod socketio;
+mod tls;
 mod websocket;

@@ -45,7 +45,7 @@ fn load(
             first_emerg.unwrap_or_default()
         });
     }
-    let table = sluice_compiler::table::lower(&out.tree, &a.prefix)?;
+    let table = sluice_compiler::table::lower(&out.tree, &a.prefix, &a.conf_file)?;
     Ok((table, out))
 }
 

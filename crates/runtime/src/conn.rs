@@ -115,6 +115,7 @@ pub async fn serve<C: AsyncRead + AsyncWrite + Unpin + Send>(
     local: SocketAddr,
     addr: sluice_compiler::table::ListenAddr,
     conn_no: u64,
+    https: bool,
 ) {
     let mut buf = BytesMut::with_capacity(1024);
     let mut served: u64 = 0;
@@ -170,7 +171,8 @@ pub async fn serve<C: AsyncRead + AsyncWrite + Unpin + Send>(
         let l = l.specific.iter().find(|s| s.addr == here).unwrap_or(l);
         served += 1;
         let keep = handle(
-            &shared, &live, l, head, start, http09, &mut io, &mut buf, peer, local, conn_no, served,
+            &shared, &live, l, head, start, http09, &mut io, &mut buf, peer, local, conn_no,
+            served, https,
         )
         .await;
         if !keep {
@@ -212,6 +214,7 @@ async fn handle<C: AsyncRead + AsyncWrite + Unpin + Send>(
     local: SocketAddr,
     conn_no: u64,
     served: u64,
+    https: bool,
 ) -> bool {
     let table = &live.table;
     let (server, host) = match server_for(table, l, head.host.as_deref()) {
@@ -240,7 +243,7 @@ async fn handle<C: AsyncRead + AsyncWrite + Unpin + Send>(
         host,
         peer,
         local,
-        https: false,
+        https,
         captures: None,
         user: Vec::new(),
         proxy_host: Bytes::new(),

@@ -16,6 +16,7 @@ pub mod proxy;
 pub mod respond;
 pub mod server;
 pub mod static_files;
+pub mod tls;
 pub mod tunnel;
 pub mod upstream;
 
@@ -60,10 +61,21 @@ pub struct Live {
     pub table: RoutingTable,
     /// One balancer per upstream group, same indices as `table.upstreams`.
     pub balancers: Vec<Balancer>,
+    /// The TLS configuration of each ssl listener (empty from [`Live::new`]).
+    pub tls: tls::Configs,
 }
 
 impl Live {
-    /// Builds the balancers for a table.
+    /// Builds the balancers and the TLS configurations (certificates are read now; an
+    /// error is nginx's message).
+    pub fn load(table: RoutingTable) -> Result<Live, String> {
+        let tls = tls::build(&table)?;
+        let mut live = Live::new(table);
+        live.tls = tls;
+        Ok(live)
+    }
+
+    /// Builds the balancers for a table (no TLS configurations: see [`Live::load`]).
     pub fn new(table: RoutingTable) -> Live {
         let balancers = table
             .upstreams
@@ -94,7 +106,11 @@ impl Live {
                 Balancer::new(method, peers)
             })
             .collect();
-        Live { table, balancers }
+        Live {
+            table,
+            balancers,
+            tls: tls::Configs::new(),
+        }
     }
 }
 

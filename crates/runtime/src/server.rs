@@ -104,7 +104,7 @@ fn spawn_accept(shared: Arc<Shared>, listener: TcpListener, addr: ListenAddr) ->
             let a = addr.clone();
             s.active.fetch_add(1, Ordering::SeqCst);
             tokio::spawn(async move {
-                crate::conn::serve(s.clone(), io, peer, local, a, n).await;
+                crate::tls::serve(s.clone(), io, peer, local, a, n).await;
                 s.active.fetch_sub(1, Ordering::SeqCst);
                 s.closed.notify_waiters();
             });
@@ -116,8 +116,11 @@ fn spawn_accept(shared: Arc<Shared>, listener: TcpListener, addr: ListenAddr) ->
 /// words and returned), then writes the pid file.
 pub fn run(table: RoutingTable, opts: RunOptions) -> Result<(), String> {
     let workers = table.main.worker_processes.max(1);
+    // Certificates are read before any socket is bound, as nginx reads them while
+    // parsing the configuration.
+    let live = Live::load(table)?;
     let mut bound: Vec<(ListenAddr, std::net::TcpListener)> = Vec::new();
-    for l in &table.listeners {
+    for l in &live.table.listeners {
         if let ListenAddr::Tcp(a) = &l.addr {
             bound.push((l.addr.clone(), bind_retrying(*a, l.backlog, l.ipv6only)?));
         }
@@ -139,10 +142,10 @@ pub fn run(table: RoutingTable, opts: RunOptions) -> Result<(), String> {
             .build()
     }
     .map_err(|e| format!("cannot start the runtime: {e}"))?;
-    let error_log = table.main.error_log.clone().or(opts.error_log.clone());
-    let error_level = table.main.error_level;
+    let error_log = live.table.main.error_log.clone().or(opts.error_log.clone());
+    let error_level = live.table.main.error_level;
     let shared = Arc::new(Shared {
-        live: ArcSwap::from_pointee(Live::new(table)),
+        live: ArcSwap::from_pointee(live),
         pool: Pool::default(),
         logs: log::LogWriter::start(),
         error_log,
@@ -170,9 +173,12 @@ pub fn run(table: RoutingTable, opts: RunOptions) -> Result<(), String> {
             tokio::select! {
                 _ = hup.recv() => {
                     log::notice(&shared, "notice", "signal 1 (SIGHUP) received from the process, reconfiguring");
-                    match (opts.reload)() {
+                    // Certificates are read with the configuration: a bad one fails the
+                    // reload and the old configuration stays.
+                    match (opts.reload)().and_then(Live::load) {
                         Err(msg) => log::notice(&shared, "emerg", &msg),
-                        Ok(table) => {
+                        Ok(live) => {
+                            let table = &live.table;
                             // Bind what is new before swapping; keep what stays; drop the rest.
                             let mut ok = true;
                             let mut fresh: Vec<(ListenAddr, std::net::TcpListener)> = Vec::new();
@@ -191,17 +197,22 @@ pub fn run(table: RoutingTable, opts: RunOptions) -> Result<(), String> {
                             }
                             if ok {
                                 let keep: Vec<ListenAddr> = table.listeners.iter().map(|l| l.addr.clone()).collect();
-                                shared.live.store(Arc::new(Live::new(table)));
+                                // Close the sockets that go before the new configuration is
+                                // visible: `abort()` only schedules the accept task's end, so
+                                // wait for it (the socket closes when the task is dropped).
+                                let gone: Vec<ListenAddr> = accepts.keys().filter(|a| !keep.contains(a)).cloned().collect();
+                                for addr in gone {
+                                    if let Some(h) = accepts.remove(&addr) {
+                                        h.abort();
+                                        let _ = h.await;
+                                    }
+                                }
+                                shared.live.store(Arc::new(live));
                                 for (addr, s) in fresh {
                                     if let Ok(l) = TcpListener::from_std(s) {
                                         accepts.insert(addr.clone(), spawn_accept(shared.clone(), l, addr));
                                     }
                                 }
-                                accepts.retain(|addr, h| {
-                                    let stay = keep.contains(addr);
-                                    if !stay { h.abort(); }
-                                    stay
-                                });
                             }
                         }
                     }

@@ -14,10 +14,20 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, ToSocketAddrs};
 
 /// Builds the routing table from the tree `check()` returns (`CheckOutcome::tree`).
-/// `prefix` resolves relative log paths.
-pub fn lower(tree: &[Directive], prefix: &std::path::Path) -> Result<RoutingTable, String> {
+/// `prefix` resolves relative log paths; `conf_file` is the main configuration file,
+/// whose directory (the conf prefix) resolves relative certificate paths, as
+/// `ngx_conf_full_name(.., 1)` does.
+pub fn lower(
+    tree: &[Directive],
+    prefix: &std::path::Path,
+    conf_file: &std::path::Path,
+) -> Result<RoutingTable, String> {
     let mut l = Lower {
         prefix: prefix.to_path_buf(),
+        conf_prefix: conf_file
+            .parent()
+            .unwrap_or(std::path::Path::new("/"))
+            .to_path_buf(),
         ..Lower::default()
     };
     l.main(tree)?;
@@ -27,6 +37,8 @@ pub fn lower(tree: &[Directive], prefix: &std::path::Path) -> Result<RoutingTabl
 #[derive(Default)]
 struct Lower {
     prefix: PathBuf,
+    /// The directory of the main configuration file.
+    conf_prefix: PathBuf,
     main: Option<MainConf>,
     user_vars: Vec<String>,
     user_var_sources: Vec<UserVarSource>,
@@ -91,6 +103,14 @@ struct Scope {
     etag: Option<bool>,
     if_modified_since: Option<String>,
     log_not_found: Option<bool>,
+    /// `ssl_certificate` values (several add up; the list is inherited whole).
+    ssl_certificates: Option<Vec<String>>,
+    /// `ssl_certificate_key` values (likewise, a separate list).
+    ssl_certificate_keys: Option<Vec<String>>,
+    /// `ssl_protocols` words.
+    ssl_protocols: Option<Vec<String>>,
+    /// `ssl on|off` (deprecated).
+    ssl_on: Option<bool>,
 }
 
 fn arg(d: &Directive, i: usize) -> &str {
@@ -188,6 +208,12 @@ impl Scope {
             "etag" => self.etag = Some(flag(d)),
             "if_modified_since" => self.if_modified_since = Some(arg(d, 0).to_string()),
             "log_not_found" => self.log_not_found = Some(flag(d)),
+            "ssl_certificate" => push_list(&mut self.ssl_certificates, arg(d, 0).to_string()),
+            "ssl_certificate_key" => {
+                push_list(&mut self.ssl_certificate_keys, arg(d, 0).to_string())
+            }
+            "ssl_protocols" => self.ssl_protocols = Some(words(d)),
+            "ssl" => self.ssl_on = Some(flag(d)),
             // `sendfile`, `tcp_nopush`: socket and copy tuning only (SEMANTICS §10);
             // sluice streams files in chunks either way.
             "types" => {
@@ -250,7 +276,11 @@ impl Scope {
             expires,
             etag,
             if_modified_since,
-            log_not_found
+            log_not_found,
+            ssl_certificates,
+            ssl_certificate_keys,
+            ssl_protocols,
+            ssl_on
         )
     }
 }
@@ -282,9 +312,15 @@ impl Lower {
         for a in addrs {
             let on: Vec<&(ListenAddr, bool, bool, bool, usize)> =
                 self.listens.iter().filter(|l| l.0 == a).collect();
-            let ssl = on.iter().any(|l| l.1);
             let http2 = on.iter().any(|l| l.2);
             let default_server = on.iter().find(|l| l.3).or(on.first()).map_or(0, |l| l.4);
+            // `ngx_http_init_connection()`: TLS when the `listen` says `ssl` or the
+            // default server of the address has the deprecated `ssl on`.
+            let ssl = on.iter().any(|l| l.1)
+                || self
+                    .servers
+                    .get(default_server)
+                    .is_some_and(|s| s.tls.ssl_on);
             let mut names = ServerNamesBuilder::new();
             for l in &on {
                 for n in &self.names[l.4] {
@@ -788,8 +824,46 @@ impl Lower {
             underscores_in_headers: scope.underscores_in_headers.unwrap_or(false),
             ignore_invalid_headers: scope.ignore_invalid_headers.unwrap_or(true),
             merge_slashes: scope.merge_slashes.unwrap_or(true),
+            tls: self.server_tls(&scope),
         });
         Ok(())
+    }
+
+    /// `ngx_http_ssl_merge_srv_conf()`: certificates and keys (each list inherited whole,
+    /// paired in order; the checker made sure every certificate has a key) and
+    /// `ssl_protocols`.
+    fn server_tls(&self, s: &Scope) -> ServerTls {
+        let certs = s.ssl_certificates.as_deref().unwrap_or_default();
+        let keys = s.ssl_certificate_keys.as_deref().unwrap_or_default();
+        ServerTls {
+            certs: certs
+                .iter()
+                .zip(keys)
+                .map(|(c, k)| CertPair {
+                    cert: self.conf_path(c),
+                    key: self.conf_path(k),
+                })
+                .collect(),
+            protocols: s
+                .ssl_protocols
+                .as_deref()
+                .map(TlsProtocols::from_words)
+                .unwrap_or_default(),
+            ssl_on: s.ssl_on.unwrap_or(false),
+        }
+    }
+
+    /// `ngx_conf_full_name(.., 1)`: relative to the directory of the main configuration
+    /// file (written as the checker does, so messages name the same path).
+    fn conf_path(&self, p: &str) -> PathBuf {
+        if p.starts_with('/') {
+            return PathBuf::from(p);
+        }
+        PathBuf::from(format!(
+            "{}/{}",
+            self.conf_prefix.display().to_string().trim_end_matches('/'),
+            p
+        ))
     }
 
     /// The configuration of one level and, recursively, of its locations.
@@ -1420,7 +1494,12 @@ mod tests {
             ..ParseOptions::default()
         };
         let file = parse(text.as_bytes(), FileId(0), opts);
-        lower(&file.items, std::path::Path::new("/pfx/")).unwrap_or_else(|e| panic!("{e}"))
+        lower(
+            &file.items,
+            std::path::Path::new("/pfx/"),
+            std::path::Path::new("/etc/sl/nginx.conf"),
+        )
+        .unwrap_or_else(|e| panic!("{e}"))
     }
 
     fn root_of(c: &LocConf) -> (Vec<u8>, Alias) {
@@ -1517,5 +1596,47 @@ mod tests {
         let t = table("server { listen 127.0.0.1:8080; }");
         assert_eq!(names(&t.servers[0].conf), vec![b"index.html".to_vec()]);
         assert!(t.servers[0].conf.etag);
+    }
+
+    #[test]
+    fn tls_certificates_and_protocols_merge_as_nginx() {
+        let t = table(
+            "ssl_certificate h.crt; ssl_certificate_key /abs/h.key; \
+             server { listen 127.0.0.1:8443 ssl; } \
+             server { listen 127.0.0.1:8443 ssl; server_name two; \
+               ssl_certificate rsa.crt; ssl_certificate_key rsa.key; \
+               ssl_certificate ec.crt; ssl_certificate_key ec.key; \
+               ssl_protocols TLSv1.2 tlsv1.3; } \
+             server { listen 127.0.0.1:8444; ssl on; ssl_certificate_key own.key; }",
+        );
+        let pair = |c: &str, k: &str| CertPair {
+            cert: PathBuf::from(c),
+            key: PathBuf::from(k),
+        };
+        // Inherited from http; relative paths against the conf prefix, not `-p`.
+        assert_eq!(
+            t.servers[0].tls.certs,
+            vec![pair("/etc/sl/h.crt", "/abs/h.key")]
+        );
+        assert_eq!(t.servers[0].tls.protocols, TlsProtocols::default());
+        assert!(t.servers[0].tls.protocols.tlsv1 && !t.servers[0].tls.protocols.tlsv1_3);
+        // Several pairs, in order; `ssl_protocols` without case.
+        assert_eq!(
+            t.servers[1].tls.certs,
+            vec![
+                pair("/etc/sl/rsa.crt", "/etc/sl/rsa.key"),
+                pair("/etc/sl/ec.crt", "/etc/sl/ec.key")
+            ]
+        );
+        let p = t.servers[1].tls.protocols;
+        assert!(p.tlsv1_2 && p.tlsv1_3 && !p.tlsv1 && !p.tlsv1_1);
+        assert_eq!(p.words(), "TLSv1.2 TLSv1.3");
+        // The two lists merge separately: the key is the server's, the certificate
+        // http's. `ssl on` in the default server makes its address TLS.
+        assert_eq!(
+            t.servers[2].tls.certs,
+            vec![pair("/etc/sl/h.crt", "/etc/sl/own.key")]
+        );
+        assert!(t.listeners.iter().all(|l| l.ssl));
     }
 }

@@ -156,6 +156,103 @@ pub struct Server {
     pub ignore_invalid_headers: bool,
     /// `merge_slashes`.
     pub merge_slashes: bool,
+    /// TLS settings (`ngx_http_ssl_module`), merged with http's.
+    pub tls: ServerTls,
+}
+
+/// A server's TLS settings after nginx's merge (`ngx_http_ssl_merge_srv_conf()`): the
+/// certificate list and the key list are each inherited whole from `http { }` when the
+/// server sets none. Used when the server is reached through a `listen ... ssl` socket.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServerTls {
+    /// `ssl_certificate`/`ssl_certificate_key` pairs in order, resolved against the conf
+    /// prefix (the directory of the main configuration file). Several pairs let a
+    /// server offer, say, an RSA and an ECDSA certificate.
+    pub certs: Vec<CertPair>,
+    /// `ssl_protocols` (1.22 default: `TLSv1 TLSv1.1 TLSv1.2`).
+    pub protocols: TlsProtocols,
+    /// `ssl on` (deprecated): nginx then does TLS on every connection whose default
+    /// server this is, whatever the `listen` says.
+    pub ssl_on: bool,
+}
+
+/// One `ssl_certificate` with its `ssl_certificate_key`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertPair {
+    /// The certificate chain (PEM).
+    pub cert: PathBuf,
+    /// The private key (PEM).
+    pub key: PathBuf,
+}
+
+/// The protocol versions `ssl_protocols` lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub struct TlsProtocols {
+    pub sslv2: bool,
+    pub sslv3: bool,
+    pub tlsv1: bool,
+    pub tlsv1_1: bool,
+    pub tlsv1_2: bool,
+    pub tlsv1_3: bool,
+}
+
+impl Default for TlsProtocols {
+    /// nginx 1.22's default: `TLSv1 TLSv1.1 TLSv1.2` (no TLSv1.3 unless listed).
+    fn default() -> Self {
+        TlsProtocols {
+            sslv2: false,
+            sslv3: false,
+            tlsv1: true,
+            tlsv1_1: true,
+            tlsv1_2: true,
+            tlsv1_3: false,
+        }
+    }
+}
+
+impl TlsProtocols {
+    /// From the words of `ssl_protocols` (unknown words were refused by the checker).
+    pub fn from_words<S: AsRef<str>>(words: &[S]) -> TlsProtocols {
+        let mut p = TlsProtocols {
+            sslv2: false,
+            sslv3: false,
+            tlsv1: false,
+            tlsv1_1: false,
+            tlsv1_2: false,
+            tlsv1_3: false,
+        };
+        // `ngx_conf_set_bitmask_slot()` compares without case.
+        for w in words {
+            match w.as_ref().to_ascii_lowercase().as_str() {
+                "sslv2" => p.sslv2 = true,
+                "sslv3" => p.sslv3 = true,
+                "tlsv1" => p.tlsv1 = true,
+                "tlsv1.1" => p.tlsv1_1 = true,
+                "tlsv1.2" => p.tlsv1_2 = true,
+                "tlsv1.3" => p.tlsv1_3 = true,
+                _ => {}
+            }
+        }
+        p
+    }
+
+    /// The value as nginx's words, for messages.
+    pub fn words(&self) -> String {
+        let all = [
+            (self.sslv2, "SSLv2"),
+            (self.sslv3, "SSLv3"),
+            (self.tlsv1, "TLSv1"),
+            (self.tlsv1_1, "TLSv1.1"),
+            (self.tlsv1_2, "TLSv1.2"),
+            (self.tlsv1_3, "TLSv1.3"),
+        ];
+        all.iter()
+            .filter(|(on, _)| *on)
+            .map(|(_, w)| *w)
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
 }
 
 /// What answers a request in a location.

@@ -1,0 +1,504 @@
+//! TLS termination for `listen ... ssl` (SEMANTICS §2.4 rule 5, §10), with rustls.
+//!
+//! - One rustls `ServerConfig` per ssl listener, built with the table (at start and on
+//!   reload; a certificate that cannot be loaded fails the load with nginx's words).
+//! - The certificate is chosen by SNI with the listener's own server-name lookup (exact,
+//!   wildcards, regex: the lookup `conn.rs` does with `Host`), falling back to the
+//!   default server's when SNI is absent or names no server. The request's `Host` then
+//!   selects the server again, as nginx does.
+//! - Protocols: the default server's `ssl_protocols` (OpenSSL settles the version before
+//!   nginx's SNI callback switches servers, so nginx too negotiates with the default
+//!   server's list). rustls has TLSv1.2 and TLSv1.3 only: those listed are offered, the
+//!   older ones are dropped, and a list with neither is refused at load.
+//! - ALPN: `http/1.1` only (HTTP/2 is later work).
+//! - A first byte that is not a TLS handshake record: nginx reads the plain request and
+//!   answers `400 The plain HTTP request was sent to HTTPS port` (code 497), then closes.
+
+use crate::ctx::{Req, UpstreamInfo};
+use crate::respond::{error_page, reason, wire_status};
+use crate::Shared;
+use bytes::{Bytes, BytesMut};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use rustls::ServerConfig;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use sluice_compiler::table::route::ServerNames;
+use sluice_compiler::table::{CertPair, ListenAddr, Listener, RoutingTable, Server};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// The TLS configurations of a table: one per ssl listener, by address (the specific
+/// addresses served through a wildcard socket have their own).
+pub type Configs = HashMap<ListenAddr, Arc<ServerConfig>>;
+
+/// A server's certificates, in configuration order.
+type Keys = Arc<Vec<Arc<CertifiedKey>>>;
+
+/// Builds the TLS configurations for every ssl listener of `table`. Every server with
+/// certificates has them loaded (nginx loads them whether or not a `listen ... ssl`
+/// reaches the server), so a bad file fails the load either way.
+pub fn build(table: &RoutingTable) -> Result<Configs, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut keys: Vec<Option<Keys>> = Vec::with_capacity(table.servers.len());
+    for s in &table.servers {
+        if s.tls.certs.is_empty() {
+            keys.push(None);
+            continue;
+        }
+        let mut list = Vec::with_capacity(s.tls.certs.len());
+        for pair in &s.tls.certs {
+            list.push(Arc::new(load_pair(pair, &provider)?));
+        }
+        keys.push(Some(Arc::new(list)));
+    }
+    let keys = Arc::new(keys);
+    let mut out = Configs::new();
+    for l in &table.listeners {
+        for l in std::iter::once(l).chain(l.specific.iter()) {
+            if l.ssl {
+                out.insert(l.addr.clone(), listener_config(table, l, &keys, &provider)?);
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn listener_config(
+    table: &RoutingTable,
+    l: &Listener,
+    keys: &Arc<Vec<Option<Keys>>>,
+    provider: &Arc<rustls::crypto::CryptoProvider>,
+) -> Result<Arc<ServerConfig>, String> {
+    let default = table
+        .servers
+        .get(l.default_server)
+        .ok_or_else(|| "no default server (sluice: internal)".to_string())?;
+    let p = default.tls.protocols;
+    let mut versions: Vec<&'static rustls::SupportedProtocolVersion> = Vec::new();
+    if p.tlsv1_2 {
+        versions.push(&rustls::version::TLS12);
+    }
+    if p.tlsv1_3 {
+        versions.push(&rustls::version::TLS13);
+    }
+    if versions.is_empty() {
+        return Err(format!(
+            "\"ssl_protocols {}\" of the default server of {}: none of them is supported, sluice offers TLSv1.2 and TLSv1.3 only (sluice: tls-protocols)",
+            p.words(),
+            addr_text(&l.addr)
+        ));
+    }
+    let resolver = BySni {
+        names: l.names.clone(),
+        default: l.default_server,
+        keys: keys.clone(),
+    };
+    let mut cfg = ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&versions)
+        .map_err(|e| format!("cannot set up TLS on {}: {e}", addr_text(&l.addr)))?
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(resolver));
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    // nginx's `ssl_session_tickets on` default; the session cache stays rustls's.
+    if let Ok(t) = rustls::crypto::ring::Ticketer::new() {
+        cfg.ticketer = t;
+    }
+    Ok(Arc::new(cfg))
+}
+
+fn addr_text(a: &ListenAddr) -> String {
+    match a {
+        ListenAddr::Tcp(sa) => sa.to_string(),
+        ListenAddr::Unix(p) => format!("unix:{}", p.display()),
+    }
+}
+
+/// `BIO_new_file() failed` as OpenSSL words it, for a file that cannot be opened.
+fn open_failed(what: &str, path: &Path, e: &std::io::Error) -> String {
+    let shown = path.display();
+    let errno = e.raw_os_error().unwrap_or(0);
+    let reason = sluice_compiler::strerror(errno);
+    format!(
+        "cannot load {what} \"{shown}\": BIO_new_file() failed (SSL: error:8000000{errno:X}:system library::{reason}:calling fopen({shown}, r) error:10000080:BIO routines::no such file)"
+    )
+}
+
+/// Loads one certificate chain and its key (`ngx_ssl_certificate()`).
+fn load_pair(
+    pair: &CertPair,
+    provider: &rustls::crypto::CryptoProvider,
+) -> Result<CertifiedKey, String> {
+    let cert_text =
+        std::fs::read(&pair.cert).map_err(|e| open_failed("certificate", &pair.cert, &e))?;
+    let no_cert = || {
+        format!(
+            "cannot load certificate \"{}\": PEM_read_bio_X509_AUX() failed (SSL: error:0480006C:PEM routines::no start line:Expecting: TRUSTED CERTIFICATE)",
+            pair.cert.display()
+        )
+    };
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_text)
+        .collect::<Result<_, _>>()
+        .map_err(|_| no_cert())?;
+    if chain.is_empty() {
+        return Err(no_cert());
+    }
+    let key_text =
+        std::fs::read(&pair.key).map_err(|e| open_failed("certificate key", &pair.key, &e))?;
+    let key = PrivateKeyDer::from_pem_slice(&key_text).map_err(|_| {
+        format!(
+            "cannot load certificate key \"{}\": PEM_read_bio_PrivateKey() failed (SSL: error:1E08010C:DECODER routines::unsupported:No supported data to decode. Input type: PEM)",
+            pair.key.display()
+        )
+    })?;
+    let signing = provider.key_provider.load_private_key(key).map_err(|e| {
+        format!(
+            "cannot load certificate key \"{}\": {e} (sluice: tls-key)",
+            pair.key.display()
+        )
+    })?;
+    let ck = CertifiedKey::new(chain, signing);
+    match ck.keys_match() {
+        Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => Ok(ck),
+        Err(rustls::Error::InconsistentKeys(_)) => Err(format!(
+            "SSL_CTX_use_PrivateKey(\"{}\") failed (SSL: error:05800074:x509 certificate routines::key values mismatch)",
+            pair.key.display()
+        )),
+        Err(e) => Err(format!(
+            "cannot load certificate \"{}\": {e} (sluice: tls-cert)",
+            pair.cert.display()
+        )),
+    }
+}
+
+/// The certificate resolver of one listener: SNI → server (the listener's name lookup)
+/// → that server's certificates; the default server's when SNI names none.
+#[derive(Debug)]
+struct BySni {
+    names: ServerNames,
+    default: usize,
+    /// Per server (table order): its certificates, `None` when it has none.
+    keys: Arc<Vec<Option<Keys>>>,
+}
+
+impl BySni {
+    /// The server whose certificate answers `sni` (`ngx_http_ssl_servername()`: the name
+    /// lowercased, one trailing dot dropped, looked up as a `Host` is).
+    fn server_for(&self, sni: Option<&str>) -> usize {
+        let found = sni.and_then(|name| {
+            let mut host = name.as_bytes().to_ascii_lowercase();
+            if host.last() == Some(&b'.') {
+                host.pop();
+            }
+            if host.is_empty() {
+                return None;
+            }
+            self.names.lookup(&host).map(|(i, _)| i)
+        });
+        match found {
+            Some(i) if self.keys.get(i).is_some_and(Option::is_some) => i,
+            _ => self.default,
+        }
+    }
+}
+
+impl ResolvesServerCert for BySni {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let i = self.server_for(hello.server_name());
+        let list = self
+            .keys
+            .get(i)
+            .and_then(Option::as_ref)
+            .or_else(|| self.keys.get(self.default).and_then(Option::as_ref))?;
+        // Several certificates (RSA and ECDSA, say): the first the client can verify,
+        // as OpenSSL picks among a context's certificates.
+        let schemes = hello.signature_schemes();
+        list.iter()
+            .find(|k| k.key.choose_scheme(schemes).is_some())
+            .or_else(|| list.first())
+            .cloned()
+    }
+}
+
+/// The listener serving a connection: the specific address's, when a wildcard socket
+/// serves it (SEMANTICS §2.1).
+fn effective<'t>(
+    table: &'t RoutingTable,
+    addr: &ListenAddr,
+    local: SocketAddr,
+) -> Option<&'t Listener> {
+    let l = table.listeners.iter().find(|l| l.addr == *addr)?;
+    let here = ListenAddr::Tcp(local);
+    Some(l.specific.iter().find(|s| s.addr == here).unwrap_or(l))
+}
+
+/// Serves an accepted connection: plain HTTP when its listener has no `ssl`, otherwise
+/// the TLS handshake (or nginx's answer to plain HTTP on an ssl port) first.
+pub async fn serve(
+    shared: Arc<Shared>,
+    io: TcpStream,
+    peer: SocketAddr,
+    local: SocketAddr,
+    addr: ListenAddr,
+    conn_no: u64,
+) {
+    let live = shared.live.load_full();
+    let Some(l) = effective(&live.table, &addr, local) else {
+        return;
+    };
+    let config = if l.ssl {
+        match live.tls.get(&l.addr) {
+            Some(c) => c.clone(),
+            // Built with the table; an ssl listener without one cannot be served safely.
+            None => return,
+        }
+    } else {
+        drop(live);
+        crate::conn::serve(shared, io, peer, local, addr, conn_no, false).await;
+        return;
+    };
+    let handshake_timeout = live
+        .table
+        .servers
+        .get(l.default_server)
+        .map_or(Duration::from_secs(60), |s| s.client_header_timeout);
+    drop(live);
+    let deadline = tokio::time::Instant::now() + handshake_timeout;
+    // `ngx_http_ssl_handshake()`: peek one byte; 0x16 (a handshake record) or the SSLv2
+    // bit starts TLS, anything else is served as plain HTTP that ends in a 497.
+    let mut first = [0u8; 1];
+    let n = match tokio::time::timeout_at(deadline, io.peek(&mut first)).await {
+        Ok(Ok(n)) => n,
+        _ => return,
+    };
+    if n == 0 {
+        return;
+    }
+    if first[0] != 0x16 && first[0] & 0x80 == 0 {
+        plain_on_ssl_port(&shared, io, peer, local, &addr, conn_no, deadline).await;
+        return;
+    }
+    let acceptor = tokio_rustls::TlsAcceptor::from(config);
+    let tls = match tokio::time::timeout_at(deadline, acceptor.accept(io)).await {
+        Ok(Ok(s)) => s,
+        _ => return,
+    };
+    crate::conn::serve(shared, tls, peer, local, addr, conn_no, true).await;
+}
+
+/// Plain HTTP on an ssl port (`ngx_http_process_request()`, `NGX_HTTP_TO_HTTPS`): the
+/// head is read and parsed as usual (its own errors answer as usual), the server is
+/// selected by `Host`, then nginx's 497 page goes out as a 400 with `Connection: close`,
+/// and the request is logged.
+async fn plain_on_ssl_port(
+    shared: &Shared,
+    mut io: TcpStream,
+    peer: SocketAddr,
+    local: SocketAddr,
+    addr: &ListenAddr,
+    conn_no: u64,
+    deadline: tokio::time::Instant,
+) {
+    let live = shared.live.load_full();
+    let table = &live.table;
+    let Some(l) = effective(table, addr, local) else {
+        return;
+    };
+    let Some(default) = table.servers.get(l.default_server) else {
+        return;
+    };
+    let mut buf = BytesMut::with_capacity(1024);
+    let mut start: Option<Instant> = None;
+    let (head, http09) = loop {
+        if !buf.is_empty() {
+            start.get_or_insert_with(Instant::now);
+            match crate::http1::adapter::parse(&buf, default) {
+                Ok(Some((head, used))) => {
+                    let http09 = is_http09(&buf[..used]);
+                    break (head, http09);
+                }
+                Ok(None) => {}
+                Err((code, http09)) => {
+                    let _ = write_page(&mut io, code, default.conf.server_tokens, http09).await;
+                    close(&mut io).await;
+                    return;
+                }
+            }
+        }
+        match tokio::time::timeout_at(deadline, io.read_buf(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => {}
+            _ => return,
+        }
+    };
+    let (server, host) = select(table, l, default, head.host.as_deref());
+    let host = if host.is_empty() {
+        server.name.as_bytes().to_vec()
+    } else {
+        host
+    };
+    let mut req = Req {
+        table,
+        balancers: &live.balancers,
+        server,
+        conf: &server.conf,
+        head,
+        http09,
+        uri: Vec::new(),
+        args: None,
+        uri_escaped: false,
+        host,
+        peer,
+        local,
+        https: false,
+        captures: None,
+        user: Vec::new(),
+        proxy_host: Bytes::new(),
+        proxy_port: Bytes::new(),
+        upstream: UpstreamInfo::default(),
+        status: 0,
+        body_bytes_sent: 0,
+        bytes_sent: 0,
+        request_length: 0,
+        start: start.unwrap_or_else(Instant::now),
+        upstream_body_len: None,
+        connection: conn_no,
+        connection_requests: 1,
+        sent_headers: Vec::new(),
+        continue_sent: false,
+    };
+    req.request_length = req.head.head_len as u64;
+    if let Ok(n) = sluice_compiler::table::route::normalize_uri(
+        &req.head.target.clone()[path_start(&req.head.target)..],
+        server.merge_slashes,
+    ) {
+        req.uri = n.path;
+        req.args = n.args;
+    }
+    crate::log::error_log(
+        shared,
+        "info",
+        "client sent plain HTTP request to HTTPS port while reading client request headers",
+        &mut req,
+    );
+    let _ = crate::conn::send_error(&mut req, &mut io, 497).await;
+    crate::log::access(shared, &mut req);
+    close(&mut io).await;
+}
+
+fn path_start(target: &[u8]) -> usize {
+    if target.starts_with(b"/") {
+        0
+    } else {
+        target
+            .iter()
+            .position(|b| *b == b'/')
+            .unwrap_or(target.len())
+    }
+}
+
+/// The server for a request's host on a listener (as `conn.rs` selects it).
+fn select<'t>(
+    table: &'t RoutingTable,
+    l: &Listener,
+    default: &'t Server,
+    host: Option<&[u8]>,
+) -> (&'t Server, Vec<u8>) {
+    let host = host.map(<[u8]>::to_vec).unwrap_or_default();
+    let server = l
+        .names
+        .lookup(&host)
+        .and_then(|(i, _)| table.servers.get(i))
+        .unwrap_or(default);
+    (server, host)
+}
+
+/// An HTTP/0.9 request line (`GET /path`): the answer is the page alone.
+fn is_http09(head: &[u8]) -> bool {
+    let line = head
+        .split(|b| *b == b'\n')
+        .next()
+        .unwrap_or_default()
+        .trim_ascii();
+    line.split(|b| *b == b' ').filter(|w| !w.is_empty()).count() == 2
+}
+
+/// An error answered before any server is selected (a malformed head).
+async fn write_page<C: AsyncWrite + Unpin>(
+    io: &mut C,
+    code: u16,
+    tokens: bool,
+    http09: bool,
+) -> std::io::Result<()> {
+    let wire = wire_status(code);
+    let body = error_page(code, tokens);
+    if http09 {
+        return io.write_all(&body).await;
+    }
+    let mut out = Vec::with_capacity(256 + body.len());
+    out.extend_from_slice(format!("HTTP/1.1 {wire} {}\r\nServer: ", reason(wire)).as_bytes());
+    out.extend_from_slice(if tokens {
+        crate::respond::SERVER_TOKEN.as_bytes()
+    } else {
+        b"sluice"
+    });
+    out.extend_from_slice(b"\r\nDate: ");
+    crate::respond::append_http_date(&mut out);
+    out.extend_from_slice(
+        format!(
+            "\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        )
+        .as_bytes(),
+    );
+    out.extend_from_slice(&body);
+    io.write_all(&out).await
+}
+
+/// nginx's lingering close: FIN, then drop what the client still sends for a while, so
+/// unread input does not turn the close into a reset that destroys the response.
+async fn close<C: AsyncRead + AsyncWrite + Unpin>(io: &mut C) {
+    let _ = io.shutdown().await;
+    let end = tokio::time::Instant::now() + Duration::from_secs(30);
+    let mut scratch = [0u8; 4096];
+    loop {
+        let idle = tokio::time::Instant::now() + Duration::from_secs(5);
+        match tokio::time::timeout_at(idle.min(end), io.read(&mut scratch)).await {
+            Ok(Ok(n)) if n > 0 => {}
+            _ => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sni_falls_back_to_the_default_server() {
+        let mut b = sluice_compiler::table::route::ServerNamesBuilder::new();
+        let _ = b.add("a.test", 0);
+        let _ = b.add("*.b.test", 1);
+        let _ = b.add("~^re\\d+\\.test$", 2);
+        let r = BySni {
+            names: b.build(),
+            default: 3,
+            keys: Arc::new(vec![
+                Some(Arc::new(Vec::new())),
+                Some(Arc::new(Vec::new())),
+                Some(Arc::new(Vec::new())),
+                Some(Arc::new(Vec::new())),
+            ]),
+        };
+        assert_eq!(r.server_for(Some("a.test")), 0);
+        assert_eq!(r.server_for(Some("A.TEST.")), 0);
+        assert_eq!(r.server_for(Some("x.y.b.test")), 1);
+        assert_eq!(r.server_for(Some("re42.test")), 2);
+        assert_eq!(r.server_for(Some("other.test")), 3);
+        assert_eq!(r.server_for(None), 3);
+    }
+}
