@@ -2,7 +2,7 @@
 //! `keepalive_timeout` between requests), choose the server by address then name
 //! (SEMANTICS §2), the location (§3), run its handler, log, and loop while keep-alive.
 
-use crate::ctx::{Head, Req, UpstreamInfo};
+use crate::ctx::{Head, Req};
 use crate::proxy::After;
 use crate::respond::{error_page, has_error_page, reason, wire_status};
 use crate::Shared;
@@ -64,7 +64,7 @@ async fn read_head<C: AsyncRead + Unpin>(
 /// An HTTP/0.9 simple request: a request line without a version (`GET /path`). nginx
 /// answers it with the body alone: no status line, no headers
 /// (`ngx_http_header_filter()` returns early below HTTP/1.0).
-fn is_http09(head: &[u8]) -> bool {
+pub(crate) fn is_http09(head: &[u8]) -> bool {
     let line = head
         .split(|b| *b == b'\n')
         .next()
@@ -85,7 +85,7 @@ pub fn strip_head_for_http09(req: &Req<'_>, out: &mut Vec<u8>) {
 }
 
 /// The servers for a connection's local address: the listener itself.
-fn server_for<'t>(
+pub(crate) fn server_for<'t>(
     table: &'t RoutingTable,
     l: &'t Listener,
     host: Option<&[u8]>,
@@ -230,37 +230,17 @@ async fn handle<C: AsyncRead + AsyncWrite + Unpin + Send>(
     } else {
         host
     };
-    let mut req = Req {
-        table,
-        balancers: &live.balancers,
+    let mut req = Req::new(
+        live,
         server,
-        conf: &server.conf,
         head,
         http09,
-        uri: Vec::new(),
-        args: None,
-        uri_escaped: false,
         host,
-        peer,
-        local,
+        (peer, local),
         https,
-        captures: None,
-        user: Vec::new(),
-        proxy_host: Bytes::new(),
-        proxy_port: Bytes::new(),
-        upstream: UpstreamInfo::default(),
-        status: 0,
-        body_bytes_sent: 0,
-        bytes_sent: 0,
-        request_length: 0,
         start,
-        upstream_body_len: None,
-        connection: conn_no,
-        connection_requests: served,
-        sent_headers: Vec::new(),
-        continue_sent: false,
-    };
-    req.request_length = req.head.head_len as u64;
+        (conn_no, served),
+    );
     let target = req.head.target.clone();
     let path_start = if target.starts_with(b"/") {
         0

@@ -128,6 +128,54 @@ pub struct Req<'t> {
     pub sent_headers: Vec<(Bytes, Bytes)>,
 }
 
+impl<'t> Req<'t> {
+    /// A request about to be routed: `server` chosen by name, `conf` its server level.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        live: &'t crate::Live,
+        server: &'t Server,
+        head: Head,
+        http09: bool,
+        host: Vec<u8>,
+        (peer, local): (SocketAddr, SocketAddr),
+        https: bool,
+        start: Instant,
+        (connection, connection_requests): (u64, u64),
+    ) -> Req<'t> {
+        let request_length = head.head_len as u64;
+        Req {
+            table: &live.table,
+            balancers: &live.balancers,
+            server,
+            conf: &server.conf,
+            head,
+            http09,
+            uri: Vec::new(),
+            args: None,
+            uri_escaped: false,
+            host,
+            peer,
+            local,
+            https,
+            captures: None,
+            user: Vec::new(),
+            proxy_host: Bytes::new(),
+            proxy_port: Bytes::new(),
+            upstream: UpstreamInfo::default(),
+            status: 0,
+            body_bytes_sent: 0,
+            bytes_sent: 0,
+            request_length,
+            start,
+            upstream_body_len: None,
+            connection,
+            connection_requests,
+            sent_headers: Vec::new(),
+            continue_sent: false,
+        }
+    }
+}
+
 fn header_var_matches(header: &[u8], var: &str) -> bool {
     header.len() == var.len()
         && header.iter().zip(var.bytes()).all(|(h, v)| {

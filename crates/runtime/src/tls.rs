@@ -14,17 +14,17 @@
 //! - A first byte that is not a TLS handshake record: nginx reads the plain request and
 //!   answers `400 The plain HTTP request was sent to HTTPS port` (code 497), then closes.
 
-use crate::ctx::{Req, UpstreamInfo};
+use crate::ctx::Req;
 use crate::respond::{error_page, reason, wire_status};
 use crate::Shared;
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use rustls::ServerConfig;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use sluice_compiler::table::route::ServerNames;
-use sluice_compiler::table::{CertPair, ListenAddr, Listener, RoutingTable, Server};
+use sluice_compiler::table::{CertPair, ListenAddr, Listener, RoutingTable};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -319,7 +319,7 @@ async fn plain_on_ssl_port(
             start.get_or_insert_with(Instant::now);
             match crate::http1::adapter::parse(&buf, default) {
                 Ok(Some((head, used))) => {
-                    let http09 = is_http09(&buf[..used]);
+                    let http09 = crate::conn::is_http09(&buf[..used]);
                     break (head, http09);
                 }
                 Ok(None) => {}
@@ -335,43 +335,25 @@ async fn plain_on_ssl_port(
             _ => return,
         }
     };
-    let (server, host) = select(table, l, default, head.host.as_deref());
+    let (server, host) =
+        crate::conn::server_for(table, l, head.host.as_deref()).unwrap_or((default, Vec::new()));
     let host = if host.is_empty() {
         server.name.as_bytes().to_vec()
     } else {
         host
     };
-    let mut req = Req {
-        table,
-        balancers: &live.balancers,
+    let start = start.unwrap_or_else(Instant::now);
+    let mut req = Req::new(
+        &live,
         server,
-        conf: &server.conf,
         head,
         http09,
-        uri: Vec::new(),
-        args: None,
-        uri_escaped: false,
         host,
-        peer,
-        local,
-        https: false,
-        captures: None,
-        user: Vec::new(),
-        proxy_host: Bytes::new(),
-        proxy_port: Bytes::new(),
-        upstream: UpstreamInfo::default(),
-        status: 0,
-        body_bytes_sent: 0,
-        bytes_sent: 0,
-        request_length: 0,
-        start: start.unwrap_or_else(Instant::now),
-        upstream_body_len: None,
-        connection: conn_no,
-        connection_requests: 1,
-        sent_headers: Vec::new(),
-        continue_sent: false,
-    };
-    req.request_length = req.head.head_len as u64;
+        (peer, local),
+        false,
+        start,
+        (conn_no, 1),
+    );
     if let Ok(n) = sluice_compiler::table::route::normalize_uri(
         &req.head.target.clone()[path_start(&req.head.target)..],
         server.merge_slashes,
@@ -399,32 +381,6 @@ fn path_start(target: &[u8]) -> usize {
             .position(|b| *b == b'/')
             .unwrap_or(target.len())
     }
-}
-
-/// The server for a request's host on a listener (as `conn.rs` selects it).
-fn select<'t>(
-    table: &'t RoutingTable,
-    l: &Listener,
-    default: &'t Server,
-    host: Option<&[u8]>,
-) -> (&'t Server, Vec<u8>) {
-    let host = host.map(<[u8]>::to_vec).unwrap_or_default();
-    let server = l
-        .names
-        .lookup(&host)
-        .and_then(|(i, _)| table.servers.get(i))
-        .unwrap_or(default);
-    (server, host)
-}
-
-/// An HTTP/0.9 request line (`GET /path`): the answer is the page alone.
-fn is_http09(head: &[u8]) -> bool {
-    let line = head
-        .split(|b| *b == b'\n')
-        .next()
-        .unwrap_or_default()
-        .trim_ascii();
-    line.split(|b| *b == b' ').filter(|w| !w.is_empty()).count() == 2
 }
 
 /// An error answered before any server is selected (a malformed head).
