@@ -59,9 +59,7 @@ pub fn groups() -> Vec<Group> {
             case("uri_variable_uri_is_decoded_and_drops_args").get("/var2/a%20b?x=1"),
             case("uri_request_uri_variable_is_raw").get("/var3/a//b?x=1"),
             case("uri_variable_with_explicit_args").get("/var4/a?x=1&y=2"),
-            case("uri_rewrite_break_replaces_uri")
-                .get("/rw/a/b?x=1")
-                .skip("rewrite module (rewrite/set/if) not implemented in sluice yet"),
+            case("uri_rewrite_break_replaces_uri").get("/rw/a/b?x=1"),
             case("uri_upstream_group_host_is_group_name").get("/up/x?y"),
             case("uri_upstream_group_without_uri_part").get("/upnouri/a%2fb?c"),
             case("uri_variable_naming_a_group_uses_it").get("/dyn/p?q=1"),

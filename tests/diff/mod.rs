@@ -31,6 +31,7 @@ mod c_location;
 mod c_map;
 mod c_response;
 mod c_return;
+mod c_rewrite;
 mod c_server;
 mod c_static;
 mod c_timeouts;
@@ -55,6 +56,7 @@ fn all_groups() -> Vec<Group> {
     g.extend(c_access::groups());
     g.extend(c_return::groups());
     g.extend(c_static::groups());
+    g.extend(c_rewrite::groups());
     g
 }
 

@@ -43,7 +43,16 @@ pub static IMPLEMENTED: &[&str] = &[
     "types_hash_max_size",
     "types",
     "default_type",
+    // the rewrite module (its instructions run in order, SEMANTICS §10), error pages
+    // and try_files
     "return",
+    "rewrite",
+    "if",
+    "set",
+    "break",
+    "error_page",
+    "recursive_error_pages",
+    "try_files",
     "log_format",
     "access_log",
     "keepalive_timeout",

@@ -7,8 +7,10 @@ use crate::proxy::After;
 use crate::respond::{error_page, has_error_page, reason, wire_status};
 use crate::Shared;
 use bytes::{Bytes, BytesMut};
-use sluice_compiler::table::route::{normalize_uri, LocationMatch};
-use sluice_compiler::table::{Handler, Listener, RoutingTable, Server};
+use sluice_compiler::table::route::{normalize_uri, Captures, LocationMatch};
+use sluice_compiler::table::{
+    Condition, Handler, Listener, Rewrite, RewriteOp, RoutingTable, Server, SetTarget, TPart, Var,
+};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -277,42 +279,205 @@ async fn route_and_run<C: AsyncRead + AsyncWrite + Unpin + Send>(
     buf: &mut BytesMut,
 ) -> After {
     let server = req.server;
-    // `ngx_http_internal_redirect()` (an index file, SEMANTICS §10): the locations are
-    // searched again with the new `$uri`, `internal` ones included; the eleventh
-    // redirect of a request fails (`NGX_HTTP_MAX_URI_CHANGES`).
-    let mut internal = false;
+    // `r->quoted_uri || r->plus_in_uri`: the raw path (before `?`) had `%` or `+`.
+    let target = req.head.target.clone();
+    let path = target.split(|b| *b == b'?').next().unwrap_or_default();
+    req.quoted = path.iter().any(|b| matches!(b, b'%' | b'+'));
+    req.routing = true;
+    // `NGX_HTTP_MAX_URI_CHANGES` + 1: the eleventh internal redirect or location
+    // re-search of a request fails with 500.
     let mut uri_changes = 11u32;
+    let mut routed = route_once(shared, req, io, buf, Start::ServerRewrite).await;
     loop {
-        match route_once(shared, req, io, buf, internal).await {
+        // An error raised with an `error_page` for it (see `send_error_extra`).
+        if let Some(code) = req.pending_error.take() {
+            if matches!(routed, Routed::Done(After::Close)) {
+                req.head.keep_alive = false;
+            }
+            routed = Routed::ErrorPage(code);
+        }
+        routed = match routed {
             Routed::Done(after) => return after,
-            Routed::Redirect(uri) => {
+            Routed::ErrorPage(code) => send_error_page(req, io, buf, code).await,
+            // `ngx_http_internal_redirect()`: an index file, `try_files`, `error_page`.
+            Routed::Redirect(uri, args) => {
                 uri_changes -= 1;
                 if uri_changes == 0 {
                     let msg = format!(
                         "rewrite or internal redirection cycle while internally redirecting to \"{}\"",
                         String::from_utf8_lossy(&uri)
                     );
-                    crate::log::error_log(shared, "error", &msg, req);
-                    no_continue(req);
-                    let after = send_error(req, io, 500).await;
-                    return finish_discard(req, io, buf, after).await;
+                    Routed::Done(cycle(shared, req, io, buf, &msg).await)
+                } else {
+                    req.uri = uri;
+                    req.args = args;
+                    // nginx escapes `$uri` for an upstream after an internal redirect
+                    // (`r->internal` in `ngx_http_proxy_create_request()`).
+                    req.uri_escaped = true;
+                    req.internal = true;
+                    req.valid_unparsed_uri = false;
+                    // `ngx_http_handler()` for an internal request.
+                    req.valid_location = true;
+                    req.conf = &server.conf;
+                    route_once(shared, req, io, buf, Start::ServerRewrite).await
                 }
-                req.uri = uri;
-                // nginx escapes `$uri` for an upstream after an internal redirect
-                // (`r->internal` in `ngx_http_proxy_create_request()`).
-                req.uri_escaped = true;
-                req.conf = &server.conf;
-                internal = true;
             }
-        }
+            // `ngx_http_core_post_rewrite_phase()`: the rewrite phase changed `$uri`.
+            Routed::Relocate => {
+                uri_changes -= 1;
+                if uri_changes == 0 {
+                    let msg = format!(
+                        "rewrite or internal redirection cycle while processing \"{}\"",
+                        String::from_utf8_lossy(&req.uri)
+                    );
+                    Routed::Done(cycle(shared, req, io, buf, &msg).await)
+                } else {
+                    req.conf = &server.conf;
+                    route_once(shared, req, io, buf, Start::FindConfig).await
+                }
+            }
+            // `ngx_http_named_location()`: the URI stays; the named location's rewrite
+            // phase comes next.
+            Routed::Named(name) => {
+                uri_changes -= 1;
+                let name = String::from_utf8_lossy(&name).into_owned();
+                if uri_changes == 0 {
+                    let msg = format!(
+                        "rewrite or internal redirection cycle while redirect to named location \"{name}\""
+                    );
+                    Routed::Done(cycle(shared, req, io, buf, &msg).await)
+                } else {
+                    match server
+                        .locations
+                        .named(&name)
+                        .and_then(|id| server.locs.get(id))
+                    {
+                        Some(c) => {
+                            req.conf = c;
+                            req.internal = true;
+                            req.uri_escaped = true;
+                            req.uri_changed = false;
+                            route_once(shared, req, io, buf, Start::Named).await
+                        }
+                        None => {
+                            let msg = format!("could not find named location \"{name}\"");
+                            crate::log::error_log(shared, "error", &msg, req);
+                            no_continue(req);
+                            let after = send_error(req, io, 500).await;
+                            Routed::Done(finish_discard(req, io, buf, after).await)
+                        }
+                    }
+                }
+            }
+        };
     }
 }
 
-/// What one pass of location search and content phase did.
+/// The 500 for too many URI changes; no `error_page` applies any more (nginx checks
+/// `r->uri_changes != 0`).
+async fn cycle<C: AsyncRead + AsyncWrite + Unpin + Send>(
+    shared: &Shared,
+    req: &mut Req<'_>,
+    io: &mut C,
+    buf: &mut BytesMut,
+    msg: &str,
+) -> After {
+    crate::log::error_log(shared, "error", msg, req);
+    req.routing = false;
+    no_continue(req);
+    let after = send_error(req, io, 500).await;
+    finish_discard(req, io, buf, after).await
+}
+
+/// `ngx_http_send_error_page()`: the special response for `code` becomes an internal
+/// redirect (a URI, with `?` splitting arguments; GET unless HEAD), a named location,
+/// or a 302 (or the `=` code when it is a redirect code) to a URL. The status sent at
+/// the end is the original one, the `=CODE`, or (bare `=`) the target's own.
+async fn send_error_page<C: AsyncRead + AsyncWrite + Unpin + Send>(
+    req: &mut Req<'_>,
+    io: &mut C,
+    buf: &mut BytesMut,
+    code: u16,
+) -> Routed {
+    let conf = req.conf;
+    let Some(page) = conf.error_pages.iter().find(|p| p.codes.contains(&code)) else {
+        req.routing = false;
+        let after = send_error(req, io, code).await;
+        req.routing = true;
+        return Routed::Done(after);
+    };
+    // `ngx_http_special_response_handler()` ends keep-alive for these first.
+    if matches!(code, 400 | 413 | 414 | 494..=497 | 500 | 501) {
+        req.head.keep_alive = false;
+    }
+    if !conf.recursive_error_pages {
+        req.error_page_used = true;
+    }
+    // `ngx_http_core_error_page()`: without `=`, 494–497 are answered as 400.
+    let overwrite = page
+        .overwrite
+        .or((494..=497).contains(&code).then_some(400));
+    if overwrite.is_some_and(|o| o != 200) {
+        no_continue(req);
+    }
+    req.err_status = overwrite.unwrap_or(code);
+    let uri = req.eval(&page.uri);
+    if uri.starts_with(b"/") {
+        let (path, args) = match uri.iter().position(|b| *b == b'?') {
+            Some(i) => (uri[..i].to_vec(), Some(uri[i + 1..].to_vec())),
+            None => (uri, None),
+        };
+        if &req.head.method[..] != b"HEAD" {
+            req.head.method = Bytes::from_static(b"GET");
+        }
+        return Routed::Redirect(path, args);
+    }
+    if uri.starts_with(b"@") {
+        return Routed::Named(uri);
+    }
+    no_continue(req);
+    let status = overwrite
+        .filter(|c| matches!(c, 301 | 302 | 303 | 307 | 308))
+        .unwrap_or(302);
+    req.err_status = status;
+    let after = send_redirect(req, io, status, &uri).await;
+    Routed::Done(finish_discard(req, io, buf, after).await)
+}
+
+/// Where one pass through nginx's phases starts.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Start {
+    /// `ngx_http_handler()`: the server-rewrite phase, then location search.
+    ServerRewrite,
+    /// `ngx_http_core_post_rewrite_phase()`: location search again.
+    FindConfig,
+    /// `ngx_http_named_location()`: the (already chosen) location's rewrite phase.
+    Named,
+}
+
+/// What one pass of the phases did.
 enum Routed {
     Done(After),
-    /// Search again with this `$uri`.
-    Redirect(Vec<u8>),
+    /// `ngx_http_internal_redirect()` to this `$uri` and `$args`.
+    Redirect(Vec<u8>, Option<Vec<u8>>),
+    /// Search the locations again with the changed `$uri`.
+    Relocate,
+    /// Go to the named location (`@name`).
+    Named(Vec<u8>),
+    /// A special response whose status has an `error_page`.
+    ErrorPage(u16),
+}
+
+/// What rewrite-module code decided (`ngx_http_rewrite_handler()`'s `e->status`).
+enum Script<'t> {
+    /// `NGX_DECLINED`: go on to the next phase.
+    Declined,
+    /// `return CODE [TEXT]`.
+    Return(u16, Option<&'t sluice_compiler::table::Template>),
+    /// A rewrite to a redirect: status and `Location`.
+    Redirect(u16, Vec<u8>),
+    /// An error status.
+    Status(u16),
 }
 
 async fn route_once<C: AsyncRead + AsyncWrite + Unpin + Send>(
@@ -320,9 +485,79 @@ async fn route_once<C: AsyncRead + AsyncWrite + Unpin + Send>(
     req: &mut Req<'_>,
     io: &mut C,
     buf: &mut BytesMut,
-    internal: bool,
+    start: Start,
 ) -> Routed {
     let server = req.server;
+    // The server-rewrite phase: the server level's rewrite-module instructions, before
+    // any location is chosen (a `rewrite` there needs no `last`: location search
+    // follows anyway).
+    if start == Start::ServerRewrite && !server.rewrites.is_empty() {
+        let ops: &[RewriteOp] = &server.rewrites;
+        match run_script(shared, req, ops).await {
+            Script::Declined => {}
+            s => return respond_script(req, io, buf, s).await,
+        }
+    }
+    if start != Start::Named {
+        if let Some(r) = find_config(req, io, buf).await {
+            return r;
+        }
+    }
+    // The rewrite phase: the location's instructions (an `if` may switch `req.conf`).
+    let conf = req.conf;
+    if !conf.rewrites.is_empty() {
+        match run_script(shared, req, &conf.rewrites).await {
+            Script::Declined => {}
+            s => return respond_script(req, io, buf, s).await,
+        }
+    }
+    if req.uri_changed {
+        return Routed::Relocate;
+    }
+    // The access phase comes after the rewrite phase (`return` answers before any
+    // allow/deny is looked at, as in nginx) and before try_files and content.
+    if !access_allowed(req) {
+        crate::log::error_log(shared, "error", "access forbidden by rule", req);
+        no_continue(req);
+        let after = send_error(req, io, 403).await;
+        return Routed::Done(finish_discard(req, io, buf, after).await);
+    }
+    if let Some(tf) = req.conf.try_files.clone() {
+        use crate::static_files::Tried;
+        match crate::static_files::try_files(shared, req, &tf).await {
+            Tried::Found => {}
+            Tried::Redirect(uri, args) => return Routed::Redirect(uri, args),
+            Tried::Named(name) => return Routed::Named(name),
+            Tried::Code(c) => {
+                no_continue(req);
+                let after = send_error(req, io, c).await;
+                return Routed::Done(finish_discard(req, io, buf, after).await);
+            }
+        }
+    }
+    let after = match &req.conf.handler {
+        Handler::Proxy(_) => crate::proxy::proxy(shared, req, io, buf).await,
+        Handler::Static => match crate::static_files::serve(shared, req, io, buf).await {
+            crate::static_files::Served::Done(after) => after,
+            crate::static_files::Served::Redirect(uri) => {
+                let args = req.args.clone();
+                return Routed::Redirect(uri, args);
+            }
+        },
+    };
+    Routed::Done(after)
+}
+
+/// `ngx_http_core_find_config_phase()`: the location for `$uri`, then its checks
+/// (`internal`, keep-alive, `client_max_body_size`, the auto 301). `None` to go on.
+async fn find_config<C: AsyncRead + AsyncWrite + Unpin + Send>(
+    req: &mut Req<'_>,
+    io: &mut C,
+    buf: &mut BytesMut,
+) -> Option<Routed> {
+    let server = req.server;
+    req.uri_changed = false;
+    req.conf = &server.conf;
     let mut auto_redirect: Option<Vec<u8>> = None;
     match server.locations.find(&req.uri) {
         LocationMatch::Found { id, captures } => {
@@ -348,14 +583,14 @@ async fn route_once<C: AsyncRead + AsyncWrite + Unpin + Send>(
             auto_redirect = Some(loc);
         }
         LocationMatch::NotFound => {}
-        LocationMatch::Error => return Routed::Done(send_error(req, io, 500).await),
+        LocationMatch::Error => return Some(Routed::Done(send_error(req, io, 500).await)),
     }
-    // `ngx_http_core_find_config_phase()`: an `internal` location is not there for
-    // requests from outside; an internal redirect (an index file) may reach it.
-    if req.conf.internal && !internal {
+    // An `internal` location is not there for requests from outside; a rewrite or an
+    // internal redirect (index file, try_files, error_page) may reach it.
+    if req.conf.internal && !req.internal {
         no_continue(req);
         let after = send_error(req, io, 404).await;
-        return Routed::Done(finish_discard(req, io, buf, after).await);
+        return Some(Routed::Done(finish_discard(req, io, buf, after).await));
     }
     // `ngx_http_update_location_config()`, before anything is answered: keep-alive ends
     // with this request when the location's `keepalive_timeout` is 0 or this is its
@@ -373,66 +608,332 @@ async fn route_once<C: AsyncRead + AsyncWrite + Unpin + Send>(
             no_continue(req);
             let _ = send_error(req, io, 413).await;
             let _ = read_body_with(req, io, buf, false, Duration::from_secs(5)).await;
-            return Routed::Done(After::Close);
+            req.head.keep_alive = false;
+            return Some(Routed::Done(After::Close));
         }
     }
     if let Some(loc) = auto_redirect {
         no_continue(req);
         let after = send_redirect(req, io, 301, &loc).await;
-        return Routed::Done(finish_discard(req, io, buf, after).await);
+        return Some(Routed::Done(finish_discard(req, io, buf, after).await));
     }
-    let after = match &req.conf.handler {
-        Handler::Return { code, text } => {
-            let (code, text) = (*code, text.clone());
-            // nginx answers first and discards the body afterwards (it starts discarding
-            // without waiting for it), so a slow or oversized body does not hold the
-            // response up. `ngx_http_send_response()` (a code below 400, or any text)
-            // starts the discard, and with it 100 Continue; a bare error code is a
-            // special response, which answers no 100 Continue.
-            if code < 400 || text.is_some() {
-                if expect_continue(req, io).await.is_err() {
-                    return Routed::Done(After::Close);
+    None
+}
+
+/// Answers what the rewrite-module code decided.
+async fn respond_script<C: AsyncRead + AsyncWrite + Unpin + Send>(
+    req: &mut Req<'_>,
+    io: &mut C,
+    buf: &mut BytesMut,
+    s: Script<'_>,
+) -> Routed {
+    let after = match s {
+        Script::Declined => return Routed::Done(After::Close),
+        Script::Return(code, text) => {
+            return Routed::Done(respond_return(req, io, buf, code, text).await)
+        }
+        Script::Redirect(code, loc) => {
+            no_continue(req);
+            send_redirect(req, io, code, &loc).await
+        }
+        Script::Status(code) => {
+            no_continue(req);
+            send_error(req, io, code).await
+        }
+    };
+    Routed::Done(finish_discard(req, io, buf, after).await)
+}
+
+/// `return CODE [TEXT|URL]` (`ngx_http_script_return_code()`).
+async fn respond_return<C: AsyncRead + AsyncWrite + Unpin + Send>(
+    req: &mut Req<'_>,
+    io: &mut C,
+    buf: &mut BytesMut,
+    code: u16,
+    text: Option<&sluice_compiler::table::Template>,
+) -> After {
+    // nginx answers first and discards the body afterwards (it starts discarding
+    // without waiting for it), so a slow or oversized body does not hold the
+    // response up. `ngx_http_send_response()` (a code below 400, or any text)
+    // starts the discard, and with it 100 Continue; a bare error code is a
+    // special response, which answers no 100 Continue.
+    if code < 400 || text.is_some() {
+        if expect_continue(req, io).await.is_err() {
+            return After::Close;
+        }
+    } else {
+        no_continue(req);
+    }
+    // `ngx_http_script_return_code()`: a code below 400 or any text goes through
+    // `ngx_http_send_response()` (301–308 make the text a `Location`, others send
+    // it as the body, typed by the URI's extension or `default_type`); a bare
+    // code from 400 up is a special response (error page).
+    let after = match (code, text) {
+        (301..=308, Some(t)) => {
+            let url = req.eval(t);
+            send_redirect(req, io, code, &url).await
+        }
+        (c, Some(t)) => {
+            let body = req.eval(t);
+            let ct = content_type(req);
+            send_body(req, io, c, &ct, &body).await
+        }
+        (c, None) if c >= 400 || has_error_page(c) => send_error(req, io, c).await,
+        (c, None) => {
+            let ct = content_type(req);
+            send_body(req, io, c, &ct, b"").await
+        }
+    };
+    finish_discard(req, io, buf, after).await
+}
+
+/// Runs rewrite-module instructions (`ngx_http_rewrite_handler()` over the codes nginx
+/// compiles them to): in order; an `if` whose condition holds runs its block and then
+/// the instructions after it; `return`, `break`, a matching `rewrite … last|break` or
+/// a redirect stop.
+async fn run_script<'t>(shared: &Shared, req: &mut Req<'t>, ops: &'t [RewriteOp]) -> Script<'t> {
+    // `e->quote`: captures copied into `set`/`if` values are escaped for a request with
+    // `%` or `+` in its path until a `rewrite` has matched (`ngx_http_script_regex_end_code()`
+    // clears it).
+    let mut quote = true;
+    let mut stack: Vec<std::slice::Iter<'t, RewriteOp>> = vec![ops.iter()];
+    while let Some(it) = stack.last_mut() {
+        let Some(op) = it.next() else {
+            stack.pop();
+            continue;
+        };
+        match op {
+            RewriteOp::Return { code, text } => return Script::Return(*code, text.as_ref()),
+            // `ngx_http_script_break_code()`.
+            RewriteOp::Break => {
+                if req.uri_changed {
+                    req.valid_location = false;
+                    req.uri_changed = false;
                 }
-            } else {
-                no_continue(req);
+                return Script::Declined;
             }
-            // `ngx_http_script_return_code()`: a code below 400 or any text goes through
-            // `ngx_http_send_response()` (301–308 make the text a `Location`, others send
-            // it as the body, typed by the URI's extension or `default_type`); a bare
-            // code from 400 up is a special response (error page).
-            let after = match (code, text) {
-                (301..=308, Some(t)) => {
-                    let url = req.eval(&t);
-                    send_redirect(req, io, code, &url).await
+            RewriteOp::Set { target, value } => {
+                req.escape_captures = quote && req.quoted;
+                let v = req.eval(value);
+                req.escape_captures = false;
+                match target {
+                    SetTarget::User(i) => {
+                        let i = *i as usize;
+                        if req.user.len() <= i {
+                            req.user.resize(i + 1, None);
+                        }
+                        req.user[i] = Some(Bytes::from(v));
+                    }
+                    // `ngx_http_variable_set_args()`.
+                    SetTarget::Args => {
+                        req.args = Some(v);
+                        req.valid_unparsed_uri = false;
+                    }
                 }
-                (c, Some(t)) => {
-                    let body = req.eval(&t);
-                    let ct = content_type(req);
-                    send_body(req, io, c, &ct, &body).await
+            }
+            RewriteOp::If { cond, conf, body } => {
+                if condition(shared, req, cond, quote).await {
+                    if let Some(c) = conf {
+                        req.conf = c;
+                        if req.conf.keepalive_timeout.is_zero() {
+                            req.head.keep_alive = false;
+                        }
+                    }
+                    stack.push(body.iter());
                 }
-                (c, None) if c >= 400 || has_error_page(c) => send_error(req, io, c).await,
-                (c, None) => {
-                    let ct = content_type(req);
-                    send_body(req, io, c, &ct, b"").await
+            }
+            RewriteOp::Rewrite(rw) => {
+                let subject = req.uri.clone();
+                let Some(caps) = Captures::match_regex(&rw.re, &subject) else {
+                    // `r->ncaptures = 0` on a failed match (nginx 1.22.1: after a second
+                    // server-level rewrite that did not match, `$1` was empty).
+                    req.captures = None;
+                    continue;
+                };
+                set_captures(req, subject, caps);
+                quote = false;
+                if let Some(s) = rewrite(shared, req, rw) {
+                    return s;
+                }
+            }
+        }
+    }
+    Script::Declined
+}
+
+/// Makes the captures of a match current (`ngx_http_regex_exec()`): `$1…$9`, and the
+/// named ones, whose variables are set anew.
+fn set_captures(req: &mut Req<'_>, subject: Vec<u8>, caps: Captures) {
+    for (name, _) in caps.names() {
+        if let Some(i) = req.table.user_vars.iter().position(|u| u == name) {
+            if let Some(slot) = req.user.get_mut(i) {
+                *slot = None;
+            }
+        }
+    }
+    req.captures = Some((subject, caps));
+}
+
+/// A matching `rewrite` (`ngx_http_script_regex_start_code()` and
+/// `ngx_http_script_regex_end_code()`): `Some` when processing stops.
+fn rewrite(shared: &Shared, req: &mut Req<'_>, rw: &Rewrite) -> Option<Script<'static>> {
+    req.internal = true;
+    req.uri_escaped = true;
+    req.valid_unparsed_uri = false;
+    if rw.break_cycle {
+        req.valid_location = false;
+        req.uri_changed = false;
+    } else {
+        req.uri_changed = true;
+    }
+    let redirect = rw.redirect != 0;
+    // The replacement: a literal `?` starts the new arguments (not for a redirect);
+    // captures are escaped in the arguments, and everywhere in a redirect, when the
+    // request's path had `%` or `+`.
+    let mut out: Vec<u8> = Vec::new();
+    let mut args_at: Option<usize> = None;
+    for part in &rw.repl.parts {
+        match part {
+            TPart::Lit(l) => match l.iter().position(|b| *b == b'?') {
+                Some(q) if !redirect && args_at.is_none() => {
+                    out.extend_from_slice(&l[..q]);
+                    args_at = Some(out.len());
+                    out.extend_from_slice(&l[q + 1..]);
+                }
+                _ => out.extend_from_slice(l),
+            },
+            TPart::Var(v @ Var::Capture(_)) => {
+                let val = req.var(v);
+                if (redirect || args_at.is_some()) && req.quoted {
+                    crate::ctx::escape_args(&val, &mut out);
+                } else {
+                    out.extend_from_slice(&val);
+                }
+            }
+            TPart::Var(v) => {
+                let val = req.var(v);
+                out.extend_from_slice(&val);
+            }
+        }
+    }
+    let old_args = req.args.clone().filter(|a| !a.is_empty());
+    if redirect {
+        let mut loc = unescape_redirect(&out);
+        if let Some(a) = old_args.filter(|_| rw.add_args) {
+            loc.push(if rw.has_args { b'&' } else { b'?' });
+            loc.extend_from_slice(&a);
+        }
+        return Some(Script::Redirect(rw.redirect, loc));
+    }
+    match args_at {
+        Some(at) => {
+            let mut args = out.split_off(at);
+            if let Some(a) = old_args.filter(|_| rw.add_args) {
+                args.push(b'&');
+                args.extend_from_slice(&a);
+            }
+            req.args = Some(args);
+        }
+        None if !rw.add_args => req.args = None,
+        None => {}
+    }
+    if out.is_empty() {
+        crate::log::error_log(shared, "error", "the rewritten URI has a zero length", req);
+        return Some(Script::Status(500));
+    }
+    req.uri = out;
+    rw.stop.then_some(Script::Declined)
+}
+
+/// `ngx_unescape_uri(NGX_UNESCAPE_REDIRECT)` over a redirect's replacement: `%XX` that
+/// decodes to a byte above `%` and below 0x7f is decoded, other escapes kept; a `?`
+/// (written or decoded) ends the decoding and the rest is copied as it is.
+fn unescape_redirect(s: &[u8]) -> Vec<u8> {
+    let hex = |c: u8| -> Option<u8> {
+        match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            _ => match c | 0x20 {
+                c @ b'a'..=b'f' => Some(c - b'a' + 10),
+                _ => None,
+            },
+        }
+    };
+    let mut out = Vec::with_capacity(s.len());
+    let mut i = 0;
+    while i < s.len() {
+        let ch = s[i];
+        i += 1;
+        if ch == b'?' {
+            out.push(ch);
+            out.extend_from_slice(&s[i..]);
+            return out;
+        }
+        if ch != b'%' {
+            out.push(ch);
+            continue;
+        }
+        // sw_quoted: an invalid first digit drops the `%` and keeps the byte.
+        let Some(&c1) = s.get(i) else { break };
+        i += 1;
+        let Some(hi) = hex(c1) else {
+            out.push(c1);
+            continue;
+        };
+        // sw_quoted_second: an invalid second digit drops all three bytes.
+        let Some(&c2) = s.get(i) else { break };
+        i += 1;
+        let Some(lo) = hex(c2) else { continue };
+        let d = (hi << 4) + lo;
+        if d == b'?' && !c2.is_ascii_digit() {
+            out.push(d);
+            out.extend_from_slice(&s[i..]);
+            return out;
+        }
+        if d > b'%' && d < 0x7f {
+            out.push(d);
+        } else {
+            out.extend_from_slice(&[b'%', c1, c2]);
+        }
+    }
+    out
+}
+
+/// An `if` condition (`ngx_http_script_*_code()` for the forms of
+/// `ngx_http_rewrite_if_condition()`).
+async fn condition(shared: &Shared, req: &mut Req<'_>, cond: &Condition, quote: bool) -> bool {
+    match cond {
+        Condition::Var(t) => {
+            let v = req.eval(t);
+            !v.is_empty() && v != b"0"
+        }
+        Condition::Eq { lhs, rhs, negate } => {
+            let l = req.eval(lhs);
+            req.escape_captures = quote && req.quoted;
+            let r = req.eval(rhs);
+            req.escape_captures = false;
+            (l == r) != *negate
+        }
+        Condition::Regex { lhs, re, negate } => {
+            let subject = req.eval(lhs);
+            let hit = match Captures::match_regex(re, &subject) {
+                Some(caps) => {
+                    set_captures(req, subject, caps);
+                    true
+                }
+                None => {
+                    req.captures = None;
+                    false
                 }
             };
-            finish_discard(req, io, buf, after).await
+            hit != *negate
         }
-        // The access phase comes after the rewrite phase (`return` above answers before
-        // any allow/deny is looked at, as in nginx) and before content.
-        Handler::Proxy(_) | Handler::Static if !access_allowed(req) => {
-            crate::log::error_log(shared, "error", "access forbidden by rule", req);
-            no_continue(req);
-            let after = send_error(req, io, 403).await;
-            finish_discard(req, io, buf, after).await
+        Condition::File { path, op, negate } => {
+            req.escape_captures = quote && req.quoted;
+            let p = req.eval(path);
+            req.escape_captures = false;
+            crate::static_files::file_test(shared, req, &p, *op, *negate).await
         }
-        Handler::Proxy(_) => crate::proxy::proxy(shared, req, io, buf).await,
-        Handler::Static => match crate::static_files::serve(shared, req, io, buf).await {
-            crate::static_files::Served::Done(after) => after,
-            crate::static_files::Served::Redirect(uri) => return Routed::Redirect(uri),
-        },
-    };
-    Routed::Done(after)
+    }
 }
 
 /// Reads the request body fully (for proxying with request buffering): `Ok(None)` when
@@ -638,6 +1139,17 @@ pub(crate) async fn send_error_extra<C: AsyncWrite + Unpin>(
     code: u16,
     extra: &[u8],
 ) -> After {
+    // `ngx_http_special_response_handler()`: while the request is routed, a status with
+    // an `error_page` (none used yet, unless `recursive_error_pages`) is not answered
+    // here: the routing loop takes the page's redirect (`Routed::ErrorPage`).
+    if req.routing
+        && !req.error_page_used
+        && !matches!(code, 408 | 444 | 499)
+        && req.conf.error_pages.iter().any(|p| p.codes.contains(&code))
+    {
+        req.pending_error = Some(code);
+        return After::KeepAlive;
+    }
     let wire = wire_status(code);
     req.status = wire;
     // `ngx_http_finalize_request()`: 408 and 499 terminate the request and 444
@@ -742,6 +1254,13 @@ async fn send_body<C: AsyncWrite + Unpin>(
     ct: &[u8],
     body: &[u8],
 ) -> After {
+    // After `error_page`, `ngx_http_send_header()` sends the error's status
+    // (`r->err_status`) whatever the handler set.
+    let code = if req.err_status != 0 {
+        req.err_status
+    } else {
+        code
+    };
     req.status = code;
     let mut out = Vec::with_capacity(256 + body.len());
     head_start(req, code, &mut out);

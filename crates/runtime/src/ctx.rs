@@ -126,6 +126,35 @@ pub struct Req<'t> {
     pub continue_sent: bool,
     /// Headers sent to the client (`$sent_http_*`).
     pub sent_headers: Vec<(Bytes, Bytes)>,
+    /// The raw path had `%` or `+` (`r->quoted_uri || r->plus_in_uri`): captures copied
+    /// by the rewrite module are then escaped (`ngx_http_script_copy_capture_code()`).
+    pub quoted: bool,
+    /// `r->internal`: after a rewrite or an internal redirect; `internal` locations can
+    /// be reached.
+    pub internal: bool,
+    /// `r->valid_unparsed_uri`: `$uri`/`$args` are still the client's (SEMANTICS §4.2
+    /// rule 2: without a URI part the raw target is sent only then).
+    pub valid_unparsed_uri: bool,
+    /// `r->valid_location`: cleared by `rewrite … break` (§4.2: the URI part of
+    /// `proxy_pass` is then ignored).
+    pub valid_location: bool,
+    /// `r->uri_changed`: a rewrite changed `$uri`; the location is searched again after
+    /// the rewrite phase.
+    pub uri_changed: bool,
+    /// `r->err_status`: after `error_page`, the status every later response is sent with
+    /// (0: the response's own).
+    pub err_status: u16,
+    /// `r->error_page`: an `error_page` was used (no second one unless
+    /// `recursive_error_pages`).
+    pub error_page_used: bool,
+    /// An error that has an `error_page` was raised while routing: the connection layer
+    /// redirects instead of answering (see `conn::send_error`).
+    pub pending_error: Option<u16>,
+    /// `error_page` redirects can be taken (set while the request is routed).
+    pub routing: bool,
+    /// Escape captures with `NGX_ESCAPE_ARGS` when evaluating (the rewrite engine's
+    /// `e->quote` for a request with `quoted`).
+    pub escape_captures: bool,
 }
 
 impl<'t> Req<'t> {
@@ -172,6 +201,16 @@ impl<'t> Req<'t> {
             connection_requests,
             sent_headers: Vec::new(),
             continue_sent: false,
+            quoted: false,
+            internal: false,
+            valid_unparsed_uri: true,
+            valid_location: true,
+            uri_changed: false,
+            err_status: 0,
+            error_page_used: false,
+            pending_error: None,
+            routing: false,
+            escape_captures: false,
         }
     }
 }
@@ -244,7 +283,16 @@ impl Req<'_> {
                 .find(|(n, _)| header_var_matches(n, name))
                 .map(|(_, v)| v.clone())
                 .unwrap_or_default(),
-            Var::Capture(n) => self.capture(*n as usize),
+            Var::Capture(n) => {
+                let v = self.capture(*n as usize);
+                if self.escape_captures {
+                    let mut out = Vec::with_capacity(v.len());
+                    escape_args(&v, &mut out);
+                    Bytes::from(out)
+                } else {
+                    v
+                }
+            }
             Var::User(i) => self.user_var(*i as usize),
             Var::Builtin(b) => self.builtin(*b),
             Var::Unsupported(_) => Bytes::new(),
@@ -495,6 +543,19 @@ impl Req<'_> {
             ProxyInternalChunked => Bytes::new(),
             Http2 => Bytes::new(),
             RequestCompletion => Bytes::new(),
+        }
+    }
+}
+
+/// `ngx_escape_uri(NGX_ESCAPE_ARGS)`: controls, space, `#`, `%`, `&`, `+`, `;`, `?`
+/// and bytes from 0x7f, as `%XX` (upper-case hex).
+pub fn escape_args(v: &[u8], out: &mut Vec<u8>) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for &b in v {
+        if b <= 0x20 || b >= 0x7f || matches!(b, b'#' | b'%' | b'&' | b'+' | b';' | b'?') {
+            out.extend_from_slice(&[b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]);
+        } else {
+            out.push(b);
         }
     }
 }

@@ -43,13 +43,17 @@ fn escape_uri(path: &[u8], out: &mut Vec<u8>) {
 
 /// The URI sent upstream, §4.2.
 fn upstream_uri(req: &mut Req<'_>, uri_part: Option<&[u8]>) -> Vec<u8> {
-    let Some(part) = uri_part else {
+    if uri_part.is_none() && req.valid_unparsed_uri {
         // No URI part, URI unchanged: the raw request target.
         return req.head.target.to_vec();
-    };
+    }
     let conf = req.conf;
-    let mut out = part.to_vec();
-    let cut = if conf.regex_or_named {
+    // `ngx_http_proxy_create_request()`: after `rewrite … break` (`r->valid_location`
+    // cleared) the URI part is not written and nothing is cut: the whole changed URI is
+    // sent (SEMANTICS §4.2 rule 3, the `/rw/` row).
+    let part = uri_part.filter(|_| req.valid_location);
+    let mut out = part.map(<[u8]>::to_vec).unwrap_or_default();
+    let cut = if conf.regex_or_named || part.is_none() {
         0
     } else {
         conf.name.len().min(req.uri.len())

@@ -108,6 +108,135 @@ pub fn map_uri_to_path(req: &mut Req<'_>) -> Vec<u8> {
     path
 }
 
+/// The `root`/`alias` value alone (what `ngx_http_map_uri_to_path()` puts before the
+/// URI), resolved against the prefix when a value with variables comes out relative.
+fn root_base(req: &mut Req<'_>) -> Vec<u8> {
+    let root = req.conf.root.clone();
+    let mut path = req.eval(&root.path);
+    if root.path.literal().is_none() && !path.starts_with(b"/") {
+        let mut full = root.prefix.to_vec();
+        full.extend_from_slice(&path);
+        path = full;
+    }
+    path
+}
+
+/// What `try_files` decided.
+pub enum Tried {
+    /// A name exists: `$uri` is now that name; the content phase serves it.
+    Found,
+    /// The last parameter: an internal redirect to this URI (`?` splits arguments).
+    Redirect(Vec<u8>, Option<Vec<u8>>),
+    /// The last parameter: a named location.
+    Named(Vec<u8>),
+    /// `=CODE`.
+    Code(u16),
+}
+
+/// `ngx_http_core_try_files_phase()` of nginx 1.22.1: each name is appended to the
+/// root (with `alias`, a name with variables that starts with the location name loses
+/// it) and tested; a directory counts only for a name written with a final `/`. The
+/// first that exists becomes `$uri` (without a redirect); else the last parameter.
+pub async fn try_files(
+    shared: &Shared,
+    req: &mut Req<'_>,
+    tf: &sluice_compiler::table::TryFiles,
+) -> Tried {
+    let base = root_base(req);
+    let name_of_loc = req.conf.name.clone();
+    let alias = req.conf.root.alias != Alias::No;
+    let strip = |name: &[u8], has_vars: bool| -> Option<usize> {
+        (alias && has_vars && name.starts_with(name_of_loc.as_bytes())).then_some(name_of_loc.len())
+    };
+    for (t, test_dir) in &tf.files {
+        let name = req.eval(t);
+        let cut = strip(&name, t.literal().is_none()).unwrap_or(0);
+        let rest = &name[cut..];
+        let mut path = base.clone();
+        path.extend_from_slice(rest);
+        match stat(&path).await {
+            Err(e) => {
+                if e != nix::libc::ENOENT && e != nix::libc::ENOTDIR {
+                    let msg = format!(
+                        "open() \"{}\" failed {}",
+                        String::from_utf8_lossy(&path),
+                        errno_text(e)
+                    );
+                    crate::log::error_log(shared, "crit", &msg, req);
+                }
+                continue;
+            }
+            Ok(true) if !test_dir => continue,
+            Ok(_) => {}
+        }
+        req.uri = if alias {
+            let mut u = name_of_loc.as_bytes().to_vec();
+            u.extend_from_slice(rest);
+            u
+        } else {
+            rest.to_vec()
+        };
+        return Tried::Found;
+    }
+    match &tf.last {
+        sluice_compiler::table::TryLast::Code(c) => Tried::Code(*c),
+        sluice_compiler::table::TryLast::Uri(t) => {
+            let v = req.eval(t);
+            let cut = strip(&v, t.literal().is_none()).unwrap_or(0);
+            let v = v[cut..].to_vec();
+            if v.starts_with(b"@") {
+                return Tried::Named(v);
+            }
+            match v.iter().position(|b| *b == b'?') {
+                Some(i) => Tried::Redirect(v[..i].to_vec(), Some(v[i + 1..].to_vec())),
+                None => Tried::Redirect(v, None),
+            }
+        }
+    }
+}
+
+/// The file tests of `if` (`ngx_http_script_file_code()`): `stat()`, following
+/// symlinks; a failed test is false for the positive forms and true for the `!` ones,
+/// and is logged unless the file is just missing.
+pub async fn file_test(
+    shared: &Shared,
+    req: &mut Req<'_>,
+    path: &[u8],
+    op: sluice_compiler::table::FileTest,
+    negate: bool,
+) -> bool {
+    use sluice_compiler::table::FileTest;
+    use std::os::unix::fs::PermissionsExt;
+    let p = path.to_vec();
+    let md = tokio::task::spawn_blocking(move || std::fs::metadata(os(&p)))
+        .await
+        .unwrap_or_else(|_| Err(std::io::Error::from_raw_os_error(nix::libc::EIO)));
+    match md {
+        Err(e) => {
+            let e = errno_of(&e);
+            use nix::libc::{ENAMETOOLONG, ENOENT, ENOTDIR};
+            if !matches!(e, ENOENT | ENOTDIR | ENAMETOOLONG) {
+                let msg = format!(
+                    "stat() \"{}\" failed {}",
+                    String::from_utf8_lossy(path),
+                    errno_text(e)
+                );
+                crate::log::error_log(shared, "crit", &msg, req);
+            }
+            negate
+        }
+        Ok(md) => {
+            let yes = match op {
+                FileTest::Plain => md.is_file(),
+                FileTest::Dir => md.is_dir(),
+                FileTest::Exists => true,
+                FileTest::Exec => md.permissions().mode() & 0o100 != 0,
+            };
+            yes != negate
+        }
+    }
+}
+
 fn os(path: &[u8]) -> &std::path::Path {
     std::path::Path::new(OsStr::from_bytes(path))
 }
@@ -368,8 +497,14 @@ async fn respond<C: AsyncWrite + Unpin>(
         .then(|| format!("\"{:x}-{:x}\"", mtime, size).into_bytes());
     let ct = conn::content_type(req);
 
+    // After `error_page`, `ngx_http_send_header()` sends `r->err_status`; the
+    // not-modified and range filters then leave the response alone (they act on 200s).
+    let mut status = if req.err_status != 0 {
+        req.err_status
+    } else {
+        200
+    };
     // Not-modified filter (`ngx_http_not_modified_header_filter()`).
-    let mut status = 200;
     let h = |n: &[u8]| req.head.header(n).cloned();
     let (ius, im, ims, inm) = (
         h(b"if-unmodified-since"),
@@ -377,8 +512,10 @@ async fn respond<C: AsyncWrite + Unpin>(
         h(b"if-modified-since"),
         h(b"if-none-match"),
     );
-    let unmodified_fails = ius.is_some_and(|v| parse_http_time(&v).is_none_or(|t| t < mtime));
-    let match_fails = im.is_some_and(|v| !etag_matches(&v, etag.as_deref(), false));
+    let filtered = status == 200;
+    let unmodified_fails =
+        filtered && ius.is_some_and(|v| parse_http_time(&v).is_none_or(|t| t < mtime));
+    let match_fails = filtered && im.is_some_and(|v| !etag_matches(&v, etag.as_deref(), false));
     if unmodified_fails || match_fails {
         // `ngx_http_filter_finalize_request()`: a clean 412 page; the request then
         // ends in an error and the connection closes (nginx 1.22.1 closed it after
@@ -386,7 +523,7 @@ async fn respond<C: AsyncWrite + Unpin>(
         let _ = conn::send_error(req, io, 412).await;
         return After::Close;
     }
-    if ims.is_some() || inm.is_some() {
+    if filtered && (ims.is_some() || inm.is_some()) {
         let modified = ims
             .as_ref()
             .is_some_and(|v| modified_since(conf.if_modified_since, v, mtime));
@@ -480,9 +617,13 @@ async fn respond<C: AsyncWrite + Unpin>(
         }
         out.extend_from_slice(format!("Content-Length: {length}\r\n").as_bytes());
     }
-    out.extend_from_slice(b"Last-Modified: ");
-    out.extend_from_slice(http_date(mtime).as_bytes());
-    out.extend_from_slice(b"\r\n");
+    // `ngx_http_header_filter()` drops `Last-Modified` from other statuses (an
+    // `error_page` target sent with its error's status).
+    if matches!(status, 200 | 206 | 304) {
+        out.extend_from_slice(b"Last-Modified: ");
+        out.extend_from_slice(http_date(mtime).as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
     let keep = req.head.keep_alive;
     out.extend_from_slice(if keep {
         b"Connection: keep-alive\r\n"

@@ -111,6 +111,19 @@ struct Scope {
     ssl_protocols: Option<Vec<String>>,
     /// `ssl on|off` (deprecated).
     ssl_on: Option<bool>,
+    /// `error_page` words (several add up; the list is inherited whole).
+    error_pages: Option<Vec<Vec<String>>>,
+    /// `recursive_error_pages`.
+    recursive_error_pages: Option<bool>,
+}
+
+/// What an `if` block inherits from the level it is written in.
+struct IfParent<'a> {
+    scope: &'a Scope,
+    name: &'a str,
+    regex_or_named: bool,
+    handler: &'a Handler,
+    server_level: bool,
 }
 
 fn arg(d: &Directive, i: usize) -> &str {
@@ -214,6 +227,8 @@ impl Scope {
             }
             "ssl_protocols" => self.ssl_protocols = Some(words(d)),
             "ssl" => self.ssl_on = Some(flag(d)),
+            "error_page" => push_list(&mut self.error_pages, words(d)),
+            "recursive_error_pages" => self.recursive_error_pages = Some(flag(d)),
             // `sendfile`, `tcp_nopush`: socket and copy tuning only (SEMANTICS §10);
             // sluice streams files in chunks either way.
             "types" => {
@@ -280,7 +295,9 @@ impl Scope {
             ssl_certificates,
             ssl_certificate_keys,
             ssl_protocols,
-            ssl_on
+            ssl_on,
+            error_pages,
+            recursive_error_pages
         )
     }
 }
@@ -526,7 +543,11 @@ impl Lower {
                 }
                 "types" => continue,
                 "set" | "auth_request_set" | "perl_set" => {
-                    if let Some(v) = arg(d, 0).strip_prefix('$') {
+                    // `set $args` writes the built-in (`ngx_http_variable_set_args()`).
+                    if let Some(v) = arg(d, 0)
+                        .strip_prefix('$')
+                        .filter(|v| !(name == "set" && v.eq_ignore_ascii_case("args")))
+                    {
                         self.define(
                             v,
                             if name == "set" {
@@ -577,7 +598,12 @@ impl Lower {
                         .position(|w| matches!(w.value.as_str(), "~" | "~*" | "!~" | "!~*"))
                     {
                         if let Some(w) = d.args.get(i + 1) {
-                            let re = w.value.trim_end_matches(')');
+                            // The last word loses the one `)` that closes the condition.
+                            let re = if i + 2 == d.args.len() {
+                                w.value.strip_suffix(')').unwrap_or(&w.value)
+                            } else {
+                                &w.value
+                            };
                             for n in capture_names(re, false).unwrap_or_default() {
                                 self.define(&n, UserVarSource::Capture);
                             }
@@ -809,13 +835,17 @@ impl Lower {
 
         let mut locs: Vec<Arc<LocConf>> = Vec::new();
         let mut defs: Vec<LocationDef> = Vec::new();
-        let server_conf = self.loc_conf(items, &scope, "", false, &mut locs, &mut defs)?;
+        let mut server_conf = self.loc_conf(items, &scope, "", false, &mut locs, &mut defs)?;
+        // The server level's instructions run in the server-rewrite phase only; nginx
+        // skips the rewrite phase for the server's own configuration.
+        let rewrites = std::mem::take(&mut server_conf.rewrites);
         let locations = LocationTree::build(&defs)?;
         self.servers.push(Server {
             name: first,
             locations,
             locs,
             conf: Arc::new(server_conf),
+            rewrites,
             client_header_timeout: scope
                 .client_header_timeout
                 .unwrap_or(Duration::from_secs(60)),
@@ -878,24 +908,23 @@ impl Lower {
     ) -> Result<LocConf, String> {
         let mut handler = Handler::Static;
         for x in items {
-            match x.name.value.as_str() {
-                "return" => {
-                    let v0 = arg(x, 0);
-                    handler = match parse_number(v0) {
-                        Some(code) => Handler::Return {
-                            code: code as u16,
-                            text: x.args.get(1).map(|w| self.t(&w.value)),
-                        },
-                        None => Handler::Return {
-                            code: 302,
-                            text: Some(self.t(v0)),
-                        },
-                    };
-                }
-                "proxy_pass" => handler = Handler::Proxy(Arc::new(self.proxy_pass(arg(x, 0))?)),
-                _ => {}
+            if x.name.value == "proxy_pass" {
+                handler = Handler::Proxy(Arc::new(self.proxy_pass(arg(x, 0))?));
             }
         }
+        let server_level = name.is_empty();
+        let parent = IfParent {
+            scope,
+            name,
+            regex_or_named,
+            handler: &handler,
+            server_level,
+        };
+        let rewrites = self.rewrite_ops(items, &parent)?;
+        let try_files = items
+            .iter()
+            .find(|x| x.name.value == "try_files")
+            .map(|x| Arc::new(self.try_files(x)));
         for x in items.iter().filter(|x| x.name.value == "location") {
             let (kind, lname) = location_kind(x);
             let b: &[Directive] = x.block.as_ref().map_or(&[], |b| &b.items);
@@ -932,7 +961,212 @@ impl Lower {
                 children,
             });
         }
-        Ok(self.finish_conf(scope, name, regex_or_named, handler))
+        let mut conf = self.finish_conf(scope, name, regex_or_named, handler);
+        conf.rewrites = Arc::new(rewrites);
+        conf.try_files = try_files;
+        Ok(conf)
+    }
+
+    /// The rewrite-module instructions of one level, in order (`ngx_http_rewrite()`,
+    /// `ngx_http_rewrite_return()`, `ngx_http_rewrite_set()`, `ngx_http_rewrite_break()`,
+    /// `ngx_http_rewrite_if()`).
+    fn rewrite_ops(
+        &mut self,
+        items: &[Directive],
+        parent: &IfParent<'_>,
+    ) -> Result<Vec<RewriteOp>, String> {
+        let mut ops = Vec::new();
+        for x in items {
+            match x.name.value.as_str() {
+                "rewrite" => ops.push(RewriteOp::Rewrite(Arc::new(self.rewrite(x)?))),
+                "return" => {
+                    let v0 = arg(x, 0);
+                    ops.push(match parse_number(v0) {
+                        Some(code) => RewriteOp::Return {
+                            code: code as u16,
+                            text: x.args.get(1).map(|w| self.t(&w.value)),
+                        },
+                        None => RewriteOp::Return {
+                            code: 302,
+                            text: Some(self.t(v0)),
+                        },
+                    });
+                }
+                "set" => {
+                    let v = arg(x, 0).trim_start_matches('$');
+                    let target = if v.eq_ignore_ascii_case("args") {
+                        SetTarget::Args
+                    } else {
+                        match Var::resolve(&v.to_ascii_lowercase(), &self.user_vars) {
+                            Var::User(i) => SetTarget::User(i),
+                            // The checker refused other names already.
+                            _ => continue,
+                        }
+                    };
+                    ops.push(RewriteOp::Set {
+                        target,
+                        value: self.t(arg(x, 1)),
+                    });
+                }
+                "break" => ops.push(RewriteOp::Break),
+                "if" => {
+                    let cond = Arc::new(self.condition(x)?);
+                    let b: &[Directive] = x.block.as_ref().map_or(&[], |b| &b.items);
+                    let body = Arc::new(self.rewrite_ops(b, parent)?);
+                    let conf = if parent.server_level {
+                        None
+                    } else {
+                        Some(Arc::new(self.if_conf(b, parent)?))
+                    };
+                    ops.push(RewriteOp::If { cond, conf, body });
+                }
+                _ => {}
+            }
+        }
+        Ok(ops)
+    }
+
+    /// A location-level `if` block's configuration: a nameless location nested in the
+    /// enclosing one, merged with it like any other (`ngx_http_rewrite_if()` adds it with
+    /// `noname`). Without a `proxy_pass` of its own it keeps the enclosing one, with its
+    /// URI part and location name (`ngx_http_proxy_merge_loc_conf()` copies them for a
+    /// `noname` location).
+    fn if_conf(&mut self, items: &[Directive], parent: &IfParent<'_>) -> Result<LocConf, String> {
+        let mut own = Scope::default();
+        for y in items {
+            own.apply(y);
+        }
+        let scope = own.inherit(parent.scope);
+        let mut handler = None;
+        for x in items {
+            if x.name.value == "proxy_pass" {
+                handler = Some(Handler::Proxy(Arc::new(self.proxy_pass(arg(x, 0))?)));
+            }
+        }
+        Ok(match handler {
+            Some(h) => self.finish_conf(&scope, parent.name, true, h),
+            None => self.finish_conf(
+                &scope,
+                parent.name,
+                parent.regex_or_named,
+                parent.handler.clone(),
+            ),
+        })
+    }
+
+    /// A `rewrite` directive (`ngx_http_rewrite()`).
+    fn rewrite(&self, x: &Directive) -> Result<Rewrite, String> {
+        let re = compile(arg(x, 0), false)?;
+        let raw = arg(x, 1);
+        let (repl, add_args) = match raw.strip_suffix('?') {
+            Some(r) => (r, false),
+            None => (raw, true),
+        };
+        let url =
+            raw.starts_with("http://") || raw.starts_with("https://") || raw.starts_with("$scheme");
+        let (mut redirect, mut stop, mut break_cycle) = (if url { 302 } else { 0 }, url, false);
+        match arg(x, 2) {
+            "last" => stop = true,
+            "break" => {
+                stop = true;
+                break_cycle = true;
+            }
+            "redirect" => {
+                redirect = 302;
+                stop = true;
+            }
+            "permanent" => {
+                redirect = 301;
+                stop = true;
+            }
+            _ => {}
+        }
+        let repl = self.t(repl);
+        let has_args = repl
+            .parts
+            .iter()
+            .any(|p| matches!(p, TPart::Lit(l) if l.contains(&b'?')));
+        Ok(Rewrite {
+            re,
+            repl,
+            redirect,
+            stop,
+            break_cycle,
+            add_args,
+            has_args,
+        })
+    }
+
+    /// An `if` condition, already validated by the checker
+    /// (`ngx_http_rewrite_if_condition()`).
+    fn condition(&self, x: &Directive) -> Result<Condition, String> {
+        let mut v: Vec<String> = x.args.iter().map(|w| w.value.clone()).collect();
+        if let Some(first) = v.first_mut() {
+            if first.starts_with('(') {
+                first.remove(0);
+            }
+            if first.is_empty() {
+                v.remove(0);
+            }
+        }
+        if let Some(last) = v.last_mut() {
+            if last.ends_with(')') {
+                last.pop();
+            }
+            if last.is_empty() {
+                v.pop();
+            }
+        }
+        let p = v.first().cloned().unwrap_or_default();
+        if p.starts_with('$') {
+            let lhs = self.t(&p);
+            let (Some(op), Some(rhs)) = (v.get(1), v.get(2)) else {
+                return Ok(Condition::Var(lhs));
+            };
+            return Ok(match op.as_str() {
+                "=" | "!=" => Condition::Eq {
+                    lhs,
+                    rhs: self.t(rhs),
+                    negate: op == "!=",
+                },
+                _ => Condition::Regex {
+                    lhs,
+                    re: compile(rhs, op.ends_with('*'))?,
+                    negate: op.starts_with('!'),
+                },
+            });
+        }
+        let negate = p.starts_with('!');
+        let op = match p.trim_start_matches('!') {
+            "-f" => FileTest::Plain,
+            "-d" => FileTest::Dir,
+            "-e" => FileTest::Exists,
+            _ => FileTest::Exec,
+        };
+        Ok(Condition::File {
+            path: self.t(v.get(1).map_or("", String::as_str)),
+            op,
+            negate,
+        })
+    }
+
+    /// `ngx_http_core_try_files()`: a name ending in `/` (not the last) accepts a
+    /// directory and loses the slash; the last is `=CODE` or a URI.
+    fn try_files(&self, x: &Directive) -> TryFiles {
+        let n = x.args.len();
+        let files = x.args[..n.saturating_sub(1)]
+            .iter()
+            .map(|w| match w.value.strip_suffix('/') {
+                Some(v) => (self.t(v), true),
+                None => (self.t(&w.value), false),
+            })
+            .collect();
+        let last = arg(x, n.saturating_sub(1));
+        let last = match last.strip_prefix('=').and_then(parse_number) {
+            Some(code) => TryLast::Code(code as u16),
+            None => TryLast::Uri(self.t(last)),
+        };
+        TryFiles { files, last }
     }
 
     fn proxy_pass(&mut self, url: &str) -> Result<ProxyPass, String> {
@@ -1164,12 +1398,22 @@ impl Lower {
                 Some(AccessRule { allow: *allow, net })
             })
             .collect();
+        let error_pages: Vec<ErrorPage> = s
+            .error_pages
+            .iter()
+            .flatten()
+            .filter_map(|w| self.error_page(w))
+            .collect();
         LocConf {
             access: Arc::new(access),
             internal: s.internal.unwrap_or(false),
             name: name.to_string(),
             regex_or_named,
             handler,
+            rewrites: Arc::new(Vec::new()),
+            error_pages: Arc::new(error_pages),
+            recursive_error_pages: s.recursive_error_pages.unwrap_or(false),
+            try_files: None,
             proxy_set_headers: Arc::new(set),
             proxy_http_11: s.http11.unwrap_or(false),
             proxy_connect_timeout: s.connect_timeout.unwrap_or(sec(60)),
@@ -1221,6 +1465,27 @@ impl Lower {
             },
             log_not_found: s.log_not_found.unwrap_or(true),
         }
+    }
+
+    /// `ngx_http_core_error_page()`: codes, an optional `=[CODE]`, the URI. Without
+    /// `=`, 494–497 are answered as 400.
+    fn error_page(&self, w: &[String]) -> Option<ErrorPage> {
+        let (uri, rest) = w.split_last()?;
+        let (overwrite, codes) = match rest.split_last() {
+            Some((o, codes)) if o.starts_with('=') => {
+                (Some(parse_number(&o[1..]).unwrap_or(0) as u16), codes)
+            }
+            _ => (None, rest),
+        };
+        let codes: Vec<u16> = codes
+            .iter()
+            .filter_map(|c| parse_number(c).map(|n| n as u16))
+            .collect();
+        Some(ErrorPage {
+            codes,
+            overwrite,
+            uri: self.t(uri),
+        })
     }
 
     /// `ngx_http_core_root()` and the merge: `root html` when no level sets one; a
@@ -1596,6 +1861,58 @@ mod tests {
         let t = table("server { listen 127.0.0.1:8080; }");
         assert_eq!(names(&t.servers[0].conf), vec![b"index.html".to_vec()]);
         assert!(t.servers[0].conf.etag);
+    }
+
+    #[test]
+    fn rewrite_module_lowers_in_order() {
+        let t = table(
+            "error_page 404 /e; \
+             server { listen 127.0.0.1:8080; set $s 1; rewrite ^/a /b; \
+               location /p/ { proxy_pass http://127.0.0.1:9/u/; \
+                 rewrite ^/p/(.*)$ /q/$1?x=1 last; rewrite ^ http://h/ permanent; \
+                 rewrite ^ /r? break; \
+                 if ($arg_a ~* ^b) { add_header X y; set $s 2; break; } \
+                 error_page 500 502 =200 @n; try_files $uri $uri/ =404; } \
+               location @n { return 200 x; } }",
+        );
+        let s = &t.servers[0];
+        assert_eq!(s.rewrites.len(), 2);
+        assert!(s.conf.rewrites.is_empty());
+        let p = s.locs.iter().find(|c| c.name == "/p/").expect("location");
+        let ops = &p.rewrites;
+        assert_eq!(ops.len(), 4);
+        let RewriteOp::Rewrite(r) = &ops[0] else {
+            panic!("rewrite first")
+        };
+        assert!(r.stop && !r.break_cycle && r.redirect == 0 && r.add_args && r.has_args);
+        let RewriteOp::Rewrite(r) = &ops[1] else {
+            panic!("rewrite second")
+        };
+        assert_eq!(r.redirect, 301);
+        let RewriteOp::Rewrite(r) = &ops[2] else {
+            panic!("rewrite third")
+        };
+        assert!(r.break_cycle && !r.add_args);
+        let RewriteOp::If { cond, conf, body } = &ops[3] else {
+            panic!("if last")
+        };
+        assert!(matches!(**cond, Condition::Regex { negate: false, .. }));
+        assert_eq!(body.len(), 2);
+        // The block keeps the location's proxy_pass, name and error pages.
+        let c = conf
+            .as_ref()
+            .expect("location-level if has a configuration");
+        assert!(matches!(c.handler, Handler::Proxy(_)));
+        assert_eq!(c.name, "/p/");
+        assert_eq!(c.add_headers.len(), 1);
+        assert_eq!(p.error_pages.len(), 1);
+        assert_eq!(p.error_pages[0].codes, vec![500, 502]);
+        assert_eq!(p.error_pages[0].overwrite, Some(200));
+        assert_eq!(s.conf.error_pages[0].overwrite, None);
+        let tf = p.try_files.as_ref().expect("try_files");
+        assert_eq!(tf.files.len(), 2);
+        assert!(!tf.files[0].1 && tf.files[1].1);
+        assert!(matches!(tf.last, TryLast::Code(404)));
     }
 
     #[test]

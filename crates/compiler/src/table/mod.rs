@@ -144,6 +144,8 @@ pub struct Server {
     pub locs: Vec<Arc<LocConf>>,
     /// Server-level configuration, for requests no location matches.
     pub conf: Arc<LocConf>,
+    /// The server-level rewrite-module instructions (the server-rewrite phase).
+    pub rewrites: Arc<Vec<RewriteOp>>,
     /// `client_header_timeout`.
     pub client_header_timeout: Duration,
     /// `client_header_buffer_size`.
@@ -255,21 +257,158 @@ impl TlsProtocols {
     }
 }
 
-/// What answers a request in a location.
+/// What answers a request in a location's content phase. (`return` is a rewrite-module
+/// instruction: [`RewriteOp::Return`].)
 #[derive(Debug, Clone)]
 pub enum Handler {
-    /// `return CODE [TEXT|URL]`.
+    /// `proxy_pass`.
+    Proxy(Arc<ProxyPass>),
+    /// Nothing configured: static files from `root`/`alias`, with `index` for a URI
+    /// ending in `/` (SEMANTICS §10).
+    Static,
+}
+
+/// One instruction of `ngx_http_rewrite_module`, run in order in the server-rewrite
+/// phase (server level, before location search) or the rewrite phase (location level).
+/// Rewrite instructions are not inherited by nested locations (nginx merges no codes).
+#[derive(Debug, Clone)]
+pub enum RewriteOp {
+    /// `rewrite REGEX REPL [FLAG]`.
+    Rewrite(Arc<Rewrite>),
+    /// `return CODE [TEXT|URL]` / `return URL` (302).
     Return {
         /// Status.
         code: u16,
         /// Body text or redirect URL.
         text: Option<Template>,
     },
-    /// `proxy_pass`.
-    Proxy(Arc<ProxyPass>),
-    /// Nothing configured: static files from `root`/`alias`, with `index` for a URI
-    /// ending in `/` (SEMANTICS §10).
-    Static,
+    /// `set $var VALUE`.
+    Set {
+        /// Which variable.
+        target: SetTarget,
+        /// The value.
+        value: Template,
+    },
+    /// `break`.
+    Break,
+    /// `if (COND) { ... }`: when the condition holds, a location-level `if` makes its
+    /// block's configuration the request's (`conf`), then its instructions run and the
+    /// enclosing list goes on after the block (`ngx_http_script_if_code()`).
+    If {
+        /// The condition.
+        cond: Arc<Condition>,
+        /// The block as a nested location configuration (`None` for a server-level
+        /// `if`: nginx does not switch configuration there).
+        conf: Option<Arc<LocConf>>,
+        /// The instructions inside the block.
+        body: Arc<Vec<RewriteOp>>,
+    },
+}
+
+/// A compiled `rewrite`.
+#[derive(Debug)]
+pub struct Rewrite {
+    /// Matched against `$uri` (case-sensitive; compiled at load).
+    pub re: pcre2::bytes::Regex,
+    /// The replacement without a final `?`.
+    pub repl: Template,
+    /// `redirect`, `permanent`, or a replacement starting with `http://`, `https://`,
+    /// `$scheme`: the status (302/301); 0 for an internal rewrite.
+    pub redirect: u16,
+    /// `last` (or any redirect): stop the instructions after this one when it matches.
+    pub stop: bool,
+    /// `break`: stop, and stay in this location.
+    pub break_cycle: bool,
+    /// The replacement does not end in `?`: the original arguments are appended.
+    pub add_args: bool,
+    /// The replacement has a `?` of its own (arguments are appended after `&`).
+    pub has_args: bool,
+}
+
+/// What `set` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetTarget {
+    /// A user variable: index into [`RoutingTable::user_vars`].
+    User(u32),
+    /// `$args` (`ngx_http_variable_set_args()`).
+    Args,
+}
+
+/// An `if` condition (`ngx_http_rewrite_if_condition()`).
+#[derive(Debug)]
+pub enum Condition {
+    /// `($var)`: true unless empty or `"0"`.
+    Var(Template),
+    /// `($var = VALUE)`, `($var != VALUE)`: byte-wise comparison.
+    Eq {
+        /// The variable.
+        lhs: Template,
+        /// The value.
+        rhs: Template,
+        /// `!=`.
+        negate: bool,
+    },
+    /// `($var ~ RE)`, `~*`, `!~`, `!~*`: a match sets the captures.
+    Regex {
+        /// The variable.
+        lhs: Template,
+        /// Compiled at load.
+        re: pcre2::bytes::Regex,
+        /// `!~`, `!~*`.
+        negate: bool,
+    },
+    /// `-f`, `-d`, `-e`, `-x` and their `!` forms.
+    File {
+        /// The path.
+        path: Template,
+        /// Which test.
+        op: FileTest,
+        /// `!-…`.
+        negate: bool,
+    },
+}
+
+/// The file tests of `if`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileTest {
+    /// `-f`: a regular file.
+    Plain,
+    /// `-d`: a directory.
+    Dir,
+    /// `-e`: a file, directory or symlink.
+    Exists,
+    /// `-x`: executable.
+    Exec,
+}
+
+/// One `error_page CODE... [=[RESPONSE]] URI`.
+#[derive(Debug, Clone)]
+pub struct ErrorPage {
+    /// The statuses it applies to.
+    pub codes: Vec<u16>,
+    /// `=CODE` → `Some(CODE)`, a bare `=` → `Some(0)` (the target's status), none →
+    /// `None` (the original status; 494–497 become 400, as `ngx_http_core_error_page()`).
+    pub overwrite: Option<u16>,
+    /// A URI (internal redirect, `?` splits arguments), `@named`, or a URL (302).
+    pub uri: Template,
+}
+
+/// `try_files FILE... URI|=CODE|@named`.
+#[derive(Debug, Clone)]
+pub struct TryFiles {
+    /// The names to test (a trailing `/` removed and recorded: a directory is accepted).
+    pub files: Vec<(Template, bool)>,
+    /// The fallback.
+    pub last: TryLast,
+}
+
+/// The last parameter of `try_files`.
+#[derive(Debug, Clone)]
+pub enum TryLast {
+    /// An internal redirect (`?` splits arguments) or `@named`.
+    Uri(Template),
+    /// `=CODE`.
+    Code(u16),
 }
 
 /// A `proxy_pass` target.
@@ -411,6 +550,15 @@ pub struct LocConf {
     pub regex_or_named: bool,
     /// The handler.
     pub handler: Handler,
+    /// The location's rewrite-module instructions (empty at server level: those run in
+    /// the server-rewrite phase, [`Server::rewrites`]).
+    pub rewrites: Arc<Vec<RewriteOp>>,
+    /// `error_page` entries after inheritance (all-or-nothing), in order.
+    pub error_pages: Arc<Vec<ErrorPage>>,
+    /// `recursive_error_pages`.
+    pub recursive_error_pages: bool,
+    /// `try_files` (not inherited).
+    pub try_files: Option<Arc<TryFiles>>,
     /// `proxy_set_header` list after inheritance, with nginx's defaults last.
     pub proxy_set_headers: Arc<Vec<SetHeader>>,
     /// `proxy_http_version` 1.1 (else 1.0).
@@ -604,7 +752,7 @@ pub enum UserVarSource {
     Map(usize),
     /// A named regex capture: set when the regex that defines it matches.
     Capture,
-    /// `set $x ...` (rewrite module): not evaluated yet by sluice.
+    /// `set $x ...` (rewrite module): what the last `set` stored, empty before.
     Set,
     /// Another definition sluice does not evaluate yet (`geo`, `split_clients`, ...).
     Other,
