@@ -117,9 +117,11 @@ fn resolve_target(req: &mut Req<'_>, pass: &ProxyPass) -> Result<Target, u16> {
                 _ => host.clone(),
             });
             req.proxy_port = Bytes::from(port.unwrap_or(default_port).to_string());
+            // With variables and no URI part the raw target goes out only while the URI is
+            // unchanged; after a rewrite the changed `$uri` (and `$args`) do (§4.2).
             let u = match uri {
                 Some(u) if !u.is_empty() => u,
-                _ => req.head.target.to_vec(),
+                _ => upstream_uri(req, None),
             };
             let group = req
                 .table
@@ -841,9 +843,16 @@ async fn relay<C: AsyncRead + AsyncWrite + Unpin + Send>(
     // `Last-Modified`, a passed `Server`/`Date` and any other `Location` included, with
     // their names as sent — then `add_header`.
     let mut out = Vec::with_capacity(512);
-    out.extend_from_slice(b"HTTP/1.1 ");
-    out.extend_from_slice(&up.status_text);
-    out.extend_from_slice(b"\r\n");
+    if req.err_status != 0 {
+        // `ngx_http_send_header()`: after error_page the response goes out with the error
+        // status (`r->err_status`) and nginx's own status line, not the upstream's.
+        req.status = req.err_status;
+        out.extend_from_slice(crate::respond::status_line(req.err_status).as_bytes());
+    } else {
+        out.extend_from_slice(b"HTTP/1.1 ");
+        out.extend_from_slice(&up.status_text);
+        out.extend_from_slice(b"\r\n");
+    }
     let hidden = |n: &[u8]| {
         conf.proxy_hide_headers
             .iter()
