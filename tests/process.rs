@@ -471,3 +471,21 @@ fn quit_finishes_requests_and_cuts_tunnels_at_worker_shutdown_timeout() {
     );
     assert_eq!(p.0.wait().expect("status").code(), Some(0));
 }
+
+#[test]
+fn worker_rlimit_nofile_sets_the_open_file_limit() {
+    let d = prefix_dir("rlimit");
+    let port = free_port();
+    let text =
+        conf(port, "x", "").replace("daemon off;\n", "daemon off;\nworker_rlimit_nofile 4321;\n");
+    std::fs::write(d.path().join("nginx.conf"), text).expect("conf");
+    let p = start(d.path(), &[]);
+    assert!(ready(d.path(), port));
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", p.0.id())).expect("limits");
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .expect("open files line");
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(&fields[3..5], &["4321", "4321"], "{line}");
+}

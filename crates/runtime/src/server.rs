@@ -116,6 +116,18 @@ fn spawn_accept(shared: Arc<Shared>, listener: TcpListener, addr: ListenAddr) ->
 /// words and returned), then writes the pid file.
 pub fn run(table: RoutingTable, opts: RunOptions) -> Result<(), String> {
     let workers = table.main.worker_processes.max(1);
+    // `worker_rlimit_nofile` (nginx sets it in each worker; sluice's one process sets it
+    // before opening anything): soft and hard limit, as `setrlimit(RLIMIT_NOFILE)` there.
+    if let Some(n) = table.main.worker_rlimit_nofile {
+        use nix::sys::resource::{setrlimit, Resource};
+        if let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, n, n) {
+            eprintln!(
+                "sluice: [alert] setrlimit(RLIMIT_NOFILE, {n}) failed ({}: {})",
+                e as i32,
+                e.desc()
+            );
+        }
+    }
     // Certificates are read before any socket is bound, as nginx reads them while
     // parsing the configuration.
     let live = Live::load(table)?;

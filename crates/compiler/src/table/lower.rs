@@ -416,6 +416,9 @@ impl Lower {
                     }
                 }
                 "pid" => m.pid = self.prefix_path(arg(d, 0)),
+                "worker_rlimit_nofile" => {
+                    m.worker_rlimit_nofile = parse_number(arg(d, 0)).map(|n| n as u64)
+                }
                 "daemon" => m.daemon = flag(d),
                 "error_log" => {
                     let f = arg(d, 0);
@@ -1566,6 +1569,7 @@ fn default_main() -> MainConf {
     MainConf {
         worker_processes: 1,
         worker_connections: 512,
+        worker_rlimit_nofile: None,
         pid: PathBuf::from("/run/nginx.pid"),
         daemon: true,
         error_log: None,

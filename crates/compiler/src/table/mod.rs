@@ -43,6 +43,8 @@ pub struct MainConf {
     pub worker_processes: usize,
     /// `worker_connections`.
     pub worker_connections: usize,
+    /// `worker_rlimit_nofile`: the open-file limit to set at start.
+    pub worker_rlimit_nofile: Option<u64>,
     /// `pid`.
     pub pid: PathBuf,
     /// `daemon`.
