@@ -2,9 +2,10 @@
 //! at them; any EOF ends both sides once pending data is written; the tunnel closes when
 //! no byte moved in either direction for `proxy_read_timeout`.
 //!
-//! Memory: one buffer per direction, allocated only while data is moving
-//! (`read_buf` into a `BytesMut` that is reserved on demand and released when empty),
-//! so an idle tunnel holds no read buffers.
+//! Memory: an idle tunnel holds no upstream buffer (it waits for readiness and allocates
+//! a buffer only once bytes are there) and a small client buffer (512 bytes, doubled up
+//! to 16 KiB while reads fill it, back to 512 once traffic stops): the client side is any
+//! `AsyncRead` (TCP or TLS), which offers no readiness wait without a buffer.
 
 use crate::ctx::Req;
 use crate::Shared;
@@ -23,18 +24,18 @@ pub async fn run<C: AsyncRead + AsyncWrite + Unpin + Send>(
     idle: Duration,
     send_timeout: Duration,
 ) {
-    let (mut ur, mut uw) = upstream.into_split();
+    let (ur, mut uw) = upstream.into_split();
     let (mut cr, mut cw) = tokio::io::split(client);
+    const SMALL: usize = 512;
+    const LARGE: usize = 16 * 1024;
     let mut cbuf = BytesMut::new();
-    let mut ubuf = BytesMut::new();
+    let mut want = SMALL;
     let mut deadline = Instant::now() + idle;
+    let idle_msg =
+        "upstream timed out (110: Connection timed out) while proxying upgraded connection";
     loop {
-        // Wait for readability without holding a buffer: reserve only once data is there.
-        if cbuf.capacity() == 0 {
-            cbuf.reserve(4096);
-        }
-        if ubuf.capacity() == 0 {
-            ubuf.reserve(4096);
+        if cbuf.capacity() < want {
+            cbuf = BytesMut::with_capacity(want);
         }
         tokio::select! {
             r = timeout_at(deadline, cr.read_buf(&mut cbuf)) => match r {
@@ -43,29 +44,38 @@ pub async fn run<C: AsyncRead + AsyncWrite + Unpin + Send>(
                     if tokio::time::timeout(send_timeout, uw.write_all(&cbuf)).await.map_or(true, |r| r.is_err()) {
                         break;
                     }
+                    // A read that filled the buffer asks for a bigger one next time.
+                    want = if n == cbuf.capacity() { (want * 2).min(LARGE) } else { SMALL };
                     cbuf = BytesMut::new();
                     deadline = Instant::now() + idle;
                 }
                 Ok(_) => break,
                 Err(_) => {
-                    crate::log::error_log(shared, "info", "upstream timed out (110: Connection timed out) while proxying upgraded connection", req);
+                    crate::log::error_log(shared, "info", idle_msg, req);
                     break;
                 }
             },
-            r = timeout_at(deadline, ur.read_buf(&mut ubuf)) => match r {
-                Ok(Ok(n)) if n > 0 => {
-                    req.body_bytes_sent += n as u64;
-                    req.bytes_sent += n as u64;
-                    if tokio::time::timeout(send_timeout, cw.write_all(&ubuf)).await.map_or(true, |r| r.is_err()) {
-                        break;
+            r = timeout_at(deadline, ur.readable()) => match r {
+                Ok(Ok(())) => {
+                    let mut ubuf = BytesMut::with_capacity(LARGE);
+                    match ur.try_read_buf(&mut ubuf) {
+                        Ok(0) => break,
+                        Ok(n) => {
+                            req.body_bytes_sent += n as u64;
+                            req.bytes_sent += n as u64;
+                            if tokio::time::timeout(send_timeout, cw.write_all(&ubuf)).await.map_or(true, |r| r.is_err()) {
+                                break;
+                            }
+                            let _ = cw.flush().await;
+                            deadline = Instant::now() + idle;
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                        Err(_) => break,
                     }
-                    let _ = cw.flush().await;
-                    ubuf = BytesMut::new();
-                    deadline = Instant::now() + idle;
                 }
-                Ok(_) => break,
+                Ok(Err(_)) => break,
                 Err(_) => {
-                    crate::log::error_log(shared, "info", "upstream timed out (110: Connection timed out) while proxying upgraded connection", req);
+                    crate::log::error_log(shared, "info", idle_msg, req);
                     break;
                 }
             },
