@@ -982,6 +982,10 @@ async fn relay<C: AsyncRead + AsyncWrite + Unpin + Send>(
             return After::Close;
         }
         let _ = client.flush().await;
+        // The tunnel can live for hours: free the response head and the upstream's head
+        // buffer now rather than hold them for its lifetime.
+        drop(out);
+        drop(up);
         crate::tunnel::run(shared, req, client, up_io, read_timeout, send_timeout).await;
         return After::Close;
     }
