@@ -1174,23 +1174,7 @@ pub(crate) async fn send_error_extra<C: AsyncWrite + Unpin>(
     });
     out.extend_from_slice(extra);
     // The headers filter: `expires` for the 2xx/3xx codes that come this way.
-    crate::static_files::expires_headers(req, wire, None, &mut out);
-    add_headers(req, wire, &mut out);
-    out.extend_from_slice(b"\r\n");
-    if &req.head.method[..] != b"HEAD" {
-        out.extend_from_slice(&body);
-        req.body_bytes_sent = body.len() as u64;
-    }
-    strip_head_for_http09(req, &mut out);
-    req.bytes_sent = out.len() as u64;
-    let ok = timeout(req.conf.send_timeout, io.write_all(&out))
-        .await
-        .is_ok_and(|r| r.is_ok());
-    if close || !ok {
-        After::Close
-    } else {
-        After::KeepAlive
-    }
+    finish_response(req, io, out, wire, &body, true, !close).await
 }
 
 pub(crate) async fn send_redirect<C: AsyncWrite + Unpin>(
@@ -1227,23 +1211,7 @@ pub(crate) async fn send_redirect<C: AsyncWrite + Unpin>(
         out.extend_from_slice(loc);
         out.extend_from_slice(b"\r\n");
     }
-    crate::static_files::expires_headers(req, code, None, &mut out);
-    add_headers(req, code, &mut out);
-    out.extend_from_slice(b"\r\n");
-    if &req.head.method[..] != b"HEAD" {
-        out.extend_from_slice(&body);
-        req.body_bytes_sent = body.len() as u64;
-    }
-    strip_head_for_http09(req, &mut out);
-    req.bytes_sent = out.len() as u64;
-    let ok = timeout(req.conf.send_timeout, io.write_all(&out))
-        .await
-        .is_ok_and(|r| r.is_ok());
-    if keep && ok {
-        After::KeepAlive
-    } else {
-        After::Close
-    }
+    finish_response(req, io, out, code, &body, true, keep).await
 }
 
 /// `return CODE TEXT`: the text with `default_type`.
@@ -1280,10 +1248,26 @@ async fn send_body<C: AsyncWrite + Unpin>(
     } else {
         b"Connection: close\r\n"
     });
-    crate::static_files::expires_headers(req, code, None, &mut out);
-    add_headers(req, code, &mut out);
+    finish_response(req, io, out, code, body, !no_content, keep).await
+}
+
+/// The end every nginx-made response shares: the headers filter (`expires`,
+/// `add_header`), the blank line, the body unless HEAD (or `with_body` is false), the
+/// HTTP/0.9 form, and the write within `send_timeout`. Keep-alive only if `keep` and the
+/// write went through.
+async fn finish_response<C: AsyncWrite + Unpin>(
+    req: &mut Req<'_>,
+    io: &mut C,
+    mut out: Vec<u8>,
+    status: u16,
+    body: &[u8],
+    with_body: bool,
+    keep: bool,
+) -> After {
+    crate::static_files::expires_headers(req, status, None, &mut out);
+    add_headers(req, status, &mut out);
     out.extend_from_slice(b"\r\n");
-    if &req.head.method[..] != b"HEAD" && !no_content {
+    if &req.head.method[..] != b"HEAD" && with_body {
         out.extend_from_slice(body);
         req.body_bytes_sent = body.len() as u64;
     }
