@@ -10,53 +10,12 @@ use futures_util::{SinkExt, StreamExt};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 
 /// An upstream that answers plain HTTP with `origin <path>` and WebSocket by echoing.
 async fn origin() -> SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind origin");
-    let addr = l.local_addr().expect("addr");
-    tokio::spawn(async move {
-        while let Ok((s, _)) = l.accept().await {
-            tokio::spawn(async move {
-                let mut peek = [0u8; 2048];
-                let n = s.peek(&mut peek).await.unwrap_or(0);
-                let head = String::from_utf8_lossy(&peek[..n]).to_ascii_lowercase();
-                if head.contains("\r\nupgrade: websocket") {
-                    let Ok(mut ws) = tokio_tungstenite::accept_async(s).await else {
-                        return;
-                    };
-                    while let Some(Ok(m)) = ws.next().await {
-                        if (m.is_text() || m.is_binary()) && ws.send(m).await.is_err() {
-                            break;
-                        }
-                    }
-                    return;
-                }
-                let mut s = s;
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 2048];
-                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match s.read(&mut chunk).await {
-                        Ok(n) if n > 0 => buf.extend_from_slice(&chunk[..n]),
-                        _ => return,
-                    }
-                }
-                let line = String::from_utf8_lossy(&buf)
-                    .lines()
-                    .next()
-                    .unwrap_or_default()
-                    .to_string();
-                let path = line.split(' ').nth(1).unwrap_or("?").to_string();
-                let body = format!("origin {path}");
-                let _ = s
-                    .write_all(format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).as_bytes())
-                    .await;
-            });
-        }
-    });
-    addr
+    crate::harness::ws_http_origin(|_, path| format!("origin {path}"), None).await
 }
 
 fn free_port() -> u16 {

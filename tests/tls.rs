@@ -19,7 +19,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -185,58 +185,19 @@ async fn start(bin: &Path, dir: TempDir, conf: &str, port: u16) -> Proc {
     p
 }
 
+/// The `X-Forwarded-Proto` a request carried (`-` without one).
+fn proto(head: &str) -> String {
+    let p = head
+        .lines()
+        .find_map(|l| l.strip_prefix("x-forwarded-proto: "))
+        .unwrap_or("-");
+    format!("proto {}", p.trim())
+}
+
 /// A plain origin: a WebSocket upgrade is echoed after a first message carrying the
 /// `X-Forwarded-Proto` it received; a plain request is answered with that header's value.
 async fn origin() -> SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind origin");
-    let addr = l.local_addr().expect("addr");
-    tokio::spawn(async move {
-        while let Ok((s, _)) = l.accept().await {
-            tokio::spawn(async move {
-                let mut peek = [0u8; 4096];
-                let n = s.peek(&mut peek).await.unwrap_or(0);
-                let head = String::from_utf8_lossy(&peek[..n]).to_ascii_lowercase();
-                let proto = head
-                    .lines()
-                    .find_map(|l| l.strip_prefix("x-forwarded-proto: "))
-                    .unwrap_or("-")
-                    .trim()
-                    .to_string();
-                if head.contains("\r\nupgrade: websocket") {
-                    let Ok(mut ws) = tokio_tungstenite::accept_async(s).await else {
-                        return;
-                    };
-                    let _ = ws.send(Message::text(format!("proto {proto}"))).await;
-                    while let Some(Ok(m)) = ws.next().await {
-                        if (m.is_text() || m.is_binary()) && ws.send(m).await.is_err() {
-                            break;
-                        }
-                    }
-                    return;
-                }
-                let mut s = s;
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match s.read(&mut chunk).await {
-                        Ok(n) if n > 0 => buf.extend_from_slice(&chunk[..n]),
-                        _ => return,
-                    }
-                }
-                let body = format!("proto {proto}");
-                let _ = s
-                    .write_all(
-                        format!(
-                            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                            body.len()
-                        )
-                        .as_bytes(),
-                    )
-                    .await;
-            });
-        }
-    });
-    addr
+    crate::harness::ws_http_origin(|head, _| proto(head), Some(proto)).await
 }
 
 /// The certificates of the SNI test, DER by name.

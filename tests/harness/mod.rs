@@ -144,3 +144,64 @@ fn is_sluice_rule(line: &str) -> bool {
         None => false,
     }
 }
+
+/// An upstream for end-to-end tests that speaks both HTTP and WebSocket: a request with
+/// `Upgrade: websocket` is accepted and echoed (after `greet(head)` is sent first, when
+/// given); a plain request is answered `200` with `answer(head, path)` and closed. `head`
+/// is the request head lowercased.
+pub async fn ws_http_origin(
+    answer: fn(&str, &str) -> String,
+    greet: Option<fn(&str) -> String>,
+) -> std::net::SocketAddr {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind origin");
+    let addr = l.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut peek = [0u8; 4096];
+                let n = s.peek(&mut peek).await.unwrap_or(0);
+                let head = String::from_utf8_lossy(&peek[..n]).to_ascii_lowercase();
+                if head.contains("\r\nupgrade: websocket") {
+                    let Ok(mut ws) = tokio_tungstenite::accept_async(s).await else {
+                        return;
+                    };
+                    if let Some(g) = greet {
+                        let _ = ws.send(Message::text(g(&head))).await;
+                    }
+                    while let Some(Ok(m)) = ws.next().await {
+                        if (m.is_text() || m.is_binary()) && ws.send(m).await.is_err() {
+                            break;
+                        }
+                    }
+                    return;
+                }
+                let mut s = s;
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut chunk).await {
+                        Ok(n) if n > 0 => buf.extend_from_slice(&chunk[..n]),
+                        _ => return,
+                    }
+                }
+                let line = String::from_utf8_lossy(&buf)
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
+                let body = answer(&head, line.split(' ').nth(1).unwrap_or("?"));
+                let resp = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = s.write_all(resp.as_bytes()).await;
+            });
+        }
+    });
+    addr
+}
