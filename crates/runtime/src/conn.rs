@@ -1284,7 +1284,7 @@ async fn finish_response<C: AsyncWrite + Unpin>(
 }
 
 /// An error answered before any server configuration applies (bad request head).
-async fn write_simple<C: AsyncWrite + Unpin>(
+pub(crate) async fn write_simple<C: AsyncWrite + Unpin>(
     io: &mut C,
     code: u16,
     tokens: bool,

@@ -221,7 +221,8 @@ fn civil(secs: u64) -> (i64, usize, i64, u64, u64, u64, usize) {
     )
 }
 
-fn format_http_date(secs: u64) -> String {
+/// `Sun, 22 Nov 2026 00:30:00 GMT` for a time in seconds since 1970.
+pub(crate) fn format_http_date(secs: u64) -> String {
     let (y, m, d, hh, mm, ss, wd) = civil(secs);
     format!(
         "{}, {d:02} {} {y} {hh:02}:{mm:02}:{ss:02} GMT",

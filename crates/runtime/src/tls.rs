@@ -15,7 +15,6 @@
 //!   answers `400 The plain HTTP request was sent to HTTPS port` (code 497), then closes.
 
 use crate::ctx::Req;
-use crate::respond::{error_page, reason, wire_status};
 use crate::Shared;
 use bytes::BytesMut;
 use rustls::server::{ClientHello, ResolvesServerCert};
@@ -324,7 +323,13 @@ async fn plain_on_ssl_port(
                 }
                 Ok(None) => {}
                 Err((code, http09)) => {
-                    let _ = write_page(&mut io, code, default.conf.server_tokens, http09).await;
+                    let _ = crate::conn::write_simple(
+                        &mut io,
+                        code,
+                        default.conf.server_tokens,
+                        http09,
+                    )
+                    .await;
                     close(&mut io).await;
                     return;
                 }
@@ -381,38 +386,6 @@ fn path_start(target: &[u8]) -> usize {
             .position(|b| *b == b'/')
             .unwrap_or(target.len())
     }
-}
-
-/// An error answered before any server is selected (a malformed head).
-async fn write_page<C: AsyncWrite + Unpin>(
-    io: &mut C,
-    code: u16,
-    tokens: bool,
-    http09: bool,
-) -> std::io::Result<()> {
-    let wire = wire_status(code);
-    let body = error_page(code, tokens);
-    if http09 {
-        return io.write_all(&body).await;
-    }
-    let mut out = Vec::with_capacity(256 + body.len());
-    out.extend_from_slice(format!("HTTP/1.1 {wire} {}\r\nServer: ", reason(wire)).as_bytes());
-    out.extend_from_slice(if tokens {
-        crate::respond::SERVER_TOKEN.as_bytes()
-    } else {
-        b"sluice"
-    });
-    out.extend_from_slice(b"\r\nDate: ");
-    crate::respond::append_http_date(&mut out);
-    out.extend_from_slice(
-        format!(
-            "\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-            body.len()
-        )
-        .as_bytes(),
-    );
-    out.extend_from_slice(&body);
-    io.write_all(&out).await
 }
 
 /// nginx's lingering close: FIN, then drop what the client still sends for a while, so
