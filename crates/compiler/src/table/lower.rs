@@ -678,16 +678,7 @@ impl Lower {
     }
 
     fn upstream(&self, d: &Directive) -> Result<UpstreamGroup, String> {
-        let mut g = UpstreamGroup {
-            name: arg(d, 0).to_string(),
-            peers: Vec::new(),
-            method: Method::RoundRobin,
-            hash_key: None,
-            keepalive: 0,
-            keepalive_timeout: Duration::from_secs(60),
-            keepalive_requests: 1000,
-            keepalive_time: Duration::from_secs(3600),
-        };
+        let mut g = UpstreamGroup::new(arg(d, 0).to_string(), Vec::new());
         for e in d.block.iter().flat_map(|b| b.items.iter()) {
             // nginx 1.22.1: `keepalive` wraps the balancer set before it; a balancer
             // directive after it replaces the wrapper, and keepalive is silently lost
@@ -745,28 +736,9 @@ impl Lower {
         let addrs = resolve(host, p)?;
         let peers = addrs
             .into_iter()
-            .map(|addr| Peer {
-                addr,
-                unix: None,
-                text: text.clone(),
-                weight: 1,
-                max_fails: 1,
-                fail_timeout: Duration::from_secs(10),
-                max_conns: 0,
-                backup: false,
-                down: false,
-            })
+            .map(|addr| Peer::new(addr, text.clone()))
             .collect();
-        self.upstreams.push(UpstreamGroup {
-            name,
-            peers,
-            method: Method::RoundRobin,
-            hash_key: None,
-            keepalive: 0,
-            keepalive_timeout: Duration::from_secs(60),
-            keepalive_requests: 1000,
-            keepalive_time: Duration::from_secs(3600),
-        });
+        self.upstreams.push(UpstreamGroup::new(name, peers));
         Ok(self.upstreams.len() - 1)
     }
 
@@ -1191,26 +1163,16 @@ impl Lower {
                 Some((s, u)) => (s.to_string(), Some(format!("/{u}").into_bytes())),
                 None => (path.to_string(), None),
             };
-            self.upstreams.push(UpstreamGroup {
-                name: format!("unix:{sock}"),
-                peers: vec![Peer {
-                    addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            self.upstreams.push(UpstreamGroup::new(
+                format!("unix:{sock}"),
+                vec![Peer {
                     unix: Some(PathBuf::from(&sock)),
-                    text: format!("unix:{sock}"),
-                    weight: 1,
-                    max_fails: 1,
-                    fail_timeout: Duration::from_secs(10),
-                    max_conns: 0,
-                    backup: false,
-                    down: false,
+                    ..Peer::new(
+                        SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+                        format!("unix:{sock}"),
+                    )
                 }],
-                method: Method::RoundRobin,
-                hash_key: None,
-                keepalive: 0,
-                keepalive_timeout: Duration::from_secs(60),
-                keepalive_requests: 1000,
-                keepalive_time: Duration::from_secs(3600),
-            });
+            ));
             return Ok(ProxyPass::Static {
                 upstream: self.upstreams.len() - 1,
                 tls,
@@ -1668,17 +1630,7 @@ fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
 /// The peers one upstream `server` line gives.
 fn peers_of(e: &Directive) -> Result<Vec<Peer>, String> {
     let text = arg(e, 0).to_string();
-    let mut base = Peer {
-        addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 80)),
-        unix: None,
-        text: text.clone(),
-        weight: 1,
-        max_fails: 1,
-        fail_timeout: Duration::from_secs(10),
-        max_conns: 0,
-        backup: false,
-        down: false,
-    };
+    let mut base = Peer::new(SocketAddr::from((Ipv4Addr::LOCALHOST, 80)), text.clone());
     for w in &e.args[1..] {
         let p = w.value.as_str();
         match p.split_once('=') {

@@ -714,6 +714,23 @@ pub struct UpstreamGroup {
     pub keepalive_time: Duration,
 }
 
+impl UpstreamGroup {
+    /// A group with nginx's defaults: round robin, no keepalive pool, upstream
+    /// `keepalive_timeout 60s`, `keepalive_requests 1000`, `keepalive_time 1h`.
+    pub fn new(name: String, peers: Vec<Peer>) -> UpstreamGroup {
+        UpstreamGroup {
+            name,
+            peers,
+            method: Method::RoundRobin,
+            hash_key: None,
+            keepalive: 0,
+            keepalive_timeout: Duration::from_secs(60),
+            keepalive_requests: 1000,
+            keepalive_time: Duration::from_secs(3600),
+        }
+    }
+}
+
 /// A balancing method.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[allow(missing_docs)]
@@ -745,6 +762,24 @@ pub struct Peer {
     pub backup: bool,
     /// `down`.
     pub down: bool,
+}
+
+impl Peer {
+    /// A peer with nginx's `server` defaults (SEMANTICS §8.1): weight 1, max_fails 1,
+    /// fail_timeout 10s, no max_conns, neither backup nor down.
+    pub fn new(addr: SocketAddr, text: String) -> Peer {
+        Peer {
+            addr,
+            unix: None,
+            text,
+            weight: 1,
+            max_fails: 1,
+            fail_timeout: Duration::from_secs(10),
+            max_conns: 0,
+            backup: false,
+            down: false,
+        }
+    }
 }
 
 /// How a user variable gets its value.
