@@ -77,6 +77,13 @@ pub fn groups() -> Vec<Group> {
                         Act::Echo,
                     ],
                 ),
+            // nginx forwards what the client sent right behind the head (`r->header_in`)
+            // once the tunnel is up.
+            case("trap10_client_bytes_behind_the_upgrade_head_relayed")
+                .send(format!("{ws_req}early-bytes").as_bytes())
+                .read()
+                .raw(300)
+                .answer(0, upgrade_echo("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n")),
             case("trap10_101_without_client_upgrade_is_not_a_tunnel")
                 .get("/ws/plain")
                 .raw(500)

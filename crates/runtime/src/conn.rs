@@ -172,16 +172,38 @@ pub async fn serve<C: AsyncRead + AsyncWrite + Unpin + Send>(
         };
         let l = l.specific.iter().find(|s| s.addr == here).unwrap_or(l);
         served += 1;
-        let keep = handle(
+        // Boxed: the request's future (every phase's state, several KiB) is freed when
+        // the request ends, so neither an idle keep-alive connection nor a tunnel holds it.
+        let handled = Box::pin(handle(
             &shared, &live, l, head, start, http09, &mut io, &mut buf, peer, local, conn_no,
             served, https,
-        )
+        ))
         .await;
-        if !keep {
-            linger(&mut io, &mut buf).await;
-            return;
+        match handled {
+            Handled::Next(true) => {}
+            Handled::Next(false) => {
+                linger(&mut io, &mut buf).await;
+                return;
+            }
+            Handled::Tunnel(mut req) => {
+                if let Some(pending) = req.tunnel.take() {
+                    crate::tunnel::run(&shared, &mut req, &mut io, &mut buf, pending).await;
+                }
+                crate::log::access(&shared, &mut req);
+                drop(req);
+                linger(&mut io, &mut buf).await;
+                return;
+            }
         }
     }
+}
+
+/// How a request ended.
+enum Handled<'t> {
+    /// Answered and logged: keep reading requests (`true`) or close (`false`).
+    Next(bool),
+    /// The 101 was sent; the tunnel runs next, then the request is logged.
+    Tunnel(Box<Req<'t>>),
 }
 
 /// nginx's lingering close (`ngx_http_set_lingering_close()`): send FIN, then read and
@@ -191,22 +213,24 @@ pub async fn serve<C: AsyncRead + AsyncWrite + Unpin + Send>(
 async fn linger<C: AsyncRead + AsyncWrite + Unpin>(io: &mut C, buf: &mut BytesMut) {
     let _ = io.shutdown().await;
     let end = tokio::time::Instant::now() + Duration::from_secs(30);
-    let mut scratch = [0u8; 4096];
+    // The scratch space is the connection's buffer (on the heap): an array here would
+    // make every connection's task that much bigger for its whole life.
     buf.clear();
+    buf.reserve(4096);
     loop {
         let idle = tokio::time::Instant::now() + Duration::from_secs(5);
-        match tokio::time::timeout_at(idle.min(end), io.read(&mut scratch)).await {
-            Ok(Ok(n)) if n > 0 => {}
+        match tokio::time::timeout_at(idle.min(end), io.read_buf(buf)).await {
+            Ok(Ok(n)) if n > 0 => buf.clear(),
             _ => return,
         }
     }
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn handle<C: AsyncRead + AsyncWrite + Unpin + Send>(
+async fn handle<'t, C: AsyncRead + AsyncWrite + Unpin + Send>(
     shared: &Shared,
-    live: &crate::Live,
-    l: &Listener,
+    live: &'t crate::Live,
+    l: &'t Listener,
     head: Head,
     start: Instant,
     http09: bool,
@@ -217,14 +241,14 @@ async fn handle<C: AsyncRead + AsyncWrite + Unpin + Send>(
     conn_no: u64,
     served: u64,
     https: bool,
-) -> bool {
+) -> Handled<'t> {
     let table = &live.table;
     let (server, host) = match server_for(table, l, head.host.as_deref()) {
         Ok(s) => s,
         Err(code) => {
             let default = &table.servers[l.default_server];
             let _ = write_simple(io, code, default.conf.server_tokens, false).await;
-            return false;
+            return Handled::Next(false);
         }
     };
     let host = if host.is_empty() {
@@ -265,11 +289,16 @@ async fn handle<C: AsyncRead + AsyncWrite + Unpin + Send>(
             route_and_run(shared, &mut req, io, buf).await
         }
     };
+    if req.tunnel.is_some() {
+        return Handled::Tunnel(Box::new(req));
+    }
     crate::log::access(shared, &mut req);
-    matches!(after, After::KeepAlive)
-        && req.head.keep_alive
-        && served < req.conf.keepalive_requests
-        && !req.conf.keepalive_timeout.is_zero()
+    Handled::Next(
+        matches!(after, After::KeepAlive)
+            && req.head.keep_alive
+            && served < req.conf.keepalive_requests
+            && !req.conf.keepalive_timeout.is_zero(),
+    )
 }
 
 async fn route_and_run<C: AsyncRead + AsyncWrite + Unpin + Send>(

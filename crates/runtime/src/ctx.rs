@@ -155,6 +155,9 @@ pub struct Req<'t> {
     /// Escape captures with `NGX_ESCAPE_ARGS` when evaluating (the rewrite engine's
     /// `e->quote` for a request with `quoted`).
     pub escape_captures: bool,
+    /// The upstream answered 101 and the client asked to upgrade: the 101 was sent and
+    /// the tunnel is to run once the request's own future is gone (see `conn::serve`).
+    pub tunnel: Option<crate::tunnel::Pending>,
 }
 
 impl<'t> Req<'t> {
@@ -211,6 +214,7 @@ impl<'t> Req<'t> {
             pending_error: None,
             routing: false,
             escape_captures: false,
+            tunnel: None,
         }
     }
 }

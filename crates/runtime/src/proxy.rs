@@ -778,6 +778,19 @@ pub fn absolute_location(req: &Req<'_>, loc: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// Copies `headers` into one allocation of their own size, releasing the buffers their
+/// slices kept alive.
+fn compact(headers: &mut [(Bytes, Bytes)]) {
+    let len = headers.iter().map(|(n, v)| n.len() + v.len()).sum();
+    let mut all = BytesMut::with_capacity(len);
+    for (n, v) in headers.iter_mut() {
+        all.extend_from_slice(n);
+        *n = all.split().freeze();
+        all.extend_from_slice(v);
+        *v = all.split().freeze();
+    }
+}
+
 async fn relay<C: AsyncRead + AsyncWrite + Unpin + Send>(
     shared: &Shared,
     req: &mut Req<'_>,
@@ -982,11 +995,17 @@ async fn relay<C: AsyncRead + AsyncWrite + Unpin + Send>(
             return After::Close;
         }
         let _ = client.flush().await;
-        // The tunnel can live for hours: free the response head and the upstream's head
-        // buffer now rather than hold them for its lifetime.
-        drop(out);
+        // The tunnel can live for hours: it runs after this request's future is gone
+        // (`conn::serve`), holding the two sockets and little else. The upstream's
+        // headers stay readable for the access log, copied out of the head buffer so
+        // that the buffer can go.
         drop(up);
-        crate::tunnel::run(shared, req, client, up_io, read_timeout, send_timeout).await;
+        compact(&mut req.upstream.headers);
+        req.tunnel = Some(crate::tunnel::Pending {
+            upstream: up_io,
+            idle: read_timeout,
+            send_timeout,
+        });
         return After::Close;
     }
 

@@ -261,6 +261,29 @@ pub async fn serve(
         crate::conn::serve(shared, io, peer, local, addr, conn_no, false).await;
         return;
     };
+    // Boxed: the handshake's and the TLS stream's state are large, and the task of a
+    // plain connection should not reserve room for them.
+    Box::pin(serve_ssl(
+        shared, io, peer, local, addr, conn_no, config, live,
+    ))
+    .await;
+}
+
+/// The ssl half of [`serve`].
+#[allow(clippy::too_many_arguments)]
+async fn serve_ssl(
+    shared: Arc<Shared>,
+    io: TcpStream,
+    peer: SocketAddr,
+    local: SocketAddr,
+    addr: ListenAddr,
+    conn_no: u64,
+    config: Arc<rustls::ServerConfig>,
+    live: Arc<crate::Live>,
+) {
+    let Some(l) = effective(&live.table, &addr, local) else {
+        return;
+    };
     let handshake_timeout = live
         .table
         .servers

@@ -15,16 +15,42 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{timeout_at, Instant};
 
-/// Relays until either side closes or the tunnel is idle for `idle`.
+/// An upgraded upstream connection waiting for its tunnel.
+#[derive(Debug)]
+pub struct Pending {
+    /// The upstream socket (its 101 was read and relayed).
+    pub upstream: TcpStream,
+    /// `proxy_read_timeout`: the tunnel closes after this long without a byte.
+    pub idle: Duration,
+    /// `send_timeout` for writes to the client (and to the upstream).
+    pub send_timeout: Duration,
+}
+
+/// Relays until either side closes or the tunnel is idle for `idle`. `early` holds what
+/// the client sent after the request head (nginx forwards it, `r->header_in`); it is
+/// sent upstream first and then freed.
 pub async fn run<C: AsyncRead + AsyncWrite + Unpin + Send>(
     shared: &Shared,
     req: &mut Req<'_>,
     client: &mut C,
-    upstream: TcpStream,
-    idle: Duration,
-    send_timeout: Duration,
+    early: &mut BytesMut,
+    pending: Pending,
 ) {
+    let Pending {
+        upstream,
+        idle,
+        send_timeout,
+    } = pending;
     let (ur, mut uw) = upstream.into_split();
+    if !early.is_empty() {
+        req.request_length += early.len() as u64;
+        let sent = tokio::time::timeout(send_timeout, uw.write_all(early)).await;
+        if sent.map_or(true, |r| r.is_err()) {
+            let _ = client.shutdown().await;
+            return;
+        }
+    }
+    *early = BytesMut::new();
     let (mut cr, mut cw) = tokio::io::split(client);
     const SMALL: usize = 512;
     const LARGE: usize = 16 * 1024;
