@@ -9,6 +9,12 @@ mod test;
 
 use std::process::ExitCode;
 
+/// mimalloc instead of glibc's malloc: a proxy allocates and frees many small blocks per
+/// request, which glibc's allocator made about a quarter of sluice's user-space
+/// instructions per WebSocket handshake (docs/benchmarks.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// sluice's own version.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// The nginx version whose behaviour sluice reproduces.
