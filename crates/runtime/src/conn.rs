@@ -190,8 +190,11 @@ pub async fn serve<C: AsyncRead + AsyncWrite + Unpin + Send>(
                     crate::tunnel::run(&shared, &mut req, &mut io, &mut buf, pending).await;
                 }
                 crate::log::access(&shared, &mut req);
-                drop(req);
-                linger(&mut io, &mut buf).await;
+                // nginx closes both sides of a finished tunnel at once (no lingering
+                // close); over TLS the close_notify goes out first.
+                if https {
+                    let _ = io.shutdown().await;
+                }
                 return;
             }
         }

@@ -97,7 +97,12 @@ fn spawn_accept(shared: Arc<Shared>, listener: TcpListener, addr: ListenAddr) ->
                     continue;
                 }
             };
-            let local = io.local_addr().unwrap_or(peer);
+            // A socket bound to one address accepts on that address: only a wildcard
+            // one needs getsockname() to learn it (nginx does the same).
+            let local = match &addr {
+                ListenAddr::Tcp(a) if !a.ip().is_unspecified() => *a,
+                _ => io.local_addr().unwrap_or(peer),
+            };
             let _ = io.set_nodelay(true);
             let n = shared.connections.fetch_add(1, Ordering::Relaxed) + 1;
             let s = shared.clone();

@@ -37,16 +37,17 @@ pub async fn run<C: AsyncRead + AsyncWrite + Unpin + Send>(
     pending: Pending,
 ) {
     let Pending {
-        upstream,
+        mut upstream,
         idle,
         send_timeout,
     } = pending;
-    let (ur, mut uw) = upstream.into_split();
+    // Borrowed halves: nginx closes both sockets when the tunnel ends, with no
+    // `shutdown()` first, and an owned write half would shut down on drop.
+    let (ur, mut uw) = upstream.split();
     if !early.is_empty() {
         req.request_length += early.len() as u64;
         let sent = tokio::time::timeout(send_timeout, uw.write_all(early)).await;
         if sent.map_or(true, |r| r.is_err()) {
-            let _ = client.shutdown().await;
             return;
         }
     }
@@ -107,6 +108,4 @@ pub async fn run<C: AsyncRead + AsyncWrite + Unpin + Send>(
             },
         }
     }
-    let _ = uw.shutdown().await;
-    let _ = cw.shutdown().await;
 }

@@ -32,16 +32,17 @@ pub fn parse(buf: &[u8], server: &Server) -> Result<Option<(Head, usize)>, (u16,
     match parse_head(buf, &limits) {
         Ok(Parsed::Incomplete) => Ok(None),
         Ok(Parsed::Complete { head, consumed }) => {
+            let head = *head;
             let h = Head {
-                method: head.method_name.clone(),
-                target: head.uri.clone(),
+                method: head.method_name,
+                target: head.uri,
                 minor: if head.version >= (1, 1) { 1 } else { 0 },
                 headers: head
                     .headers
-                    .iter()
-                    .map(|h| (h.name.clone(), h.value.clone()))
+                    .into_iter()
+                    .map(|h| (h.name, h.value))
                     .collect(),
-                host: head.host.clone(),
+                host: head.host,
                 content_length: head.content_length,
                 chunked: head.chunked,
                 keep_alive: head.keep_alive,

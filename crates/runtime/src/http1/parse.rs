@@ -496,7 +496,7 @@ impl HeadParser {
             value_start: 0,
             value_end: 0,
             invalid: false,
-            headers: Vec::new(),
+            headers: Vec::with_capacity(16),
             ignored: 0,
             host_header: None,
             host_name: None,
@@ -545,6 +545,10 @@ impl HeadParser {
         loop {
             let end = buf.len().min(self.buf_end);
             while self.pos < end {
+                self.skip_plain(buf, end);
+                if self.pos >= end {
+                    break;
+                }
                 let p = self.pos;
                 let ch = match buf.get(p) {
                     Some(&c) => c,
@@ -580,6 +584,33 @@ impl HeadParser {
             }
             self.alloc_large_buffer(limits)?;
         }
+    }
+
+    /// Skips the bytes of a URI, header name or header value that leave the state as it
+    /// is (the per-byte states would do nothing with them): the same result, without a
+    /// state dispatch per byte.
+    #[inline]
+    fn skip_plain(&mut self, buf: &[u8], end: usize) {
+        let rest = match buf.get(self.pos..end) {
+            Some(r) => r,
+            None => return,
+        };
+        let n = match (self.phase, self.hl, self.rl) {
+            (Phase::Headers, Hl::Value, _) => rest
+                .iter()
+                .position(|&c| matches!(c, b' ' | CR | LF | 0))
+                .unwrap_or(rest.len()),
+            (Phase::Headers, Hl::Name, _) => rest
+                .iter()
+                .position(|&c| !is_name_char(c))
+                .unwrap_or(rest.len()),
+            (Phase::RequestLine, _, Rl::Uri) => rest
+                .iter()
+                .position(|&c| c <= 0x20 || c == 0x7f)
+                .unwrap_or(rest.len()),
+            _ => 0,
+        };
+        self.pos += n;
     }
 
     /// `ngx_http_alloc_large_header_buffer()`: the current buffer is full and parsed.
