@@ -45,6 +45,77 @@ impl Head {
     }
 }
 
+/// Header lines kept as offsets into one buffer: one allocation for the list and no
+/// reference count per line (the upstream's response head, read once per request).
+#[derive(Debug, Default, Clone)]
+pub struct HeaderList {
+    buf: Bytes,
+    /// Name start, name length, value start, value length.
+    spans: Vec<[u32; 4]>,
+}
+
+impl HeaderList {
+    /// Lines of `buf` at the given offsets; a span outside `buf` reads as empty.
+    pub fn new(buf: Bytes, spans: Vec<[u32; 4]>) -> HeaderList {
+        HeaderList { buf, spans }
+    }
+
+    fn part(&self, start: u32, len: u32) -> &[u8] {
+        let (s, l) = (start as usize, len as usize);
+        s.checked_add(l)
+            .and_then(|e| self.buf.get(s..e))
+            .unwrap_or_default()
+    }
+
+    /// How many lines.
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    /// No lines.
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    /// Line `i`: name and value.
+    pub fn get(&self, i: usize) -> Option<(&[u8], &[u8])> {
+        self.spans
+            .get(i)
+            .map(|&[n, nl, v, vl]| (self.part(n, nl), self.part(v, vl)))
+    }
+
+    /// The lines in order.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&[u8], &[u8])> + '_ {
+        self.spans
+            .iter()
+            .map(|&[n, nl, v, vl]| (self.part(n, nl), self.part(v, vl)))
+    }
+
+    /// A value as `Bytes` sharing the buffer (for variables).
+    pub fn share(&self, value: &[u8]) -> Bytes {
+        if value.is_empty() {
+            Bytes::new()
+        } else {
+            self.buf.slice_ref(value)
+        }
+    }
+
+    /// Copies the lines into a buffer of their own size, releasing the (larger) buffer
+    /// they were read into: for lists kept for a long time (a tunnel's log line).
+    pub fn compact(&mut self) {
+        let mut buf = Vec::with_capacity(self.iter().map(|(n, v)| n.len() + v.len()).sum());
+        let mut spans = Vec::with_capacity(self.spans.len());
+        for (n, v) in self.iter() {
+            let at = buf.len() as u32;
+            buf.extend_from_slice(n);
+            buf.extend_from_slice(v);
+            spans.push([at, n.len() as u32, at + n.len() as u32, v.len() as u32]);
+        }
+        self.buf = Bytes::from(buf);
+        self.spans = spans;
+    }
+}
+
 /// What was learned from the upstream, for `$upstream_*`.
 #[derive(Debug, Default, Clone)]
 pub struct UpstreamInfo {
@@ -59,7 +130,7 @@ pub struct UpstreamInfo {
     /// Header time per try.
     pub header_times: Vec<f64>,
     /// The response headers of the last try.
-    pub headers: Vec<(Bytes, Bytes)>,
+    pub headers: HeaderList,
     /// Bytes received from the upstream.
     pub bytes_received: u64,
     /// Bytes sent to the upstream.
@@ -285,7 +356,7 @@ impl Req<'_> {
                 .headers
                 .iter()
                 .find(|(n, _)| header_var_matches(n, name))
-                .map(|(_, v)| v.clone())
+                .map(|(_, v)| self.upstream.headers.share(v))
                 .unwrap_or_default(),
             Var::Capture(n) => {
                 let v = self.capture(*n as usize);

@@ -2,6 +2,7 @@
 //! peer selection and retries (§8.6, §8.7), the response nginx relays (§4.6, §4.8),
 //! error pages (§8.9), and the switch to a tunnel on 101 (§5).
 
+use crate::ctx::HeaderList;
 use crate::ctx::Req;
 use crate::log::error_log;
 use crate::upstream::balance::{Attempt, PeerId};
@@ -9,6 +10,7 @@ use crate::Shared;
 use bytes::{Bytes, BytesMut};
 use sluice_compiler::table::route::Captures;
 use sluice_compiler::table::{Handler, ProxyPass, RedirectRule, Redirects, TPart, Var};
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -210,7 +212,7 @@ struct UpHead {
     /// `200`), which nginx copies after its own `HTTP/1.1 `.
     status_text: Bytes,
     minor: u8,
-    headers: Vec<(Bytes, Bytes)>,
+    headers: HeaderList,
     content_length: Option<u64>,
     chunked: bool,
     close: bool,
@@ -325,7 +327,7 @@ async fn read_up_head(
                 status: 200,
                 status_text: Bytes::new(),
                 minor: 0,
-                headers: Vec::new(),
+                headers: HeaderList::default(),
                 content_length: None,
                 chunked: false,
                 close: true,
@@ -385,23 +387,22 @@ async fn read_up_head(
                     } else if name.eq_ignore_ascii_case(b"connection") {
                         close = h.value.eq_ignore_ascii_case(b"close");
                     }
-                    ranges.push((offset(name), name.len(), offset(h.value), h.value.len()));
+                    // Offsets and lengths fit: the head is at most `proxy_buffer_size`.
+                    ranges.push([
+                        offset(name) as u32,
+                        name.len() as u32,
+                        offset(h.value) as u32,
+                        h.value.len() as u32,
+                    ]);
                 }
                 let shifted = other_version && ver_end > 0;
                 let parsed_copy = shifted.then(|| Bytes::copy_from_slice(parse_buf));
                 let rest = buf.split_off(len);
                 let head = buf.freeze();
                 let status_text = head.slice(text_range.0..text_range.1);
-                let src = parsed_copy.as_ref().unwrap_or(&head);
-                // An empty value may point anywhere: never slice outside the head.
-                let cut = |o: usize, l: usize| match o.checked_add(l) {
-                    Some(e) if l > 0 && e <= src.len() => src.slice(o..e),
-                    _ => Bytes::new(),
-                };
-                let headers = ranges
-                    .into_iter()
-                    .map(|(n, nl, v, vl)| (cut(n, nl), cut(v, vl)))
-                    .collect();
+                // An empty value may point anywhere: HeaderList reads a span outside
+                // its buffer as empty.
+                let headers = HeaderList::new(parsed_copy.unwrap_or_else(|| head.clone()), ranges);
                 // With both, chunked framing wins and the length is ignored (nginx
                 // 1.22.1 re-chunked such a reply to the client).
                 if chunked {
@@ -778,19 +779,6 @@ pub fn absolute_location(req: &Req<'_>, loc: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// Copies `headers` into one allocation of their own size, releasing the buffers their
-/// slices kept alive.
-fn compact(headers: &mut [(Bytes, Bytes)]) {
-    let len = headers.iter().map(|(n, v)| n.len() + v.len()).sum();
-    let mut all = BytesMut::with_capacity(len);
-    for (n, v) in headers.iter_mut() {
-        all.extend_from_slice(n);
-        *n = all.split().freeze();
-        all.extend_from_slice(v);
-        *v = all.split().freeze();
-    }
-}
-
 async fn relay<C: AsyncRead + AsyncWrite + Unpin + Send>(
     shared: &Shared,
     req: &mut Req<'_>,
@@ -893,7 +881,7 @@ async fn relay<C: AsyncRead + AsyncWrite + Unpin + Send>(
         up.headers
             .iter()
             .find(|(h, _)| h.eq_ignore_ascii_case(n))
-            .map(|(_, v)| v.clone())
+            .map(|(_, v)| v)
     };
     // The last `Content-Type` is the type (`ngx_http_upstream_copy_content_type()`
     // overwrites). A proxied 204 keeps its type and length: the header filter strips
@@ -903,10 +891,10 @@ async fn relay<C: AsyncRead + AsyncWrite + Unpin + Send>(
         .iter()
         .rev()
         .find(|(h, _)| h.eq_ignore_ascii_case(b"content-type"))
-        .map(|(_, v)| v.clone());
+        .map(|(_, v)| v);
     if let Some(ct) = content_type {
         out.extend_from_slice(b"Content-Type: ");
-        out.extend_from_slice(&ct);
+        out.extend_from_slice(ct);
         out.extend_from_slice(b"\r\n");
     }
     let client_chunked = !no_body
@@ -919,7 +907,9 @@ async fn relay<C: AsyncRead + AsyncWrite + Unpin + Send>(
         && up.status != 101
         && (up.content_length.is_some() || client_chunked || no_body);
     if let Some(n) = up.content_length.filter(|_| !upgrade) {
-        out.extend_from_slice(format!("Content-Length: {n}\r\n").as_bytes());
+        out.extend_from_slice(b"Content-Length: ");
+        out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+        out.extend_from_slice(b"\r\n");
     }
     // `Location`: a value a `proxy_redirect` rule rewrote and that starts with `/` is made
     // absolute and moved here; any other stays in the upstream's order
@@ -930,7 +920,7 @@ async fn relay<C: AsyncRead + AsyncWrite + Unpin + Send>(
         .iter()
         .position(|(h, _)| h.eq_ignore_ascii_case(b"location"))
     {
-        if let Some(v) = redirect(req, &up.headers[i].1, false) {
+        if let Some(v) = up.headers.get(i).and_then(|(_, v)| redirect(req, v, false)) {
             location = Some((i, v));
         }
     }
@@ -964,13 +954,13 @@ async fn relay<C: AsyncRead + AsyncWrite + Unpin + Send>(
         if consumed(n) || (hidden(n) && !own_server_date) {
             continue;
         }
-        let value: Vec<u8> = match &location {
+        let value: Cow<[u8]> = match &location {
             Some((li, _)) if *li == i && location_fixed => continue,
-            Some((li, nv)) if *li == i => nv.clone(),
+            Some((li, nv)) if *li == i => Cow::Borrowed(&nv[..]),
             _ if n.eq_ignore_ascii_case(b"refresh") => {
-                redirect(req, v, true).unwrap_or_else(|| v.to_vec())
+                redirect(req, v, true).map_or(Cow::Borrowed(v), Cow::Owned)
             }
-            _ => v.to_vec(),
+            _ => Cow::Borrowed(v),
         };
         out.extend_from_slice(n);
         out.extend_from_slice(b": ");
@@ -1000,7 +990,7 @@ async fn relay<C: AsyncRead + AsyncWrite + Unpin + Send>(
         // headers stay readable for the access log, copied out of the head buffer so
         // that the buffer can go.
         drop(up);
-        compact(&mut req.upstream.headers);
+        req.upstream.headers.compact();
         req.tunnel = Some(crate::tunnel::Pending {
             upstream: up_io,
             idle: read_timeout,
