@@ -66,6 +66,8 @@ pub struct UpstreamInfo {
     pub bytes_sent: u64,
     /// Body length of the response.
     pub response_length: u64,
+    /// The URI sent upstream (`u->uri`, for the error log's `upstream: "..."`).
+    pub uri: Vec<u8>,
 }
 
 /// The state of one request.
@@ -155,6 +157,16 @@ pub struct Req<'t> {
     /// Escape captures with `NGX_ESCAPE_ARGS` when evaluating (the rewrite engine's
     /// `e->quote` for a request with `quoted`).
     pub escape_captures: bool,
+    /// This is a subrequest (`auth_request`) to this URI: it skips the access phase,
+    /// reads no body, and its response goes nowhere.
+    pub subrequest: Option<Bytes>,
+    /// Header lines a module put in nginx's `headers_out.headers` list before the
+    /// response (the `WWW-Authenticate` an `auth_request` 401 copies). They survive
+    /// internal redirects, as nginx's list does, and go out after `Connection`.
+    pub out_headers: Vec<u8>,
+    /// `c->log->action` left by an upstream this request's subrequest used: nginx
+    /// appends ` while sending to client` to later error-log lines of the request.
+    pub log_action: Option<&'static str>,
 }
 
 impl<'t> Req<'t> {
@@ -211,6 +223,62 @@ impl<'t> Req<'t> {
             pending_error: None,
             routing: false,
             escape_captures: false,
+            subrequest: None,
+            out_headers: Vec::new(),
+            log_action: None,
+        }
+    }
+
+    /// `ngx_http_subrequest()`: a GET to `uri` (no arguments) on the same connection,
+    /// server and client headers (`sr->headers_in = r->headers_in`), an internal
+    /// request, its phases started at server rewrite. nginx shares the variables array
+    /// (`sr->variables = r->variables`): the user variables start as the parent's.
+    pub fn subrequest(&self, uri: &[u8]) -> Req<'t> {
+        let mut head = self.head.clone();
+        head.method = Bytes::from_static(b"GET");
+        Req {
+            table: self.table,
+            balancers: self.balancers,
+            server: self.server,
+            conf: &self.server.conf,
+            head,
+            http09: self.http09,
+            uri: uri.to_vec(),
+            args: None,
+            uri_escaped: true,
+            host: self.host.clone(),
+            peer: self.peer,
+            local: self.local,
+            https: self.https,
+            captures: None,
+            user: self.user.clone(),
+            proxy_host: Bytes::new(),
+            proxy_port: Bytes::new(),
+            upstream: UpstreamInfo::default(),
+            status: 0,
+            body_bytes_sent: 0,
+            bytes_sent: 0,
+            request_length: self.request_length,
+            start: Instant::now(),
+            upstream_body_len: None,
+            connection: self.connection,
+            connection_requests: self.connection_requests,
+            sent_headers: Vec::new(),
+            // `sr->expect_tested = 1`: a subrequest never answers `100 Continue`.
+            continue_sent: true,
+            quoted: false,
+            internal: true,
+            valid_unparsed_uri: false,
+            valid_location: true,
+            uri_changed: false,
+            err_status: 0,
+            error_page_used: false,
+            pending_error: None,
+            routing: true,
+            escape_captures: false,
+            subrequest: Some(Bytes::copy_from_slice(uri)),
+            out_headers: Vec::new(),
+            log_action: None,
         }
     }
 }

@@ -469,6 +469,7 @@ pub async fn proxy<C: AsyncRead + AsyncWrite + Unpin + Send>(
         Err(code) => return crate::conn::send_error(req, client, code).await,
     };
     let head = request_head(req, &target.uri);
+    req.upstream.uri = target.uri.clone();
     let body = if conf.proxy_pass_request_body {
         body.unwrap_or_default()
     } else {
@@ -827,6 +828,12 @@ async fn relay<C: AsyncRead + AsyncWrite + Unpin + Send>(
     }
     req.status = up.status;
     req.upstream.headers = up.headers.clone();
+    if req.subrequest.is_some() {
+        // `sr->header_only`: the status and headers are all an `auth_request`
+        // subrequest wants; nginx finalizes the upstream without reading the body, and
+        // the connection is closed.
+        return After::KeepAlive;
+    }
     let head_method = &req.head.method[..] == b"HEAD";
     // A 101 that does not become a tunnel (the client sent no `Upgrade`) is relayed
     // with whatever follows it up to EOF, unframed (nginx 1.22.1).
@@ -941,6 +948,7 @@ async fn relay<C: AsyncRead + AsyncWrite + Unpin + Send>(
     } else {
         out.extend_from_slice(b"Connection: close\r\n");
     }
+    out.extend_from_slice(&req.out_headers);
     for (i, (n, v)) in up.headers.iter().enumerate() {
         // Content-Type went to its fixed place above.
         if n.eq_ignore_ascii_case(b"content-type") {
