@@ -8,8 +8,31 @@ use super::run::*;
 
 pub fn groups() -> Vec<Group> {
     let http = r#"
+    upstream authpool { server 127.0.0.1:{O0}; keepalive 4; }
     server {
         listen 127.0.0.1:{L0};
+        location = /auth_ka {
+            internal;
+            proxy_pass http://authpool;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_pass_request_body off;
+            proxy_set_header Content-Length "";
+        }
+        location /ka/ { auth_request /auth_ka; proxy_pass http://127.0.0.1:{O1}; }
+        location /hdr/ {
+            auth_request /auth;
+            auth_request_set $auth_user $upstream_http_x_user;
+            add_header X-Auth-User $auth_user always;
+            proxy_pass http://127.0.0.1:{O1};
+        }
+        location /setep/ {
+            auth_request /auth;
+            auth_request_set $auth_user $upstream_http_x_user;
+            error_page 401 403 = @denied;
+            proxy_pass http://127.0.0.1:{O1};
+        }
+        location @denied { return 200 "denied user=$auth_user status=$status\n"; }
         location = /auth {
             internal;
             proxy_pass http://127.0.0.1:{O0};
@@ -180,6 +203,26 @@ pub fn groups() -> Vec<Group> {
                 .get("/auth")
                 .port(1),
             case("server_level_off").get("/free/x").port(1),
+            case("keepalive_204_reuses_auth_connection")
+                .answer(0, keep("204 No Content", "", ""))
+                .get("/ka/a")
+                .get("/ka/b"),
+            case("keepalive_empty_200_reuses_auth_connection")
+                .answer(0, keep("200 OK", "", ""))
+                .get("/ka/a")
+                .get("/ka/b"),
+            case("keepalive_200_with_body_not_reused")
+                .answer(0, keep("200 OK", "", "auth body\n"))
+                .get("/ka/a")
+                .get("/ka/b"),
+            case("keepalive_401_empty_reused")
+                .answer(0, keep("401 Unauthorized", "WWW-Authenticate: Basic\r\n", ""))
+                .get("/ka/a")
+                .get("/ka/b"),
+            case("set_visible_to_add_header").answer(0, ok()).get("/hdr/x"),
+            case("set_visible_to_add_header_on_403").answer(0, forbidden()).get("/hdr/x"),
+            case("set_survives_error_page_to_named").answer(0, unauthorized()).get("/setep/x"),
+            case("set_survives_error_page_403").answer(0, forbidden()).get("/setep/x"),
         ],
     }]
 }

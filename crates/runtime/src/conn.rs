@@ -699,6 +699,11 @@ async fn respond_return<C: AsyncRead + AsyncWrite + Unpin + Send>(
     // `ngx_http_send_response()` (301–308 make the text a `Location`, others send
     // it as the body, typed by the URI's extension or `default_type`); a bare
     // code from 400 up is a special response (error page).
+    // `ngx_http_send_response()` sets the status before it evaluates the text: `$status`
+    // in a `return` text is the code being returned.
+    if text.is_some() {
+        req.status = code;
+    }
     let after = match (code, text) {
         (301..=308, Some(t)) => {
             let url = req.eval(t);

@@ -556,7 +556,15 @@ impl Req<'_> {
                 .cloned()
                 .unwrap_or_default(),
             RemoteUser => Bytes::new(),
-            Status => s(format!("{:03}", self.status)),
+            // `ngx_http_variable_status()`: `r->err_status` first.
+            Status => s(format!(
+                "{:03}",
+                if self.err_status != 0 {
+                    self.err_status
+                } else {
+                    self.status
+                }
+            )),
             BodyBytesSent => s(self.body_bytes_sent.to_string()),
             BytesSent => s(self.bytes_sent.to_string()),
             RequestLength => s(self.request_length.to_string()),

@@ -830,8 +830,15 @@ async fn relay<C: AsyncRead + AsyncWrite + Unpin + Send>(
     req.upstream.headers = up.headers.clone();
     if req.subrequest.is_some() {
         // `sr->header_only`: the status and headers are all an `auth_request`
-        // subrequest wants; nginx finalizes the upstream without reading the body, and
-        // the connection is closed.
+        // subrequest wants; nginx finalizes the upstream without reading the body. The
+        // connection goes back to the keepalive pool only when there was no body to
+        // read (204, 304, 1xx, `Content-Length: 0`: `u->keepalive` is already set).
+        let empty = matches!(up.status, 204 | 304 | 100..=199) || up.content_length == Some(0);
+        if let Some(g) = group.and_then(|g| req.table.upstreams.get(g)) {
+            if empty && !up.close && up.minor >= 1 && up.rest.is_empty() && g.keepalive > 0 {
+                shared.pool.put(&g.name, peer_addr, up_io, g.keepalive, 0);
+            }
+        }
         return After::KeepAlive;
     }
     let head_method = &req.head.method[..] == b"HEAD";
