@@ -32,6 +32,11 @@ pub fn groups() -> Vec<Group> {
             error_page 401 403 = @denied;
             proxy_pass http://127.0.0.1:{O1};
         }
+        location /args/ {
+            auth_request /auth;
+            auth_request_set $args "user=$upstream_http_x_user";
+            proxy_pass http://127.0.0.1:{O1};
+        }
         location @denied { return 200 "denied user=$auth_user status=$status\n"; }
         location = /auth {
             internal;
@@ -219,6 +224,7 @@ pub fn groups() -> Vec<Group> {
                 .answer(0, keep("401 Unauthorized", "WWW-Authenticate: Basic\r\n", ""))
                 .get("/ka/a")
                 .get("/ka/b"),
+            case("set_args_changes_upstream_query").answer(0, ok()).get("/args/x?old=1"),
             case("set_visible_to_add_header").answer(0, ok()).get("/hdr/x"),
             case("set_visible_to_add_header_on_403").answer(0, forbidden()).get("/hdr/x"),
             case("set_survives_error_page_to_named").answer(0, unauthorized()).get("/setep/x"),

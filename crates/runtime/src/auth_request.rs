@@ -10,6 +10,7 @@
 use crate::ctx::Req;
 use crate::Shared;
 use bytes::{Bytes, BytesMut};
+use sluice_compiler::table::SetTarget;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -44,11 +45,20 @@ pub async fn check(shared: &Shared, req: &mut Req<'_>) -> Verdict {
     let sets = req.conf.auth_request_set.clone();
     for s in sets.iter() {
         let v = sr.eval(&s.value);
-        let i = s.var as usize;
-        if req.user.len() <= i {
-            req.user.resize(i + 1, None);
+        match s.target {
+            SetTarget::User(i) => {
+                let i = i as usize;
+                if req.user.len() <= i {
+                    req.user.resize(i + 1, None);
+                }
+                req.user[i] = Some(Bytes::from(v));
+            }
+            // `ngx_http_variable_set_args()`.
+            SetTarget::Args => {
+                req.args = Some(v);
+                req.valid_unparsed_uri = false;
+            }
         }
-        req.user[i] = Some(Bytes::from(v));
     }
     let status = sr.status;
     match status {

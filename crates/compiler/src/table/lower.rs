@@ -1389,14 +1389,19 @@ impl Lower {
             .flatten()
             .filter_map(|(var, value)| {
                 let name = var.strip_prefix('$')?.to_ascii_lowercase();
-                match Var::resolve(&name, &self.user_vars) {
-                    Var::User(i) => Some(AuthRequestSet {
-                        var: i,
-                        value: self.t(value),
-                    }),
-                    // The checker refused other names already.
-                    _ => None,
-                }
+                let target = if name == "args" {
+                    SetTarget::Args
+                } else {
+                    match Var::resolve(&name, &self.user_vars) {
+                        Var::User(i) => SetTarget::User(i),
+                        // The checker refused other names already.
+                        _ => return None,
+                    }
+                };
+                Some(AuthRequestSet {
+                    target,
+                    value: self.t(value),
+                })
             })
             .collect();
         LocConf {

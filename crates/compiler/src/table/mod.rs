@@ -330,8 +330,8 @@ pub struct Rewrite {
 /// `auth_request_set $var value`: evaluated on the auth subrequest once it is done.
 #[derive(Debug, Clone)]
 pub struct AuthRequestSet {
-    /// The user variable written: index into [`RoutingTable::user_vars`].
-    pub var: u32,
+    /// The variable written: a user variable, or `$args` (its set handler).
+    pub target: SetTarget,
     /// The value, evaluated in the subrequest's context (`$upstream_http_*`).
     pub value: Template,
 }
