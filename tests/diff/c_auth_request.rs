@@ -32,6 +32,7 @@ pub fn groups() -> Vec<Group> {
             error_page 401 403 = @denied;
             proxy_pass http://127.0.0.1:{O1};
         }
+        location /small/ { client_max_body_size 2; auth_request /auth; proxy_pass http://127.0.0.1:{O1}; }
         location /args/ {
             auth_request /auth;
             auth_request_set $args "user=$upstream_http_x_user";
@@ -189,6 +190,17 @@ pub fn groups() -> Vec<Group> {
                 .answer(0, ok())
                 .req("POST /app/e HTTP/1.1\r\nHost: test\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
                 .raw(500),
+            case("expect_continue_denied").answer(0, unauthorized()).req(
+                "POST /app/e HTTP/1.1\r\nHost: test\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n",
+            ),
+            case("body_too_large_before_auth")
+                .answer(0, ok())
+                .req("POST /small/p HTTP/1.1\r\nHost: test\r\nContent-Length: 5\r\n\r\nhello"),
+            case("pipelined_after_auth")
+                .answer(0, ok())
+                .send(b"GET /app/1 HTTP/1.1\r\nHost: test\r\n\r\nGET /app/2 HTTP/1.1\r\nHost: test\r\n\r\n")
+                .read()
+                .read(),
             case("set_passes_header_to_upstream").answer(0, ok()).get("/set/x"),
             case("set_from_204").answer(0, no_content()).get("/set/x"),
             case("set_on_denied").answer(0, forbidden()).get("/set/x"),
