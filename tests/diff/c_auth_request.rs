@@ -137,30 +137,30 @@ pub fn groups() -> Vec<Group> {
         origins: 2,
         http,
         cases: vec![
-            case("allow_200").answer(0, ok()).get("/app/x?a=1"),
+            case("allow_200").error_log().answer(0, ok()).get("/app/x?a=1"),
             case("allow_204").answer(0, no_content()).get("/app/x"),
             case("allow_206_is_2xx").answer(0, resp("206 Partial Content", "", "p")).get("/app/x"),
-            case("deny_401_copies_www_authenticate").answer(0, unauthorized()).get("/app/x"),
+            case("deny_401_copies_www_authenticate").error_log().answer(0, unauthorized()).get("/app/x"),
             case("deny_401_keeps_the_connection")
                 .answer(0, unauthorized())
                 .get("/app/a")
                 .get("/app/b"),
             case("deny_403").answer(0, forbidden()).get("/app/x"),
-            case("unexpected_500_is_500")
+            case("unexpected_500_is_500").error_log()
                 .answer(0, resp("500 Internal Server Error", "", "boom\n"))
                 .get("/app/x"),
-            case("unexpected_404_is_500").answer(0, resp("404 Not Found", "", "nf\n")).get("/app/x"),
-            case("unexpected_302_is_500")
+            case("unexpected_404_is_500").error_log().answer(0, resp("404 Not Found", "", "nf\n")).get("/app/x"),
+            case("unexpected_302_is_500").error_log()
                 .answer(0, resp("302 Found", "Location: http://elsewhere/\r\n", ""))
                 .get("/app/x"),
-            case("unexpected_400_is_500").answer(0, resp("400 Bad Request", "", "")).get("/app/x"),
-            case("auth_origin_down_is_500").get("/down/x"),
-            case("auth_origin_hangs_up_is_500").answer(0, hang_up()).get("/app/x"),
+            case("unexpected_400_is_500").error_log().answer(0, resp("400 Bad Request", "", "")).get("/app/x"),
+            case("auth_origin_down_is_500").error_log().get("/down/x"),
+            case("auth_origin_hangs_up_is_500").error_log().answer(0, hang_up()).get("/app/x"),
             case("auth_return_204_allows").get("/ret204/x"),
             case("auth_return_401_not_copied_from_add_header").get("/ret401/x"),
-            case("auth_location_404_is_500").get("/missing/x"),
+            case("auth_location_404_is_500").error_log().get("/missing/x"),
             case("auth_location_not_internal").get("/open/x"),
-            case("auth_location_error_page").get("/epauth/x"),
+            case("auth_location_error_page").error_log().get("/epauth/x"),
             case("auth_location_is_internal").get("/auth"),
             case("post_body_not_sent_to_auth").answer(0, ok()).req(post),
             case("post_body_not_sent_with_keepalive")
@@ -171,7 +171,7 @@ pub fn groups() -> Vec<Group> {
                 .answer(0, unauthorized())
                 .req(post)
                 .get("/app/after"),
-            case("post_without_recipe")
+            case("post_without_recipe").error_log()
                 .answer(0, ok())
                 .req("POST /plain/p HTTP/1.1\r\nHost: test\r\nContent-Length: 5\r\n\r\nhello"),
             case("post_pass_request_body_off_only")
@@ -209,9 +209,9 @@ pub fn groups() -> Vec<Group> {
             case("error_page_401_redirect").answer(0, unauthorized()).get("/ep401/x"),
             case("error_page_403_redirect").answer(0, forbidden()).get("/ep403/x"),
             case("error_page_401_not_for_403").answer(0, forbidden()).get("/ep401/x"),
-            case("deny_comes_first").get("/denied/x"),
+            case("deny_comes_first").error_log().get("/denied/x"),
             case("return_runs_before_auth").get("/retfirst/x"),
-            case("static_location_allowed").answer(0, ok()).get("/static/x"),
+            case("static_location_allowed").error_log().answer(0, ok()).get("/static/x"),
             case("static_location_denied").answer(0, forbidden()).get("/static/x"),
             case("server_level_auth_applies").answer(0, ok()).get("/any").port(1),
             case("server_level_auth_denies").answer(0, forbidden()).get("/any").port(1),

@@ -2,7 +2,8 @@
 //! nginx 1.22.1 and through sluice, both serving ONE config template against the SAME
 //! test origins, and compares what the origins received (request line, headers in order
 //! and case, body, which origin, which connection) and what the client got (status line,
-//! headers in order, body, framing, closes; timing where the case asks for it).
+//! headers in order, body, framing, closes; timing where the case asks for it; the
+//! error-log lines of level warn and above where the case asks with `.error_log()`).
 //!
 //! Layout: `origin.rs` (the recording origin), `client.rs` (raw client), `procs.rs`
 //! (nginx/sluice processes), `run.rs` (groups, normalisation, diff); the cases are in
