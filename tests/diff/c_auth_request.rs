@@ -38,6 +38,11 @@ pub fn groups() -> Vec<Group> {
             auth_request_set $args "user=$upstream_http_x_user";
             proxy_pass http://127.0.0.1:{O1};
         }
+        location /via-rewrite/ { rewrite ^/via-rewrite/(.*)$ /app/$1 last; }
+        location /via-error-page/ { error_page 404 = /app/from-ep; return 404; }
+        location /via-named/ { error_page 404 = @guarded; return 404; }
+        location /via-try-files/ { try_files /nonexistent @guarded; }
+        location @guarded { auth_request /auth; proxy_pass http://127.0.0.1:{O1}; }
         location @denied { return 200 "denied user=$auth_user status=$status\n"; }
         location = /auth {
             internal;
@@ -201,6 +206,15 @@ pub fn groups() -> Vec<Group> {
                 .send(b"GET /app/1 HTTP/1.1\r\nHost: test\r\n\r\nGET /app/2 HTTP/1.1\r\nHost: test\r\n\r\n")
                 .read()
                 .read(),
+            case("reached_by_encoded_path").answer(0, forbidden()).get("/ap%70/x"),
+            case("reached_by_double_slash").answer(0, forbidden()).get("//app//x"),
+            case("reached_by_dot_dot").answer(0, forbidden()).get("/other/../app/x"),
+            case("reached_by_encoded_dot_dot").answer(0, forbidden()).get("/other/%2E%2E/app/x"),
+            case("reached_by_rewrite").answer(0, forbidden()).get("/via-rewrite/x"),
+            case("reached_by_error_page").answer(0, forbidden()).get("/via-error-page/x"),
+            case("reached_by_named_error_page").answer(0, forbidden()).get("/via-named/x"),
+            case("reached_by_try_files_named").answer(0, forbidden()).get("/via-try-files/x"),
+            case("allowed_through_named_location").answer(0, ok()).get("/via-named/x"),
             case("set_passes_header_to_upstream").answer(0, ok()).get("/set/x"),
             case("set_from_204").answer(0, no_content()).get("/set/x"),
             case("set_on_denied").answer(0, forbidden()).get("/set/x"),
