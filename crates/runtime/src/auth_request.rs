@@ -6,6 +6,11 @@
 //! `auth_request_set` is evaluated on the subrequest, a 2xx allows, 401 (with the
 //! upstream's first `WWW-Authenticate` copied to the response) and 403 are answered,
 //! anything else is 500 with `auth request unexpected status: N`.
+//!
+//! In the terms of an access-phase handler (for `satisfy`): [`Verdict::Declined`] is
+//! `NGX_DECLINED`, `Allow` is `NGX_OK`, `Deny` a refusal (401/403) that `satisfy any`
+//! may overrule (nginx then hides the copied `WWW-Authenticate`, held here in
+//! `Req::out_headers`), `Error` a status that ends the request under either rule.
 
 use crate::ctx::Req;
 use crate::Shared;
@@ -18,7 +23,9 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 /// What the access checker decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
-    /// No `auth_request`, or the subrequest answered 2xx.
+    /// No `auth_request` here (`off`, or none inherited).
+    Declined,
+    /// The subrequest answered 2xx.
     Allow,
     /// Answer with this status (401 or 403).
     Deny(u16),
@@ -29,7 +36,7 @@ pub enum Verdict {
 /// Runs the location's `auth_request`, if any.
 pub async fn check(shared: &Shared, req: &mut Req<'_>) -> Verdict {
     let Some(uri) = req.conf.auth_request.as_deref() else {
-        return Verdict::Allow;
+        return Verdict::Declined;
     };
     let mut sr = req.subrequest(uri);
     let mut sink = Discard;

@@ -543,7 +543,7 @@ async fn route_once<C: AsyncRead + AsyncWrite + Unpin + Send>(
         }
         use crate::auth_request::Verdict;
         let code = match crate::auth_request::check(shared, req).await {
-            Verdict::Allow => None,
+            Verdict::Declined | Verdict::Allow => None,
             Verdict::Deny(code) => Some(code),
             Verdict::Error => Some(500),
         };
