@@ -11,6 +11,19 @@ pub fn groups() -> Vec<Group> {
     upstream authpool { server 127.0.0.1:{O0}; keepalive 4; }
     server {
         listen 127.0.0.1:{L0};
+        location = /auth_vars {
+            internal;
+            proxy_pass http://127.0.0.1:{O0};
+            proxy_pass_request_body off;
+            proxy_set_header Content-Length "";
+            proxy_set_header X-Original-Method $request_method;
+            proxy_set_header X-Request $request;
+            proxy_set_header X-Uri $uri;
+            proxy_set_header X-Args "[$args] [$is_args] [$query_string]";
+            proxy_set_header X-Request-Uri $request_uri;
+            proxy_set_header X-Content-Length "[$content_length] [$http_content_length]";
+        }
+        location /vars/ { auth_request /auth_vars; proxy_pass http://127.0.0.1:{O1}; }
         location = /auth_ka {
             internal;
             proxy_pass http://authpool;
@@ -215,6 +228,13 @@ pub fn groups() -> Vec<Group> {
             case("reached_by_named_error_page").answer(0, forbidden()).get("/via-named/x"),
             case("reached_by_try_files_named").answer(0, forbidden()).get("/via-try-files/x"),
             case("allowed_through_named_location").answer(0, ok()).get("/via-named/x"),
+            case("subrequest_variables_get").answer(0, ok()).get("/vars/x?a=1"),
+            case("subrequest_variables_post")
+                .answer(0, ok())
+                .req("POST /vars/p?q=1 HTTP/1.1\r\nHost: test\r\nContent-Length: 5\r\n\r\nhello"),
+            case("subrequest_variables_head")
+                .answer(0, ok())
+                .req("HEAD /vars/h HTTP/1.0\r\n\r\n"),
             case("set_passes_header_to_upstream").answer(0, ok()).get("/set/x"),
             case("set_from_204").answer(0, no_content()).get("/set/x"),
             case("set_on_denied").answer(0, forbidden()).get("/set/x"),

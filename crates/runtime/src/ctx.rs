@@ -167,6 +167,10 @@ pub struct Req<'t> {
     /// `c->log->action` left by an upstream this request's subrequest used: nginx
     /// appends ` while sending to client` to later error-log lines of the request.
     pub log_action: Option<&'static str>,
+    /// In a subrequest, the main request's method: `$request_method` is
+    /// `r->main->method_name` and `$request` the main request line, while the
+    /// subrequest itself is a GET.
+    pub main_method: Option<Bytes>,
 }
 
 impl<'t> Req<'t> {
@@ -226,6 +230,7 @@ impl<'t> Req<'t> {
             subrequest: None,
             out_headers: Vec::new(),
             log_action: None,
+            main_method: None,
         }
     }
 
@@ -279,6 +284,11 @@ impl<'t> Req<'t> {
             subrequest: Some(Bytes::copy_from_slice(uri)),
             out_headers: Vec::new(),
             log_action: None,
+            main_method: Some(
+                self.main_method
+                    .clone()
+                    .unwrap_or_else(|| self.head.method.clone()),
+            ),
         }
     }
 }
@@ -524,7 +534,11 @@ impl Req<'_> {
             RequestUri => self.head.target.clone(),
             Uri | DocumentUri => Bytes::copy_from_slice(&self.uri),
             Request => {
-                let mut v = self.head.method.to_vec();
+                let mut v = self
+                    .main_method
+                    .as_ref()
+                    .unwrap_or(&self.head.method)
+                    .to_vec();
                 v.push(b' ');
                 v.extend_from_slice(&self.head.target);
                 v.extend_from_slice(if self.head.minor == 0 {
@@ -544,7 +558,11 @@ impl Req<'_> {
             } else {
                 b""
             }),
-            RequestMethod => self.head.method.clone(),
+            RequestMethod => self
+                .main_method
+                .as_ref()
+                .unwrap_or(&self.head.method)
+                .clone(),
             ContentLength => self
                 .head
                 .header(b"content-length")
