@@ -9,6 +9,8 @@
   proxy-bench.py get PORT PATH       prints "STATUS BODY_BYTES" for one HTTP/1.1 GET
   proxy-bench.py accepts PORT        the "accepts" counter of stub_status at /upstream-status
   proxy-bench.py report TSV ...      the Markdown table, medians and sluice/nginx ratios
+  proxy-bench.py report --static TSV ...   the same without the upstream columns
+                                     (bench/static-bench.sh)
 """
 import os
 import re
@@ -121,7 +123,7 @@ def accepts(port):
     return int(m.group(1))
 
 
-def report(tsv, meta):
+def report(tsv, meta, static=False):
     # tsv rows: size tool round requests seconds rps p50 p99 errors non2xx ticks hz
     rows = {}
     for line in open(tsv):
@@ -139,8 +141,12 @@ def report(tsv, meta):
         })
     print(meta)
     print()
-    print("| response | proxy  | req/s median (min–max) | p99 ms median (min–max) | CPU µs/req median (min–max) | proxy CPU use | upstream CPU use | upstream conns opened/run | errors |")
-    print("|----------|--------|-----------------------:|------------------------:|----------------------------:|--------------:|-----------------:|--------------------------:|-------:|")
+    if static:
+        print("| file     | server | req/s median (min–max) | p99 ms median (min–max) | CPU µs/req median (min–max) | server CPU use | errors |")
+        print("|----------|--------|-----------------------:|------------------------:|----------------------------:|---------------:|-------:|")
+    else:
+        print("| response | proxy  | req/s median (min–max) | p99 ms median (min–max) | CPU µs/req median (min–max) | proxy CPU use | upstream CPU use | upstream conns opened/run | errors |")
+        print("|----------|--------|-----------------------:|------------------------:|----------------------------:|--------------:|-----------------:|--------------------------:|-------:|")
     sizes = []
     for (size, _tool) in rows:
         if size not in sizes:
@@ -154,6 +160,12 @@ def report(tsv, meta):
             m = {k: statistics.median(x[k] for x in r) for k in ("rps", "p99", "cpu_us", "util", "up_util", "up_conns")}
             rng = lambda k, fmt: (fmt % min(x[k] for x in r)) + "–" + (fmt % max(x[k] for x in r))
             med[(size, tool)] = m
+            if static:
+                print("| %-8s | %-6s | %7.0f (%s) | %6.2f (%s) | %6.1f (%s) | %13.0f%% | %6d |" % (
+                    size, tool, m["rps"], rng("rps", "%.0f"), m["p99"], rng("p99", "%.2f"),
+                    m["cpu_us"], rng("cpu_us", "%.1f"), m["util"] * 100,
+                    sum(x["bad"] for x in r)))
+                continue
             print("| %-8s | %-6s | %7.0f (%s) | %6.2f (%s) | %6.1f (%s) | %12.0f%% | %15.0f%% | %25.0f | %6d |" % (
                 size, tool, m["rps"], rng("rps", "%.0f"), m["p99"], rng("p99", "%.2f"),
                 m["cpu_us"], rng("cpu_us", "%.1f"), m["util"] * 100, m["up_util"] * 100,
@@ -166,6 +178,9 @@ def report(tsv, meta):
         cr = s["cpu_us"] / n["cpu_us"]
         pr = s["p99"] / n["p99"]
         rr = s["rps"] / n["rps"]
+        if static:
+            print("%s: sluice/nginx req/s %.2f, p99 %.2f, CPU per request %.2f" % (size, rr, pr, cr))
+            continue
         print("%s: sluice/nginx CPU per request %.2f (target <= 1.0: %s), p99 %.2f (target <= 1.0: %s), req/s %.2f" % (
             size, cr, "met" if cr <= 1.0 else "MISSED", pr, "met" if pr <= 1.0 else "MISSED", rr))
 
@@ -182,6 +197,8 @@ def main():
         print(get(int(args[0]), args[1]))
     elif cmd == "accepts":
         print(accepts(int(args[0])))
+    elif cmd == "report" and args[:1] == ["--static"]:
+        report(args[1], " ".join(args[2:]), static=True)
     elif cmd == "report":
         report(args[0], " ".join(args[1:]))
     else:

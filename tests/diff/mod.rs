@@ -2,7 +2,8 @@
 //! nginx 1.22.1 and through sluice, both serving ONE config template against the SAME
 //! test origins, and compares what the origins received (request line, headers in order
 //! and case, body, which origin, which connection) and what the client got (status line,
-//! headers in order, body, framing, closes; timing where the case asks for it).
+//! headers in order, body, framing, closes; timing where the case asks for it; the
+//! error-log lines of level warn and above where the case asks with `.error_log()`).
 //!
 //! Layout: `origin.rs` (the recording origin), `client.rs` (raw client), `procs.rs`
 //! (nginx/sluice processes), `run.rs` (groups, normalisation, diff); the cases are in
@@ -25,6 +26,7 @@ mod procs;
 mod run;
 
 mod c_access;
+mod c_auth_request;
 mod c_framing;
 mod c_headers;
 mod c_location;
@@ -54,6 +56,7 @@ fn all_groups() -> Vec<Group> {
     g.extend(c_timeouts::groups());
     g.extend(c_traps::groups());
     g.extend(c_access::groups());
+    g.extend(c_auth_request::groups());
     g.extend(c_return::groups());
     g.extend(c_static::groups());
     g.extend(c_rewrite::groups());

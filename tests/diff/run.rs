@@ -92,6 +92,8 @@ pub struct Case {
     pub src: Option<Ipv4Addr>,
     /// Upper bound for each read.
     pub limit: Duration,
+    /// Compare the error-log lines (warn and above) the case made, too.
+    pub error_log: bool,
 }
 
 /// A case named `name` (no steps yet).
@@ -106,6 +108,7 @@ pub fn case(name: &'static str) -> Case {
         ip: Ipv4Addr::LOCALHOST,
         src: None,
         limit: Duration::from_secs(6),
+        error_log: false,
     }
 }
 
@@ -181,6 +184,12 @@ impl Case {
     }
     pub fn ip(mut self, ip: [u8; 4]) -> Self {
         self.ip = Ipv4Addr::from(ip);
+        self
+    }
+    /// Also compares the error-log lines (level warn and above) written during the case,
+    /// with the time, process and connection numbers left out.
+    pub fn error_log(mut self) -> Self {
+        self.error_log = true;
         self
     }
     pub fn source_ip(mut self, ip: [u8; 4]) -> Self {
@@ -506,8 +515,11 @@ fn run_group(nginx: &Path, g: &Group, index: usize) -> GroupResult {
             continue;
         }
         let mut runs = Vec::new();
+        let mut nginx_log_lines = 0;
         for (ports, norm_label) in [(&np, "nginx"), (&sp, "sluice")] {
             epoch += 1;
+            let log_path = dir.join(format!("{norm_label}-error.log"));
+            let log_start = std::fs::metadata(&log_path).map_or(0, |m| m.len());
             let scripts: Vec<Vec<Script>> = c
                 .scripts
                 .iter()
@@ -547,7 +559,25 @@ fn run_group(nginx: &Path, g: &Group, index: usize) -> GroupResult {
             );
             let recs = env.origins.records(epoch);
             let norm = Norm::new(ports, &env, norm_label);
-            runs.push((render(&obs, &recs, &norm), obs));
+            let mut text = render(&obs, &recs, &norm);
+            if c.error_log {
+                // nginx writes its line before it answers; sluice's log thread may lag:
+                // wait (bounded) until sluice has written as many lines as nginx did.
+                let want = if norm_label == "nginx" {
+                    0
+                } else {
+                    nginx_log_lines
+                };
+                let lines = error_log_lines(&log_path, log_start, want, &norm);
+                if norm_label == "nginx" {
+                    nginx_log_lines = lines.len();
+                }
+                text.push_str("error log:\n");
+                for l in &lines {
+                    let _ = writeln!(text, "  {l}");
+                }
+            }
+            runs.push((text, obs));
         }
         let (ntext, nobs) = &runs[0];
         let (stext, sobs) = &runs[1];
@@ -596,6 +626,42 @@ fn run_group(nginx: &Path, g: &Group, index: usize) -> GroupResult {
     drop(nproc);
     drop(sproc);
     (passed, failures, skipped_of(g))
+}
+
+/// The lines of level warn and above appended to `path` after `start`, normalised
+/// (`[error] *N message, ...`: no time, no pid, connection numbers and ports replaced).
+/// Waits up to 2 s for at least `want` of them.
+fn error_log_lines(path: &Path, start: u64, want: usize, norm: &Norm) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let bytes = std::fs::read(path).unwrap_or_default();
+        let new = bytes.get(start as usize..).unwrap_or_default();
+        let text = String::from_utf8_lossy(&norm.text(new)).into_owned();
+        let lines: Vec<String> = text
+            .lines()
+            .filter_map(|l| {
+                let at = l.find(" [")?;
+                let rest = &l[at + 1..];
+                let level_end = rest.find("] ")?;
+                let level = &rest[1..level_end];
+                if !matches!(level, "warn" | "error" | "crit" | "alert" | "emerg") {
+                    return None;
+                }
+                // "PID#TID: *CONN message"
+                let after = &rest[level_end + 2..];
+                let msg = after.split_once(": ").map_or(after, |(_, m)| m);
+                let msg = match msg.strip_prefix('*') {
+                    Some(m) => format!("*N {}", m.split_once(' ').map_or("", |(_, r)| r)),
+                    None => msg.to_string(),
+                };
+                Some(format!("[{level}] {msg}"))
+            })
+            .collect();
+        if lines.len() >= want || Instant::now() >= deadline {
+            return lines;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 fn skipped_of(g: &Group) -> Vec<String> {

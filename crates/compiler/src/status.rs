@@ -119,6 +119,9 @@ pub static IMPLEMENTED: &[&str] = &[
     "allow",
     "deny",
     "internal",
+    // auth subrequests (runtime/auth_request.rs)
+    "auth_request",
+    "auth_request_set",
 ];
 
 /// Directives refused until implemented, because ignoring them would let in requests
@@ -126,8 +129,6 @@ pub static IMPLEMENTED: &[&str] = &[
 pub static REFUSED_UNSAFE: &[&str] = &[
     "auth_basic",
     "auth_basic_user_file",
-    "auth_request",
-    "auth_request_set",
     "satisfy",
     "limit_except",
     "ssl_verify_client",

@@ -304,6 +304,23 @@ async fn handle<'t, C: AsyncRead + AsyncWrite + Unpin + Send>(
     )
 }
 
+/// Runs a subrequest through the phases (`auth_request`); what it answers goes to
+/// `sink`. Boxed: the main request's access phase awaits it, and a subrequest's phases
+/// are the same code.
+pub(crate) fn route_subrequest<'a, 't, C: AsyncRead + AsyncWrite + Unpin + Send>(
+    shared: &'a Shared,
+    sr: &'a mut Req<'t>,
+    sink: &'a mut C,
+    buf: &'a mut BytesMut,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>>
+where
+    't: 'a,
+{
+    Box::pin(async move {
+        let _ = route_and_run(shared, sr, sink, buf).await;
+    })
+}
+
 async fn route_and_run<C: AsyncRead + AsyncWrite + Unpin + Send>(
     shared: &Shared,
     req: &mut Req<'_>,
@@ -314,7 +331,7 @@ async fn route_and_run<C: AsyncRead + AsyncWrite + Unpin + Send>(
     // `r->quoted_uri || r->plus_in_uri`: the raw path (before `?`) had `%` or `+`.
     let target = req.head.target.clone();
     let path = target.split(|b| *b == b'?').next().unwrap_or_default();
-    req.quoted = path.iter().any(|b| matches!(b, b'%' | b'+'));
+    req.quoted = req.subrequest.is_none() && path.iter().any(|b| matches!(b, b'%' | b'+'));
     req.routing = true;
     // `NGX_HTTP_MAX_URI_CHANGES` + 1: the eleventh internal redirect or location
     // re-search of a request fails with 500.
@@ -547,12 +564,26 @@ async fn route_once<C: AsyncRead + AsyncWrite + Unpin + Send>(
         return Routed::Relocate;
     }
     // The access phase comes after the rewrite phase (`return` answers before any
-    // allow/deny is looked at, as in nginx) and before try_files and content.
-    if !access_allowed(req) {
-        crate::log::error_log(shared, "error", "access forbidden by rule", req);
-        no_continue(req);
-        let after = send_error(req, io, 403).await;
-        return Routed::Done(finish_discard(req, io, buf, after).await);
+    // allow/deny is looked at, as in nginx) and before try_files and content. A
+    // subrequest skips it (`ngx_http_core_access_phase()`: `r != r->main`).
+    if req.subrequest.is_none() {
+        if !access_allowed(req) {
+            crate::log::error_log(shared, "error", "access forbidden by rule", req);
+            no_continue(req);
+            let after = send_error(req, io, 403).await;
+            return Routed::Done(finish_discard(req, io, buf, after).await);
+        }
+        use crate::auth_request::Verdict;
+        let code = match crate::auth_request::check(shared, req).await {
+            Verdict::Declined | Verdict::Allow => None,
+            Verdict::Deny(code) => Some(code),
+            Verdict::Error => Some(500),
+        };
+        if let Some(code) = code {
+            no_continue(req);
+            let after = send_error(req, io, code).await;
+            return Routed::Done(finish_discard(req, io, buf, after).await);
+        }
     }
     if let Some(tf) = req.conf.try_files.clone() {
         use crate::static_files::Tried;
@@ -700,6 +731,11 @@ async fn respond_return<C: AsyncRead + AsyncWrite + Unpin + Send>(
     // `ngx_http_send_response()` (301–308 make the text a `Location`, others send
     // it as the body, typed by the URI's extension or `default_type`); a bare
     // code from 400 up is a special response (error page).
+    // `ngx_http_send_response()` sets the status before it evaluates the text: `$status`
+    // in a `return` text is the code being returned.
+    if text.is_some() {
+        req.status = code;
+    }
     let after = match (code, text) {
         (301..=308, Some(t)) => {
             let url = req.eval(t);
@@ -992,6 +1028,11 @@ async fn read_body_with<C: AsyncRead + AsyncWrite + Unpin>(
     enforce_limit: bool,
     t: Duration,
 ) -> Result<Option<Bytes>, u16> {
+    // An `auth_request` subrequest has a fake empty body (`sr->request_body`): the
+    // client's body stays on the connection for the main request.
+    if req.subrequest.is_some() {
+        return Ok(None);
+    }
     let limit = if enforce_limit {
         req.conf.client_max_body_size
     } else {
@@ -1296,6 +1337,7 @@ async fn finish_response<C: AsyncWrite + Unpin>(
     with_body: bool,
     keep: bool,
 ) -> After {
+    out.extend_from_slice(&req.out_headers);
     crate::static_files::expires_headers(req, status, None, &mut out);
     add_headers(req, status, &mut out);
     out.extend_from_slice(b"\r\n");

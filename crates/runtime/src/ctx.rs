@@ -137,6 +137,8 @@ pub struct UpstreamInfo {
     pub bytes_sent: u64,
     /// Body length of the response.
     pub response_length: u64,
+    /// The URI sent upstream (`u->uri`, for the error log's `upstream: "..."`).
+    pub uri: Vec<u8>,
 }
 
 /// The state of one request.
@@ -229,6 +231,20 @@ pub struct Req<'t> {
     /// The upstream answered 101 and the client asked to upgrade: the 101 was sent and
     /// the tunnel is to run once the request's own future is gone (see `conn::serve`).
     pub tunnel: Option<crate::tunnel::Pending>,
+    /// This is a subrequest (`auth_request`) to this URI: it skips the access phase,
+    /// reads no body, and its response goes nowhere.
+    pub subrequest: Option<Bytes>,
+    /// Header lines a module put in nginx's `headers_out.headers` list before the
+    /// response (the `WWW-Authenticate` an `auth_request` 401 copies). They survive
+    /// internal redirects, as nginx's list does, and go out after `Connection`.
+    pub out_headers: Vec<u8>,
+    /// `c->log->action` left by an upstream this request's subrequest used: nginx
+    /// appends ` while sending to client` to later error-log lines of the request.
+    pub log_action: Option<&'static str>,
+    /// In a subrequest, the main request's method: `$request_method` is
+    /// `r->main->method_name` and `$request` the main request line, while the
+    /// subrequest itself is a GET.
+    pub main_method: Option<Bytes>,
 }
 
 impl<'t> Req<'t> {
@@ -286,6 +302,69 @@ impl<'t> Req<'t> {
             routing: false,
             escape_captures: false,
             tunnel: None,
+            subrequest: None,
+            out_headers: Vec::new(),
+            log_action: None,
+            main_method: None,
+        }
+    }
+
+    /// `ngx_http_subrequest()`: a GET to `uri` (no arguments) on the same connection,
+    /// server and client headers (`sr->headers_in = r->headers_in`), an internal
+    /// request, its phases started at server rewrite. nginx shares the variables array
+    /// (`sr->variables = r->variables`): the user variables start as the parent's.
+    pub fn subrequest(&self, uri: &[u8]) -> Req<'t> {
+        let mut head = self.head.clone();
+        head.method = Bytes::from_static(b"GET");
+        Req {
+            table: self.table,
+            balancers: self.balancers,
+            server: self.server,
+            conf: &self.server.conf,
+            head,
+            http09: self.http09,
+            uri: uri.to_vec(),
+            args: None,
+            uri_escaped: true,
+            host: self.host.clone(),
+            peer: self.peer,
+            local: self.local,
+            https: self.https,
+            captures: None,
+            user: self.user.clone(),
+            proxy_host: Bytes::new(),
+            proxy_port: Bytes::new(),
+            upstream: UpstreamInfo::default(),
+            status: 0,
+            body_bytes_sent: 0,
+            bytes_sent: 0,
+            request_length: self.request_length,
+            start: Instant::now(),
+            upstream_body_len: None,
+            connection: self.connection,
+            connection_requests: self.connection_requests,
+            sent_headers: Vec::new(),
+            // `sr->expect_tested = 1`: a subrequest never answers `100 Continue`.
+            continue_sent: true,
+            quoted: false,
+            internal: true,
+            valid_unparsed_uri: false,
+            valid_location: true,
+            uri_changed: false,
+            err_status: 0,
+            error_page_used: false,
+            pending_error: None,
+            routing: true,
+            escape_captures: false,
+            tunnel: None,
+            subrequest: Some(Bytes::copy_from_slice(uri)),
+            out_headers: Vec::new(),
+            log_action: None,
+            main_method: Some(
+                self.main_method
+                    .clone()
+                    .unwrap_or_else(|| self.head.method.clone()),
+            ),
         }
     }
 }
@@ -531,7 +610,11 @@ impl Req<'_> {
             RequestUri => self.head.target.clone(),
             Uri | DocumentUri => Bytes::copy_from_slice(&self.uri),
             Request => {
-                let mut v = self.head.method.to_vec();
+                let mut v = self
+                    .main_method
+                    .as_ref()
+                    .unwrap_or(&self.head.method)
+                    .to_vec();
                 v.push(b' ');
                 v.extend_from_slice(&self.head.target);
                 v.extend_from_slice(if self.head.minor == 0 {
@@ -551,7 +634,11 @@ impl Req<'_> {
             } else {
                 b""
             }),
-            RequestMethod => self.head.method.clone(),
+            RequestMethod => self
+                .main_method
+                .as_ref()
+                .unwrap_or(&self.head.method)
+                .clone(),
             ContentLength => self
                 .head
                 .header(b"content-length")
@@ -563,7 +650,15 @@ impl Req<'_> {
                 .cloned()
                 .unwrap_or_default(),
             RemoteUser => Bytes::new(),
-            Status => s(format!("{:03}", self.status)),
+            // `ngx_http_variable_status()`: `r->err_status` first.
+            Status => s(format!(
+                "{:03}",
+                if self.err_status != 0 {
+                    self.err_status
+                } else {
+                    self.status
+                }
+            )),
             BodyBytesSent => s(self.body_bytes_sent.to_string()),
             BytesSent => s(self.bytes_sent.to_string()),
             RequestLength => s(self.request_length.to_string()),

@@ -8,6 +8,7 @@
 //! value, swapped atomically; a request keeps the `Live` it started with, so requests and
 //! tunnels in flight finish on the old configuration while new ones use the new one.
 
+pub mod auth_request;
 pub mod conn;
 pub mod ctx;
 pub mod http1;

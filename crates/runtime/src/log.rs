@@ -190,17 +190,31 @@ pub fn error_log(shared: &Shared, level: &str, msg: &str, req: &mut Req<'_>) {
         sluice_compiler::table::Builtin::Request,
     )))
     .into_owned();
+    let action = match req.log_action {
+        Some(a) if !msg.contains(" while ") => format!(" while {a}"),
+        _ => String::new(),
+    };
     let mut line = format!(
-        "{} [{level}] {pid}#{pid}: *{} {msg}, client: {}, server: {}, request: \"{request}\"",
+        "{} [{level}] {pid}#{pid}: *{} {msg}{action}, client: {}, server: {}, request: \"{request}\"",
         crate::time_now(),
         req.connection,
         req.peer.ip(),
         req.server.name,
     );
+    if let Some(sr) = &req.subrequest {
+        line.push_str(&format!(
+            ", subrequest: \"{}\"",
+            String::from_utf8_lossy(sr)
+        ));
+    }
     if let Some(a) = req.upstream.addrs.last() {
         line.push_str(&format!(
             ", upstream: \"http://{a}{}\"",
-            String::from_utf8_lossy(&req.head.target)
+            String::from_utf8_lossy(if req.upstream.uri.is_empty() {
+                &req.head.target
+            } else {
+                &req.upstream.uri
+            })
         ));
     }
     // nginx prints the Host header as sent (port included), not the server-selection name.

@@ -470,6 +470,7 @@ pub async fn proxy<C: AsyncRead + AsyncWrite + Unpin + Send>(
         Err(code) => return crate::conn::send_error(req, client, code).await,
     };
     let head = request_head(req, &target.uri);
+    req.upstream.uri = target.uri.clone();
     let body = if conf.proxy_pass_request_body {
         body.unwrap_or_default()
     } else {
@@ -828,6 +829,19 @@ async fn relay<C: AsyncRead + AsyncWrite + Unpin + Send>(
     }
     req.status = up.status;
     req.upstream.headers = up.headers.clone();
+    if req.subrequest.is_some() {
+        // `sr->header_only`: the status and headers are all an `auth_request`
+        // subrequest wants; nginx finalizes the upstream without reading the body. The
+        // connection goes back to the keepalive pool only when there was no body to
+        // read (204, 304, 1xx, `Content-Length: 0`: `u->keepalive` is already set).
+        let empty = matches!(up.status, 204 | 304 | 100..=199) || up.content_length == Some(0);
+        if let Some(g) = group.and_then(|g| req.table.upstreams.get(g)) {
+            if empty && !up.close && up.minor >= 1 && up.rest.is_empty() && g.keepalive > 0 {
+                shared.pool.put(&g.name, peer_addr, up_io, g.keepalive, 0);
+            }
+        }
+        return After::KeepAlive;
+    }
     let head_method = &req.head.method[..] == b"HEAD";
     // A 101 that does not become a tunnel (the client sent no `Upgrade`) is relayed
     // with whatever follows it up to EOF, unframed (nginx 1.22.1).
@@ -944,6 +958,7 @@ async fn relay<C: AsyncRead + AsyncWrite + Unpin + Send>(
     } else {
         out.extend_from_slice(b"Connection: close\r\n");
     }
+    out.extend_from_slice(&req.out_headers);
     for (i, (n, v)) in up.headers.iter().enumerate() {
         // Content-Type went to its fixed place above.
         if n.eq_ignore_ascii_case(b"content-type") {

@@ -472,10 +472,31 @@ impl Checker<'_> {
                     }
                 }
             }
-            "auth_request_set" | "perl_set" => match a(0).strip_prefix('$') {
-                Some(var) => self.define_var(d, var),
-                None => Ok(()),
-            },
+            // `ngx_http_auth_request()`: a second one at a level (`off` included).
+            "auth_request" => {
+                if !level.seen.insert("auth_request") {
+                    return Some(Err(self.directive_err(d, "is duplicate")));
+                }
+                Ok(())
+            }
+            // `ngx_http_auth_request_set()`, `ngx_http_perl_set()`.
+            "auth_request_set" | "perl_set" => {
+                let name = a(0);
+                let Some(var) = name.strip_prefix('$') else {
+                    return Some(Err(
+                        self.emerg(format!("invalid variable name \"{name}\""), at(d))
+                    ));
+                };
+                if let Err(e) = self.define_var(d, var) {
+                    return Some(Err(e));
+                }
+                if d.name.value == "auth_request_set" {
+                    self.use_var(var);
+                    self.compile_value(d, a(1), false)
+                } else {
+                    Ok(())
+                }
+            }
             "allow" | "deny" => self.access_rule(d),
             "internal" => {
                 if !level.seen.insert("internal") {

@@ -56,6 +56,10 @@ struct Lower {
 struct Scope {
     access: Option<Vec<(bool, String)>>,
     internal: Option<bool>,
+    /// `auth_request` URI; `""` for `off`.
+    auth_request: Option<String>,
+    /// `auth_request_set` pairs (several add up; the list is inherited whole).
+    auth_request_set: Option<Vec<(String, String)>>,
     set_headers: Option<Vec<(String, String)>>,
     http11: Option<bool>,
     connect_timeout: Option<Duration>,
@@ -155,6 +159,14 @@ impl Scope {
                 (d.name.value == "allow", arg(d, 0).to_string()),
             ),
             "internal" => self.internal = Some(true),
+            "auth_request" => {
+                let uri = arg(d, 0);
+                self.auth_request = Some(if uri == "off" { "" } else { uri }.to_string());
+            }
+            "auth_request_set" => push_list(
+                &mut self.auth_request_set,
+                (arg(d, 0).to_string(), arg(d, 1).to_string()),
+            ),
             "proxy_set_header" => push_list(
                 &mut self.set_headers,
                 (arg(d, 0).to_string(), arg(d, 1).to_string()),
@@ -251,6 +263,8 @@ impl Scope {
         m!(
             access,
             internal,
+            auth_request,
+            auth_request_set,
             set_headers,
             http11,
             connect_timeout,
@@ -1369,9 +1383,36 @@ impl Lower {
             .flatten()
             .filter_map(|w| self.error_page(w))
             .collect();
+        let auth_request_set: Vec<AuthRequestSet> = s
+            .auth_request_set
+            .iter()
+            .flatten()
+            .filter_map(|(var, value)| {
+                let name = var.strip_prefix('$')?.to_ascii_lowercase();
+                let target = if name == "args" {
+                    SetTarget::Args
+                } else {
+                    match Var::resolve(&name, &self.user_vars) {
+                        Var::User(i) => SetTarget::User(i),
+                        // The checker refused other names already.
+                        _ => return None,
+                    }
+                };
+                Some(AuthRequestSet {
+                    target,
+                    value: self.t(value),
+                })
+            })
+            .collect();
         LocConf {
             access: Arc::new(access),
             internal: s.internal.unwrap_or(false),
+            auth_request: s
+                .auth_request
+                .as_deref()
+                .filter(|u| !u.is_empty())
+                .map(|u| u.as_bytes().into()),
+            auth_request_set: Arc::new(auth_request_set),
             name: name.to_string(),
             regex_or_named,
             handler,

@@ -327,6 +327,15 @@ pub struct Rewrite {
     pub has_args: bool,
 }
 
+/// `auth_request_set $var value`: evaluated on the auth subrequest once it is done.
+#[derive(Debug, Clone)]
+pub struct AuthRequestSet {
+    /// The variable written: a user variable, or `$args` (its set handler).
+    pub target: SetTarget,
+    /// The value, evaluated in the subrequest's context (`$upstream_http_*`).
+    pub value: Template,
+}
+
 /// What `set` writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SetTarget {
@@ -546,6 +555,10 @@ pub struct LocConf {
     pub access: Arc<Vec<AccessRule>>,
     /// `internal`: only internal redirects may reach it; external requests get 404.
     pub internal: bool,
+    /// `auth_request` URI (`None`: off, the default).
+    pub auth_request: Option<Box<[u8]>>,
+    /// `auth_request_set` after inheritance (all-or-nothing), in order.
+    pub auth_request_set: Arc<Vec<AuthRequestSet>>,
     /// The location's name (for the URI replacement of §4.2), `""` at server level.
     pub name: String,
     /// Regex or named location, or inside `if`: no URI replacement by prefix.
