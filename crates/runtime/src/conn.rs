@@ -3,6 +3,7 @@
 //! (SEMANTICS §2), the location (§3), run its handler, log, and loop while keep-alive.
 
 use crate::ctx::{Head, Req};
+use crate::deadline::timeout;
 use crate::proxy::After;
 use crate::respond::{error_page, has_error_page, reason, wire_status};
 use crate::Shared;
@@ -15,7 +16,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::time::timeout;
 
 /// How a head could not be read.
 enum HeadFail {
@@ -56,7 +56,7 @@ async fn read_head<C: AsyncRead + Unpin>(
                 Err((code, http09)) => return Err(HeadFail::Status(code, http09)),
             }
         }
-        match tokio::time::timeout_at(deadline, io.read_buf(buf)).await {
+        match crate::deadline::timeout_at(deadline, io.read_buf(buf)).await {
             Ok(Ok(n)) if n > 0 => {}
             _ => return Err(HeadFail::Gone),
         }
@@ -147,7 +147,7 @@ pub async fn serve<C: AsyncRead + AsyncWrite + Unpin + Send>(
                 return;
             }
             tokio::select! {
-                r = tokio::time::timeout(wait, io.read_buf(&mut buf)) => match r {
+                r = timeout(wait, io.read_buf(&mut buf)) => match r {
                     Ok(Ok(n)) if n > 0 => {}
                     _ => return,
                 },
@@ -222,7 +222,7 @@ async fn linger<C: AsyncRead + AsyncWrite + Unpin>(io: &mut C, buf: &mut BytesMu
     buf.reserve(4096);
     loop {
         let idle = tokio::time::Instant::now() + Duration::from_secs(5);
-        match tokio::time::timeout_at(idle.min(end), io.read_buf(buf)).await {
+        match crate::deadline::timeout_at(idle.min(end), io.read_buf(buf)).await {
             Ok(Ok(n)) if n > 0 => buf.clear(),
             _ => return,
         }

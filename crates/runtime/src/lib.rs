@@ -11,6 +11,7 @@
 pub mod auth_request;
 pub mod conn;
 pub mod ctx;
+pub mod deadline;
 pub mod http1;
 pub mod log;
 pub mod proxy;

@@ -4,6 +4,7 @@
 
 use crate::ctx::HeaderList;
 use crate::ctx::Req;
+use crate::deadline::timeout;
 use crate::log::error_log;
 use crate::upstream::balance::{Attempt, PeerId};
 use crate::Shared;
@@ -15,7 +16,6 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::time::timeout;
 
 /// What became of the client connection.
 pub enum After {

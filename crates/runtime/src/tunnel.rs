@@ -8,12 +8,13 @@
 //! `AsyncRead` (TCP or TLS), which offers no readiness wait without a buffer.
 
 use crate::ctx::Req;
+use crate::deadline::{timeout, timeout_at};
 use crate::Shared;
 use bytes::BytesMut;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::time::{timeout_at, Instant};
+use tokio::time::Instant;
 
 /// An upgraded upstream connection waiting for its tunnel.
 #[derive(Debug)]
@@ -46,7 +47,7 @@ pub async fn run<C: AsyncRead + AsyncWrite + Unpin + Send>(
     let (ur, mut uw) = upstream.split();
     if !early.is_empty() {
         req.request_length += early.len() as u64;
-        let sent = tokio::time::timeout(send_timeout, uw.write_all(early)).await;
+        let sent = timeout(send_timeout, uw.write_all(early)).await;
         if sent.map_or(true, |r| r.is_err()) {
             return;
         }
@@ -68,7 +69,7 @@ pub async fn run<C: AsyncRead + AsyncWrite + Unpin + Send>(
             r = timeout_at(deadline, cr.read_buf(&mut cbuf)) => match r {
                 Ok(Ok(n)) if n > 0 => {
                     req.request_length += n as u64;
-                    if tokio::time::timeout(send_timeout, uw.write_all(&cbuf)).await.map_or(true, |r| r.is_err()) {
+                    if timeout(send_timeout, uw.write_all(&cbuf)).await.map_or(true, |r| r.is_err()) {
                         break;
                     }
                     // A read that filled the buffer asks for a bigger one next time.
@@ -90,7 +91,7 @@ pub async fn run<C: AsyncRead + AsyncWrite + Unpin + Send>(
                         Ok(n) => {
                             req.body_bytes_sent += n as u64;
                             req.bytes_sent += n as u64;
-                            if tokio::time::timeout(send_timeout, cw.write_all(&ubuf)).await.map_or(true, |r| r.is_err()) {
+                            if timeout(send_timeout, cw.write_all(&ubuf)).await.map_or(true, |r| r.is_err()) {
                                 break;
                             }
                             let _ = cw.flush().await;
