@@ -86,6 +86,7 @@ pub fn run(a: &Args) -> ExitCode {
         daemon,
         shutdown_timeout,
         error_log,
+        master_process: main_directive(&out.tree, "master_process").as_deref() != Some("off"),
     };
     match sluice_runtime::run(table, opts) {
         Ok(()) => ExitCode::SUCCESS,

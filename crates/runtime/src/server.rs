@@ -32,6 +32,9 @@ pub struct RunOptions {
     pub shutdown_timeout: Option<Duration>,
     /// `-e FILE`: the error log when the configuration names none.
     pub error_log: Option<std::path::PathBuf>,
+    /// `master_process` (on by default): under nginx's master, each worker's channel to
+    /// it takes one of its `worker_connections`.
+    pub master_process: bool,
 }
 
 /// Binds a TCP listener as nginx does (`SO_REUSEADDR`, backlog, `IPV6_V6ONLY`).
@@ -97,19 +100,39 @@ fn spawn_accept(shared: Arc<Shared>, listener: TcpListener, addr: ListenAddr) ->
                     continue;
                 }
             };
+            // `ngx_event_accept()`: a connection that gets no slot is closed at once and
+            // takes no connection number.
+            let Some(slot) = shared.slots.client(&shared) else {
+                drop(io);
+                continue;
+            };
             let local = io.local_addr().unwrap_or(peer);
             let _ = io.set_nodelay(true);
             let n = shared.connections.fetch_add(1, Ordering::Relaxed) + 1;
             let s = shared.clone();
             let a = addr.clone();
             s.active.fetch_add(1, Ordering::SeqCst);
-            tokio::spawn(async move {
+            tokio::spawn(crate::slots::CONN.scope(slot.handle(), async move {
                 crate::tls::serve(s.clone(), io, peer, local, a, n).await;
+                drop(slot);
                 s.active.fetch_sub(1, Ordering::SeqCst);
                 s.closed.notify_waiters();
-            });
+            }));
         }
     })
+}
+
+/// Sizes the connection slots for the configuration being served (at start and after
+/// each reload; open connections keep theirs).
+fn configure_slots(shared: &Shared, opts: &RunOptions) {
+    let live = shared.live.load();
+    let m = &live.table.main;
+    shared.slots.configure(
+        m.worker_connections,
+        m.worker_processes.max(1),
+        live.table.listeners.len(),
+        opts.master_process,
+    );
 }
 
 /// Serves until stopped. Binds every listener first (errors are printed in nginx's
@@ -163,10 +186,12 @@ pub fn run(table: RoutingTable, opts: RunOptions) -> Result<(), String> {
         error_log,
         error_level,
         connections: Default::default(),
+        slots: Default::default(),
         active: Default::default(),
         shutdown: tokio::sync::watch::channel(false).0,
         closed: tokio::sync::Notify::new(),
     });
+    configure_slots(&shared, &opts);
     let r = rt.block_on(async {
         let mut accepts: HashMap<ListenAddr, JoinHandle<()>> = HashMap::new();
         for (addr, std_l) in bound {
@@ -220,6 +245,7 @@ pub fn run(table: RoutingTable, opts: RunOptions) -> Result<(), String> {
                                     }
                                 }
                                 shared.live.store(Arc::new(live));
+                                configure_slots(&shared, &opts);
                                 for (addr, s) in fresh {
                                     if let Ok(l) = TcpListener::from_std(s) {
                                         accepts.insert(addr.clone(), spawn_accept(shared.clone(), l, addr));
