@@ -12,6 +12,7 @@ pub mod conn;
 pub mod ctx;
 pub mod http1;
 pub mod log;
+pub mod master;
 pub mod proxy;
 pub mod respond;
 pub mod server;

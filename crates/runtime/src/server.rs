@@ -35,6 +35,8 @@ pub struct RunOptions {
     /// `master_process` (on by default): under nginx's master, each worker's channel to
     /// it takes one of its `worker_connections`.
     pub master_process: bool,
+    /// Started as root with a master process: the user to serve as (see `master.rs`).
+    pub privileges: Option<crate::master::Privileges>,
 }
 
 /// Binds a TCP listener as nginx does (`SO_REUSEADDR`, backlog, `IPV6_V6ONLY`).
@@ -164,6 +166,41 @@ pub fn run(table: RoutingTable, opts: RunOptions) -> Result<(), String> {
         // Before any thread exists: fork, the parent exits 0, the child carries on.
         nix::unistd::daemon(true, true).map_err(|e| format!("daemon() failed ({e})"))?;
     }
+    // As root (see `master.rs`): the master hands over to a serving process and relays
+    // signals; the serving process goes on as the user.
+    let mut pid_file = opts.pid_file.clone();
+    let mut serving = false;
+    if let Some(p) = &opts.privileges {
+        match &p.role {
+            crate::master::Role::Master {
+                log_files,
+                recheck,
+                args,
+                error_log,
+            } => {
+                drop(bound);
+                let status = crate::master::master(
+                    p,
+                    log_files,
+                    recheck,
+                    args,
+                    error_log.as_deref(),
+                    pid_file.as_deref(),
+                )?;
+                return if status == 0 {
+                    Ok(())
+                } else {
+                    Err(String::new())
+                };
+            }
+            crate::master::Role::Serving => {
+                crate::master::become_user(p);
+                serving = true;
+                // The master writes the pid file and removes it.
+                pid_file = None;
+            }
+        }
+    }
     // worker_processes maps onto runtime threads; with one, a current-thread runtime
     // avoids the cross-thread scheduling a single nginx worker does not have either.
     let rt = if workers == 1 {
@@ -198,7 +235,7 @@ pub fn run(table: RoutingTable, opts: RunOptions) -> Result<(), String> {
             let l = TcpListener::from_std(std_l).map_err(|e| e.to_string())?;
             accepts.insert(addr.clone(), spawn_accept(shared.clone(), l, addr));
         }
-        if let Some(p) = &opts.pid_file {
+        if let Some(p) = &pid_file {
             std::fs::write(p, format!("{}\n", std::process::id())).map_err(|e| format!("open() \"{}\" failed ({e})", p.display()))?;
         }
         let mut hup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
@@ -206,6 +243,9 @@ pub fn run(table: RoutingTable, opts: RunOptions) -> Result<(), String> {
         let mut quit = signal(SignalKind::quit()).map_err(|e| e.to_string())?;
         let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
         let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
+        if serving {
+            crate::master::handle_signals();
+        }
         loop {
             tokio::select! {
                 _ = hup.recv() => {
@@ -298,7 +338,7 @@ pub fn run(table: RoutingTable, opts: RunOptions) -> Result<(), String> {
         Ok::<(), String>(())
     });
     shared.logs.flush();
-    if let Some(p) = &opts.pid_file {
+    if let Some(p) = &pid_file {
         let _ = std::fs::remove_file(p);
     }
     rt.shutdown_timeout(Duration::from_millis(100));

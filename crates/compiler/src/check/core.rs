@@ -259,7 +259,7 @@ impl Checker<'_> {
                 return Err(self.emerg_nowhere(msg));
             }
         }
-        for (path, _) in std::mem::take(&mut self.main.log_files) {
+        for (path, _) in self.main.log_files.clone() {
             if let Err(e) = std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
