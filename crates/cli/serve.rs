@@ -158,11 +158,11 @@ fn privileges(
         let mut log_files = out.log_files.clone();
         log_files.extend(extra.iter().cloned());
         let args = a.clone();
-        let recheck: sluice_runtime::master::LogFiles = Box::new(move || {
-            let (_, out) = load(&args, false)?;
+        let recheck: sluice_runtime::master::Recheck = Box::new(move || {
+            let (table, out) = load(&args, false)?;
             let mut l = out.log_files;
             l.extend(extra.iter().cloned());
-            Ok(l)
+            Ok((table, l))
         });
         sluice_runtime::master::Role::Master {
             log_files,

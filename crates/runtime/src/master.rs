@@ -7,39 +7,53 @@
 //! that errors are reported, and `daemon on` detaches, only once they are bound), gives
 //! the log files to the user (nginx's master does so with `ngx_reopen_files(cycle, user)`;
 //! the serving process then opens them by name), then starts the serving process: the
-//! same binary and arguments again, marked by [`SERVING_ENV`]. The listeners are closed
-//! in the master first and bound again by the serving process while it is still root
-//! (an inherited socket could not be adopted without `unsafe`). The serving process then
-//! drops its privileges (`setgid`, `initgroups`, `setuid`, as `ngx_worker_process_init()`)
-//! and tells the master with SIGUSR2; only then does the master write the pid file.
+//! same binary and arguments again, marked by [`SERVING_ENV`], its standard input a unix
+//! socket to the master. The master sends the bound listeners over it (`SCM_RIGHTS`,
+//! received as owned descriptors through rustix, so no `unsafe`); they stay bound
+//! throughout. The serving process tells the master with SIGUSR2 and drops its
+//! privileges (`setgid`, `initgroups`, `setuid`, as `ngx_worker_process_init()`); only
+//! then does the master write the pid file. Signals the master relays before the
+//! serving process handles them wait (blocked) until it does.
 //!
 //! Afterwards the master passes every signal on: HUP after re-checking the configuration
-//! as root and preparing the log files it names (a configuration that fails is logged by
-//! the master, as nginx's, and the serving process never sees the HUP), USR1 after opening the log files anew
-//! (a renamed log is replaced by a new file owned by the user, as nginx's master creates
-//! it), QUIT/TERM/INT as they are. It removes the pid file and exits with the serving
+//! as root (a configuration that fails is logged by the master, as nginx's, and the
+//! serving process never sees the HUP), preparing the log files it names and binding,
+//! as root, every listener of it that nobody holds yet (privileged ports included),
+//! which it sends before the signal; USR1 after opening the log files anew (a renamed
+//! log is replaced by a new file owned by the user, as nginx's master creates it);
+//! QUIT/TERM/INT as they are. It removes the pid file and exits with the serving
 //! process's status once that ends; the serving process ends with the master
 //! (`PR_SET_PDEATHSIG`).
 //!
 //! The serving process reloads in place, as without a master (tunnels survive; there is
-//! never a second serving process). What a reload would need root for fails there like
-//! a broken configuration — the old one keeps serving and the error is logged in nginx's
-//! words: a new listener on a privileged port (`bind() to 0.0.0.0:81 failed (13:
-//! Permission denied)`), a certificate or key only root can read. nginx's master does
-//! those as root and hands them to new workers.
+//! never a second serving process), taking the sockets the master sent instead of
+//! binding. What stays unprivileged: it reads the configuration and the certificates of
+//! a reload itself, so a certificate or key only root can read fails the reload like a
+//! broken configuration (the old one keeps serving, the error is logged in nginx's
+//! words); nginx's master reads them as root.
 
 use nix::sys::signal::{kill, SigSet, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{Gid, Pid, Uid};
+use rustix::net::{
+    AddressFamily, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer,
+    SendAncillaryMessage, SendFlags, SocketFlags, SocketType,
+};
+use sluice_compiler::table::{ListenAddr, RoutingTable};
+use std::collections::HashMap;
 use std::ffi::CString;
+use std::io::{IoSlice, IoSliceMut};
+use std::mem::MaybeUninit;
+use std::net::SocketAddr;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 /// Set in the serving process's environment by its master.
 pub const SERVING_ENV: &str = "SLUICE_SERVING_PROCESS";
 
-/// Re-checks the configuration (as root, on HUP): the log files it names, or the
-/// first error in nginx's words.
-pub type LogFiles = Box<dyn Fn() -> Result<Vec<PathBuf>, String> + Send + Sync>;
+/// Re-checks the configuration (as root, on HUP): its table and the log files it
+/// names, or the first error in nginx's words.
+pub type Recheck = Box<dyn Fn() -> Result<(RoutingTable, Vec<PathBuf>), String> + Send + Sync>;
 
 /// Who the serving process runs as.
 pub struct Privileges {
@@ -60,7 +74,7 @@ pub enum Role {
         /// The log files of the configuration being started (and `-e`'s).
         log_files: Vec<PathBuf>,
         /// The log files of the configuration on disk now.
-        recheck: LogFiles,
+        recheck: Recheck,
         /// The arguments to start the serving process with (the operator's).
         args: Vec<std::ffi::OsString>,
         /// The main error log (`None`: stderr), where a failed reload is reported.
@@ -86,29 +100,44 @@ fn signals() -> SigSet {
     set
 }
 
-/// The master: starts the serving process and relays signals until it ends; its exit
-/// status. The listeners are already closed.
+/// The master: starts the serving process, hands it the listeners, and relays signals
+/// until it ends; its exit status.
 pub fn master(
     p: &Privileges,
+    listeners: Vec<(SocketAddr, std::net::TcpListener)>,
     log_files: &[PathBuf],
-    recheck: &LogFiles,
+    recheck: &Recheck,
     args: &[std::ffi::OsString],
     error_log: Option<&Path>,
     pid_file: Option<&Path>,
 ) -> Result<i32, String> {
     prepare_logs(log_files, p.uid);
+    // A channel that keeps message boundaries, for the listening sockets; the serving
+    // process reads it as its standard input.
+    let (mine, theirs) = rustix::net::socketpair(
+        AddressFamily::UNIX,
+        SocketType::SEQPACKET,
+        SocketFlags::CLOEXEC,
+        None,
+    )
+    .map_err(|e| format!("socketpair() failed ({e})"))?;
     let set = signals();
-    // Blocked before the serving process exists, so that none is lost; it starts with
-    // an empty mask (std resets it) and installs its own handlers.
+    // Blocked before the serving process exists, so that none is lost; it inherits the
+    // mask and lets them in once its handlers are installed (`handle_signals`).
     set.thread_block()
         .map_err(|e| format!("sigprocmask() failed ({e})"))?;
     let exe = std::env::current_exe().map_err(|e| format!("cannot find the binary ({e})"))?;
     let child = std::process::Command::new(exe)
         .args(args)
         .env(SERVING_ENV, "1")
+        .stdin(std::process::Stdio::from(theirs))
         .spawn()
         .map_err(|e| format!("cannot start the serving process ({e})"))?;
     let child = Pid::from_raw(child.id() as i32);
+    // The master's copies close once sent: the serving process holds the sockets, which
+    // stay bound throughout (no connection is refused in between).
+    let _ = send_listeners(&mine, &listeners);
+    drop(listeners);
     let mut logs = log_files.to_vec();
     // Set at the serving process's SIGUSR2: before it, HUP or USR1 would kill it.
     let mut pid_written = false;
@@ -143,9 +172,24 @@ pub fn master(
                 // As nginx's master: the configuration is read as root; when it fails
                 // the master logs why and the serving process is not disturbed.
                 Err(msg) => emerg(error_log, &msg),
-                Ok(l) => {
+                Ok((table, l)) => {
                     logs = l;
                     prepare_logs(&logs, p.uid);
+                    // Every listener nobody holds yet is bound here, as root, and handed
+                    // over; those the serving process holds fail with "in use" and are
+                    // skipped, as are any the reload then does not take.
+                    let fresh: Vec<(SocketAddr, std::net::TcpListener)> = table
+                        .listeners
+                        .iter()
+                        .filter_map(|l| match &l.addr {
+                            ListenAddr::Tcp(a) => crate::server::bind(*a, l.backlog, l.ipv6only)
+                                .ok()
+                                .map(|s| (*a, s)),
+                            _ => None,
+                        })
+                        .collect();
+                    let _ = send_listeners(&mine, &fresh);
+                    drop(fresh);
                     let _ = kill(child, sig);
                 }
             },
@@ -178,6 +222,67 @@ pub fn become_user(p: &Privileges) {
 /// Lets the relayed signals in (the serving process's handlers are installed).
 pub fn handle_signals() {
     let _ = signals().thread_unblock();
+}
+
+/// One message per socket (its address as text, the descriptor attached), then `.`.
+fn send_listeners(
+    to: &OwnedFd,
+    listeners: &[(SocketAddr, std::net::TcpListener)],
+) -> std::io::Result<()> {
+    for (addr, l) in listeners {
+        let text = addr.to_string();
+        let fds = [l.as_fd()];
+        let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+        let mut cmsg = SendAncillaryBuffer::new(&mut space);
+        cmsg.push(SendAncillaryMessage::ScmRights(&fds));
+        rustix::net::sendmsg(
+            to,
+            &[IoSlice::new(text.as_bytes())],
+            &mut cmsg,
+            SendFlags::empty(),
+        )?;
+    }
+    rustix::net::send(to, b".", SendFlags::empty())?;
+    Ok(())
+}
+
+/// The serving process's side: the listening sockets the master sent, by address, up
+/// to its `.`. At start (`wait`) the master may still be sending; on HUP everything was
+/// sent before the signal, so nothing is waited for.
+pub fn receive_listeners(wait: bool) -> HashMap<SocketAddr, std::net::TcpListener> {
+    let mut out = HashMap::new();
+    let stdin = std::io::stdin();
+    let from = stdin.as_fd();
+    let flags = if wait {
+        RecvFlags::empty()
+    } else {
+        RecvFlags::DONTWAIT
+    };
+    loop {
+        let mut buf = [0u8; 128];
+        let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+        let mut cmsg = RecvAncillaryBuffer::new(&mut space);
+        let Ok(msg) =
+            rustix::net::recvmsg(from, &mut [IoSliceMut::new(&mut buf)], &mut cmsg, flags)
+        else {
+            break;
+        };
+        let text = &buf[..msg.bytes.min(buf.len())];
+        if msg.bytes == 0 || text == b"." {
+            break;
+        }
+        let addr: Option<SocketAddr> = std::str::from_utf8(text).ok().and_then(|t| t.parse().ok());
+        for m in cmsg.drain() {
+            if let RecvAncillaryMessage::ScmRights(fds) = m {
+                for fd in fds {
+                    if let Some(a) = addr {
+                        out.insert(a, std::net::TcpListener::from(fd));
+                    }
+                }
+            }
+        }
+    }
+    out
 }
 
 /// An `[emerg]` line in the error log, with the master's pid.

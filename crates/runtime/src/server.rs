@@ -40,7 +40,11 @@ pub struct RunOptions {
 }
 
 /// Binds a TCP listener as nginx does (`SO_REUSEADDR`, backlog, `IPV6_V6ONLY`).
-fn bind(addr: SocketAddr, backlog: i32, ipv6only: bool) -> std::io::Result<std::net::TcpListener> {
+pub(crate) fn bind(
+    addr: SocketAddr,
+    backlog: i32,
+    ipv6only: bool,
+) -> std::io::Result<std::net::TcpListener> {
     use socket2::{Domain, Protocol, Socket, Type};
     let domain = if addr.is_ipv6() {
         Domain::IPV6
@@ -156,12 +160,27 @@ pub fn run(table: RoutingTable, opts: RunOptions) -> Result<(), String> {
     // Certificates are read before any socket is bound, as nginx reads them while
     // parsing the configuration.
     let live = Live::load(table)?;
+    // A serving process under a root master takes the master's sockets.
+    let serving = opts
+        .privileges
+        .as_ref()
+        .is_some_and(|p| matches!(p.role, crate::master::Role::Serving));
+    let mut passed = if serving {
+        crate::master::receive_listeners(true)
+    } else {
+        HashMap::new()
+    };
     let mut bound: Vec<(ListenAddr, std::net::TcpListener)> = Vec::new();
     for l in &live.table.listeners {
         if let ListenAddr::Tcp(a) = &l.addr {
-            bound.push((l.addr.clone(), bind_retrying(*a, l.backlog, l.ipv6only)?));
+            let s = match passed.remove(a) {
+                Some(s) => s,
+                None => bind_retrying(*a, l.backlog, l.ipv6only)?,
+            };
+            bound.push((l.addr.clone(), s));
         }
     }
+    drop(passed);
     if opts.daemon {
         // Before any thread exists: fork, the parent exits 0, the child carries on.
         nix::unistd::daemon(true, true).map_err(|e| format!("daemon() failed ({e})"))?;
@@ -169,7 +188,6 @@ pub fn run(table: RoutingTable, opts: RunOptions) -> Result<(), String> {
     // As root (see `master.rs`): the master hands over to a serving process and relays
     // signals; the serving process goes on as the user.
     let mut pid_file = opts.pid_file.clone();
-    let mut serving = false;
     if let Some(p) = &opts.privileges {
         match &p.role {
             crate::master::Role::Master {
@@ -178,9 +196,16 @@ pub fn run(table: RoutingTable, opts: RunOptions) -> Result<(), String> {
                 args,
                 error_log,
             } => {
-                drop(bound);
+                let listeners = bound
+                    .into_iter()
+                    .filter_map(|(a, s)| match a {
+                        ListenAddr::Tcp(a) => Some((a, s)),
+                        _ => None,
+                    })
+                    .collect();
                 let status = crate::master::master(
                     p,
+                    listeners,
                     log_files,
                     recheck,
                     args,
@@ -195,7 +220,6 @@ pub fn run(table: RoutingTable, opts: RunOptions) -> Result<(), String> {
             }
             crate::master::Role::Serving => {
                 crate::master::become_user(p);
-                serving = true;
                 // The master writes the pid file and removes it.
                 pid_file = None;
             }
@@ -259,10 +283,12 @@ pub fn run(table: RoutingTable, opts: RunOptions) -> Result<(), String> {
                             // Bind what is new before swapping; keep what stays; drop the rest.
                             let mut ok = true;
                             let mut fresh: Vec<(ListenAddr, std::net::TcpListener)> = Vec::new();
+                            // Under a root master: the sockets it bound for this reload.
+                            let mut passed = if serving { crate::master::receive_listeners(false) } else { HashMap::new() };
                             for l in &table.listeners {
                                 if accepts.contains_key(&l.addr) { continue; }
                                 if let ListenAddr::Tcp(a) = &l.addr {
-                                    match bind(*a, l.backlog, l.ipv6only) {
+                                    match passed.remove(a).map_or_else(|| bind(*a, l.backlog, l.ipv6only), Ok) {
                                         Ok(s) => fresh.push((l.addr.clone(), s)),
                                         Err(e) => {
                                             let code = e.raw_os_error().unwrap_or(0);
