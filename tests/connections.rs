@@ -89,13 +89,13 @@ fn origin_conn(mut s: TcpStream) {
     let _ = s.write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\nup\n");
 }
 
-fn config(port: u16, origin: u16) -> String {
+fn config(port: u16, origin: u16, wc: usize) -> String {
     format!(
         "daemon off;
 pid logs/nginx.pid;
 worker_processes 1;
 error_log logs/error.log warn;
-events {{ worker_connections 8; }}
+events {{ worker_connections {wc}; }}
 http {{
     access_log off;
     server {{
@@ -140,9 +140,9 @@ fn free_port() -> u16 {
 /// Starts `bin` on the scenario's configuration in a fresh prefix; up once the port
 /// accepts and the pid file is written. The probe connection is closed at once, before
 /// the scenario starts (the server sees it go and frees its slot).
-fn launch(bin: &Path, dir: &Path, port: u16, origin: u16) -> Proc {
+fn launch(bin: &Path, dir: &Path, port: u16, origin: u16, wc: usize) -> Proc {
     std::fs::create_dir_all(dir.join("logs")).expect("logs");
-    std::fs::write(dir.join("nginx.conf"), config(port, origin)).expect("conf");
+    std::fs::write(dir.join("nginx.conf"), config(port, origin, wc)).expect("conf");
     let child = Command::new(bin)
         .arg("-p")
         .arg(format!("{}/", dir.display()))
@@ -379,11 +379,16 @@ const EXPECTED_LOG: &[&str] = &[
     "[alert] 8 worker_connections are not enough",
 ];
 
-fn run(bin: &Path, label: &str) -> (Vec<String>, Vec<String>) {
+fn run(
+    bin: &Path,
+    label: &str,
+    wc: usize,
+    scenario: fn(u16) -> Vec<String>,
+) -> (Vec<String>, Vec<String>) {
     let dir = TempDir::new(label);
     let origin = Origin::start();
     let port = free_port();
-    let proc = launch(bin, dir.path(), port, origin.port);
+    let proc = launch(bin, dir.path(), port, origin.port, wc);
     let seen = scenario(port);
     drop(proc);
     (seen, log_lines(dir.path(), origin.port))
@@ -401,10 +406,10 @@ fn status_only(v: Vec<String>) -> Vec<String> {
 
 #[test]
 fn worker_connections_reuses_idle_connections_and_refuses_as_nginx() {
-    let (seen, log) = run(&crate::harness::sluice(), "wc-sluice");
+    let (seen, log) = run(&crate::harness::sluice(), "wc-sluice", 8, scenario);
     let seen = status_only(seen);
     let reference = nginx().map(|n| {
-        let (s, l) = run(&n, "wc-nginx");
+        let (s, l) = run(&n, "wc-nginx", 8, scenario);
         (status_only(s), l)
     });
     if let Some((n_seen, n_log)) = &reference {
@@ -425,4 +430,58 @@ fn worker_connections_reuses_idle_connections_and_refuses_as_nginx() {
     }
     assert_eq!(seen, EXPECTED, "what the clients saw");
     assert_eq!(log, EXPECTED_LOG, "the error log");
+}
+
+/// worker_connections 32: 30 slots for clients; reuse starts when no more than 32 / 16 = 2
+/// are free, not only when none is (nginx 1.22's `ngx_drain_connections()`).
+fn spare_scenario(port: u16) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut k = connect(port);
+    out.push(format!("k GET /: {}", get(&mut k, "/")));
+    let mut held = Vec::new();
+    for _ in 0..27 {
+        let mut c = connect(port);
+        c.write_all(b"GET / HTTP/1.1\r\n").expect("partial");
+        held.push(c);
+    }
+    // 28 taken, 2 free: the next connection reuses k (3 free would not).
+    out.push(format!("k with 28 taken: {}", still_open(&mut k)));
+    let mut c = connect(port);
+    c.write_all(b"GET / HTTP/1.1\r\n").expect("partial");
+    held.push(c);
+    out.push(format!("k after the 29th: {}", closed(&mut k)));
+    out
+}
+
+#[test]
+fn worker_connections_reuse_starts_when_a_sixteenth_is_free() {
+    let (seen, log) = run(&crate::harness::sluice(), "wc16-sluice", 32, spare_scenario);
+    if let Some(n) = nginx() {
+        let (n_seen, n_log) = run(&n, "wc16-nginx", 32, spare_scenario);
+        assert_eq!(
+            n_seen, seen,
+            "nginx (left) and sluice (right) differ: clients"
+        );
+        assert_eq!(
+            n_log, log,
+            "nginx (left) and sluice (right) differ: error log"
+        );
+    } else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "nginx is required under CI"
+        );
+    }
+    assert_eq!(
+        seen,
+        [
+            "k GET /: HTTP/1.1 200 OK ok",
+            "k with 28 taken: open",
+            "k after the 29th: closed"
+        ]
+    );
+    assert_eq!(
+        log,
+        ["[warn] 32 worker_connections are not enough, reusing connections"]
+    );
 }

@@ -212,11 +212,16 @@ pub fn master(
 /// that is no longer root may not signal it), then becomes the user. The relayed
 /// signals stay blocked (pending) until [`handle_signals`], once handlers exist.
 pub fn become_user(p: &Privileges) {
-    // Ends with the master, even a killed one.
-    let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGTERM);
     let _ = signals().thread_block();
-    let _ = kill(nix::unistd::getppid(), Signal::SIGUSR2);
+    let master = nix::unistd::getppid();
+    let _ = kill(master, Signal::SIGUSR2);
     drop_privileges(p);
+    // Ends with the master, even a killed one. Set after the ids change, which clears
+    // it; a master already gone means exiting now.
+    let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
+    if nix::unistd::getppid() != master {
+        std::process::exit(1);
+    }
 }
 
 /// Lets the relayed signals in (the serving process's handlers are installed).

@@ -3,12 +3,14 @@
 //! tunnel takes two — needs a slot, as `ngx_get_connection()` needs a free
 //! `ngx_connection_t`.
 //!
-//! When none is free, nginx first reuses connections (`ngx_drain_connections()`): those
-//! marked reusable — a client connection waiting for its first request byte, an idle
-//! keep-alive connection, a connection in lingering close — are closed, oldest first
-//! (the least recently made reusable), `max(min(32, reusable / 8), 1)` of them, and
+//! When no more than `worker_connections / 16` are free, nginx 1.22 reuses connections
+//! before taking one (`ngx_drain_connections()`; seen live: with 32, a new connection
+//! arriving with 2 free closed an idle one, with 3 free it did not): those marked
+//! reusable — a client connection waiting for its first request byte, an idle keep-alive
+//! connection, a connection in lingering close — are closed, oldest first (the least
+//! recently made reusable), `max(min(32, reusable / 8), 1)` of them, and
 //! `N worker_connections are not enough, reusing connections` is logged at `warn` at most
-//! once a second. With nothing reusable the new connection fails with
+//! once a second. With none free afterwards the new connection fails with
 //! `[alert] N worker_connections are not enough`: an accepted client is closed at once,
 //! a request that needed an upstream connection gets 500.
 //!
@@ -37,6 +39,8 @@ pub struct Slots {
     used: AtomicUsize,
     /// `worker_connections` as configured (for the messages).
     per_worker: AtomicUsize,
+    /// Reuse starts when no more than this many are free (`worker_connections / 16`).
+    spare: AtomicUsize,
     /// The second of the last "reusing connections" warning.
     warned: AtomicU64,
     /// Every open client connection, for finding reusable ones.
@@ -76,6 +80,8 @@ impl Slots {
         self.limit
             .store(per.saturating_mul(workers.max(1)), Ordering::SeqCst);
         self.per_worker.store(worker_connections, Ordering::SeqCst);
+        self.spare
+            .store((worker_connections / 16) * workers.max(1), Ordering::SeqCst);
     }
 
     /// Open connections holding a slot now.
@@ -83,9 +89,8 @@ impl Slots {
         self.used.load(Ordering::SeqCst)
     }
 
-    /// Takes a slot if one is free.
-    fn try_take(&self) -> bool {
-        let limit = self.limit.load(Ordering::SeqCst);
+    /// Takes a slot if fewer than `limit` are used.
+    fn take_below(&self, limit: usize) -> bool {
         self.used
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |u| {
                 (u < limit).then_some(u + 1)
@@ -103,10 +108,14 @@ impl Slots {
     /// `false` after logging nginx's alert (`context` follows the message, as the log
     /// handler of the connection asking would add it).
     fn acquire(&self, shared: &Shared, alert: impl FnOnce(&str)) -> bool {
-        if self.try_take() {
+        let limit = self.limit.load(Ordering::SeqCst);
+        let spare = self.spare.load(Ordering::SeqCst);
+        // More than `spare` free: nothing to reuse first (the hot path: one atomic).
+        if self.take_below(limit.saturating_sub(spare)) {
             return true;
         }
-        if self.drain(shared) {
+        self.drain(shared);
+        if self.take_below(limit) {
             return true;
         }
         let n = self.per_worker.load(Ordering::SeqCst);
@@ -114,16 +123,12 @@ impl Slots {
         false
     }
 
-    /// `ngx_drain_connections()`: closes the oldest reusable connections; the first one's
-    /// slot goes to the caller. `false` when none could be reused.
-    fn drain(&self, shared: &Shared) -> bool {
+    /// `ngx_drain_connections()`: closes the oldest reusable connections and frees
+    /// their slots.
+    fn drain(&self, shared: &Shared) {
         let Ok(conns) = self.conns.lock() else {
-            return false;
+            return;
         };
-        // Another connection may have closed meanwhile.
-        if self.try_take() {
-            return true;
-        }
         let mut idle: Vec<(u64, &Arc<ConnSlot>)> = conns
             .list
             .iter()
@@ -134,7 +139,7 @@ impl Slots {
             })
             .collect();
         if idle.is_empty() {
-            return false;
+            return;
         }
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -149,7 +154,6 @@ impl Slots {
         }
         idle.sort_unstable_by_key(|(s, _)| *s);
         let n = (idle.len() / 8).clamp(1, 32);
-        let mut reused = 0;
         for (s, c) in idle.into_iter().take(n) {
             // The connection may have become busy since: then it is not reused.
             if c.idle
@@ -157,15 +161,10 @@ impl Slots {
                 .is_ok()
             {
                 c.wake.notify_one();
-                reused += 1;
+                // Its slot is free now (the connection, closing, does not give it back).
+                self.give_back();
             }
         }
-        // An evicted connection never gives its slot back: the first goes to the
-        // caller, the others are free again.
-        for _ in 1..reused {
-            self.give_back();
-        }
-        reused > 0
     }
 
     /// A slot for an accepted client connection; `None` (after nginx's alert) when
@@ -217,8 +216,8 @@ impl Slots {
     }
 }
 
-/// A client connection's slot, given back when dropped (unless another connection took
-/// it over by reusing this one).
+/// A client connection's slot, given back when dropped (unless it was reused: then the
+/// reusing side gave it back already).
 pub struct ClientSlot {
     slots: Arc<Slots>,
     slot: Arc<ConnSlot>,
