@@ -89,13 +89,13 @@ fn origin_conn(mut s: TcpStream) {
     let _ = s.write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\nup\n");
 }
 
-fn config(port: u16, origin: u16, wc: usize) -> String {
+fn config(port: u16, origin: u16, events: &str) -> String {
     format!(
         "daemon off;
 pid logs/nginx.pid;
 worker_processes 1;
 error_log logs/error.log warn;
-events {{ worker_connections {wc}; }}
+{events}
 http {{
     access_log off;
     server {{
@@ -140,9 +140,9 @@ fn free_port() -> u16 {
 /// Starts `bin` on the scenario's configuration in a fresh prefix; up once the port
 /// accepts and the pid file is written. The probe connection is closed at once, before
 /// the scenario starts (the server sees it go and frees its slot).
-fn launch(bin: &Path, dir: &Path, port: u16, origin: u16, wc: usize) -> Proc {
+fn launch(bin: &Path, dir: &Path, port: u16, origin: u16, events: &str) -> Proc {
     std::fs::create_dir_all(dir.join("logs")).expect("logs");
-    std::fs::write(dir.join("nginx.conf"), config(port, origin, wc)).expect("conf");
+    std::fs::write(dir.join("nginx.conf"), config(port, origin, events)).expect("conf");
     let child = Command::new(bin)
         .arg("-p")
         .arg(format!("{}/", dir.display()))
@@ -351,6 +351,10 @@ fn log_lines(dir: &Path, origin: u16) -> Vec<String> {
     out
 }
 
+const WC8: &str = "events { worker_connections 8; }";
+const WC32: &str = "events { worker_connections 32; }";
+const WC8_SINGLE: &str = "master_process off;\nevents { worker_connections 8; }";
+
 const EXPECTED: &[&str] = &[
     "k1 GET /: HTTP/1.1 200 OK ok",
     "tunnel: HTTP/1.1 101 Switching Protocols ",
@@ -382,13 +386,13 @@ const EXPECTED_LOG: &[&str] = &[
 fn run(
     bin: &Path,
     label: &str,
-    wc: usize,
+    events: &str,
     scenario: fn(u16) -> Vec<String>,
 ) -> (Vec<String>, Vec<String>) {
     let dir = TempDir::new(label);
     let origin = Origin::start();
     let port = free_port();
-    let proc = launch(bin, dir.path(), port, origin.port, wc);
+    let proc = launch(bin, dir.path(), port, origin.port, events);
     let seen = scenario(port);
     drop(proc);
     (seen, log_lines(dir.path(), origin.port))
@@ -406,10 +410,10 @@ fn status_only(v: Vec<String>) -> Vec<String> {
 
 #[test]
 fn worker_connections_reuses_idle_connections_and_refuses_as_nginx() {
-    let (seen, log) = run(&crate::harness::sluice(), "wc-sluice", 8, scenario);
+    let (seen, log) = run(&crate::harness::sluice(), "wc-sluice", WC8, scenario);
     let seen = status_only(seen);
     let reference = nginx().map(|n| {
-        let (s, l) = run(&n, "wc-nginx", 8, scenario);
+        let (s, l) = run(&n, "wc-nginx", WC8, scenario);
         (status_only(s), l)
     });
     if let Some((n_seen, n_log)) = &reference {
@@ -455,9 +459,14 @@ fn spare_scenario(port: u16) -> Vec<String> {
 
 #[test]
 fn worker_connections_reuse_starts_when_a_sixteenth_is_free() {
-    let (seen, log) = run(&crate::harness::sluice(), "wc16-sluice", 32, spare_scenario);
+    let (seen, log) = run(
+        &crate::harness::sluice(),
+        "wc16-sluice",
+        WC32,
+        spare_scenario,
+    );
     if let Some(n) = nginx() {
-        let (n_seen, n_log) = run(&n, "wc16-nginx", 32, spare_scenario);
+        let (n_seen, n_log) = run(&n, "wc16-nginx", WC32, spare_scenario);
         assert_eq!(
             n_seen, seen,
             "nginx (left) and sluice (right) differ: clients"
@@ -483,5 +492,58 @@ fn worker_connections_reuse_starts_when_a_sixteenth_is_free() {
     assert_eq!(
         log,
         ["[warn] 32 worker_connections are not enough, reusing connections"]
+    );
+}
+
+/// `master_process off`: no channel to a master takes a connection, so 8 leave 7 for
+/// clients (seen live: the eighth idle connection closed the first).
+fn single_scenario(port: u16) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut first = connect(port);
+    out.push(format!("first GET /: {}", get(&mut first, "/")));
+    let mut others = Vec::new();
+    for i in 2..=7 {
+        let mut c = connect(port);
+        out.push(format!("#{i} GET /: {}", get(&mut c, "/")));
+        others.push(c);
+    }
+    out.push(format!("first with 7 open: {}", still_open(&mut first)));
+    let mut eighth = connect(port);
+    out.push(format!("#8 GET /: {}", get(&mut eighth, "/")));
+    out.push(format!("first after #8: {}", closed(&mut first)));
+    out
+}
+
+#[test]
+fn worker_connections_without_a_master_process_leaves_one_more() {
+    let (seen, log) = run(
+        &crate::harness::sluice(),
+        "wc1-sluice",
+        WC8_SINGLE,
+        single_scenario,
+    );
+    if let Some(n) = nginx() {
+        let (n_seen, n_log) = run(&n, "wc1-nginx", WC8_SINGLE, single_scenario);
+        assert_eq!(
+            n_seen, seen,
+            "nginx (left) and sluice (right) differ: clients"
+        );
+        assert_eq!(
+            n_log, log,
+            "nginx (left) and sluice (right) differ: error log"
+        );
+    } else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "nginx is required under CI"
+        );
+    }
+    assert_eq!(seen.len(), 10);
+    assert_eq!(seen[7], "first with 7 open: open");
+    assert_eq!(seen[8], "#8 GET /: HTTP/1.1 200 OK ok");
+    assert_eq!(seen[9], "first after #8: closed");
+    assert_eq!(
+        log,
+        ["[warn] 8 worker_connections are not enough, reusing connections"]
     );
 }

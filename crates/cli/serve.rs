@@ -159,7 +159,11 @@ fn privileges(
         log_files.extend(extra.iter().cloned());
         let args = a.clone();
         let recheck: sluice_runtime::master::Recheck = Box::new(move || {
-            let (table, out) = load(&args, false)?;
+            let (mut table, out) = load(&args, false)?;
+            // The master reports the next failed reload in this configuration's log.
+            if table.main.error_log.is_none() {
+                table.main.error_log = extra.first().cloned();
+            }
             let mut l = out.log_files;
             l.extend(extra.iter().cloned());
             Ok((table, l))

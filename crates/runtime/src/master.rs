@@ -139,6 +139,7 @@ pub fn master(
     let _ = send_listeners(&mine, &listeners);
     drop(listeners);
     let mut logs = log_files.to_vec();
+    let mut error_log = error_log.map(Path::to_path_buf);
     // Set at the serving process's SIGUSR2: before it, HUP or USR1 would kill it.
     let mut pid_written = false;
     let status = loop {
@@ -171,9 +172,10 @@ pub fn master(
             Signal::SIGHUP => match recheck() {
                 // As nginx's master: the configuration is read as root; when it fails
                 // the master logs why and the serving process is not disturbed.
-                Err(msg) => emerg(error_log, &msg),
+                Err(msg) => emerg(error_log.as_deref(), &msg),
                 Ok((table, l)) => {
                     logs = l;
+                    error_log = table.main.error_log.clone();
                     prepare_logs(&logs, p.uid);
                     // Every listener nobody holds yet is bound here, as root, and handed
                     // over; those the serving process holds fail with "in use" and are
