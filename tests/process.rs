@@ -336,17 +336,34 @@ fn reopen_moves_the_access_log_to_a_new_file() {
         wait_for(Duration::from_secs(3), || log.exists()),
         "a new access.log"
     );
-    get(port, "/third");
+    // As root, the master creates the new file before the serving process reopens (as
+    // nginx's master does): requests until one is logged in the new file.
+    let mut sent = 0;
+    assert!(wait_for(Duration::from_secs(5), || {
+        sent += 1;
+        get(port, &format!("/third-{sent}"));
+        std::fs::read_to_string(&log).is_ok_and(|l| l.contains("/third-"))
+    }));
     assert!(wait_for(Duration::from_secs(3), || {
-        std::fs::read_to_string(&log).is_ok_and(|l| l.contains("/third"))
+        std::fs::read_to_string(&log).is_ok_and(|l| l.contains(&format!("/third-{sent} ")))
     }));
     let before = std::fs::read_to_string(&old).expect("old log");
-    // Nothing is lost: lines written before USR1 are in the renamed file.
+    let after = std::fs::read_to_string(&log).expect("new log");
+    // Nothing is lost: lines written before USR1 are in the renamed file, and every
+    // later request is in exactly one of the two.
     assert!(
         before.contains("/first") && before.contains("/second"),
         "{before}"
     );
-    assert!(!before.contains("/third"));
+    assert!(!after.contains("/first") && !after.contains("/second"));
+    for i in 1..=sent {
+        let t = format!("/third-{i} ");
+        assert!(
+            before.contains(&t) != after.contains(&t),
+            "{t}: {before} / {after}"
+        );
+    }
+    assert!(!before.contains(&format!("/third-{sent} ")));
 }
 
 #[test]
@@ -481,11 +498,241 @@ fn worker_rlimit_nofile_sets_the_open_file_limit() {
     std::fs::write(d.path().join("nginx.conf"), text).expect("conf");
     let p = start(d.path(), &[]);
     assert!(ready(d.path(), port));
-    let limits = std::fs::read_to_string(format!("/proc/{}/limits", p.0.id())).expect("limits");
+    let serving = crate::harness::serving_pid(p.0.id());
+    let limits = std::fs::read_to_string(format!("/proc/{serving}/limits")).expect("limits");
     let line = limits
         .lines()
         .find(|l| l.starts_with("Max open files"))
         .expect("open files line");
     let fields: Vec<&str> = line.split_whitespace().collect();
     assert_eq!(&fields[3..5], &["4321", "4321"], "{line}");
+}
+
+/// A privileged port (below 1024) free right now: one only root can bind.
+fn privileged_port() -> u16 {
+    (600..1000)
+        .find(|p| TcpListener::bind(("127.0.0.1", *p)).is_ok())
+        .expect("a free port below 1024")
+}
+
+/// `Uid:`, `Gid:` and `Groups:` of a process, as /proc shows them.
+fn ids(pid: u32) -> Vec<String> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.starts_with("Uid:") || l.starts_with("Gid:") || l.starts_with("Groups:"))
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect()
+}
+
+fn owner(path: &Path) -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| m.uid())
+}
+
+/// Root needed: says so and passes, except under CI where the tests run as root.
+fn need_root(what: &str) -> bool {
+    if nix::unistd::geteuid().is_root() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{what} needs root, and CI runs as root"
+    );
+    eprintln!("not root: skipped {what}");
+    false
+}
+
+fn user_conf(port: u16, text: &str, access: &str) -> String {
+    format!(
+        "user nobody nogroup;\ndaemon off;\npid logs/nginx.pid;\nerror_log logs/error.log notice;\nevents {{}}\nhttp {{\n    access_log {access};\n    server {{\n        listen 127.0.0.1:{port};\n        location / {{ return 200 \"{text}\"; }}\n    }}\n}}\n"
+    )
+}
+
+#[test]
+fn user_runs_the_serving_process_unprivileged_on_a_privileged_port() {
+    if !need_root("the user/group test") {
+        return;
+    }
+    let nobody = [
+        "Uid: 65534 65534 65534 65534",
+        "Gid: 65534 65534 65534 65534",
+        "Groups: 65534",
+    ];
+    let d = prefix_dir("user");
+    let port = privileged_port();
+    let conf_path = d.path().join("nginx.conf");
+    std::fs::write(&conf_path, user_conf(port, "one", "logs/access.log")).expect("conf");
+    let mut p = start(d.path(), &[]);
+    assert!(ready(d.path(), port), "sluice did not start");
+    // The pid file holds the master (the process started), which stays root; its one
+    // child serves, as nobody:nogroup.
+    let master = p.0.id();
+    let pid_file = d.path().join("logs/nginx.pid");
+    assert_eq!(
+        std::fs::read_to_string(&pid_file).expect("pid").trim(),
+        master.to_string()
+    );
+    let serving = crate::harness::serving_pid(master);
+    assert_ne!(serving, master, "no serving process under the master");
+    assert_eq!(ids(serving), nobody, "the serving process's ids");
+    assert!(
+        ids(master)[0].starts_with("Uid: 0 0 0 0"),
+        "{:?}",
+        ids(master)
+    );
+    // Live nginx on the same configuration: its worker has the same ids.
+    if let Some(nginx) = crate::harness::nginx() {
+        let nd = prefix_dir("user-nginx");
+        let nport = privileged_port();
+        std::fs::write(
+            nd.path().join("nginx.conf"),
+            user_conf(nport, "one", "logs/access.log"),
+        )
+        .expect("conf");
+        let n = Running(
+            Command::new(nginx)
+                .arg("-p")
+                .arg(format!("{}/", nd.path().display()))
+                .args(["-c", "nginx.conf"])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("nginx"),
+        );
+        assert!(ready(nd.path(), nport), "nginx did not start");
+        let worker = crate::harness::serving_pid(n.0.id());
+        assert_eq!(
+            ids(worker),
+            ids(serving),
+            "nginx's worker and sluice's serving process"
+        );
+    }
+    // Served on the privileged port, logged (the log files belong to the user).
+    assert_eq!(body(&get(port, "/")), "one");
+    let access = d.path().join("logs/access.log");
+    assert!(wait_for(Duration::from_secs(5), || {
+        std::fs::read_to_string(&access).is_ok_and(|s| s.lines().count() == 1)
+    }));
+    assert_eq!(owner(&access), Some(65534));
+    // Reload: the same serving process takes the new configuration, including an access
+    // log the master creates for it.
+    std::fs::write(&conf_path, user_conf(port, "two", "logs/access2.log")).expect("conf");
+    let out = sluice(d.path(), &["-s", "reload"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        wait_for(Duration::from_secs(5), || body(&get(port, "/")) == "two"),
+        "the reload did not take"
+    );
+    assert_eq!(
+        crate::harness::serving_pid(master),
+        serving,
+        "still one serving process"
+    );
+    let access2 = d.path().join("logs/access2.log");
+    assert!(wait_for(Duration::from_secs(5), || {
+        std::fs::read_to_string(&access2).is_ok_and(|s| !s.is_empty())
+    }));
+    assert_eq!(owner(&access2), Some(65534));
+    // USR1 after renaming the log: the master creates the new file for the user (as
+    // nginx's master does), the serving process writes there.
+    std::fs::rename(&access2, d.path().join("logs/access2.old")).expect("rename");
+    let out = sluice(d.path(), &["-s", "reopen"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let error_log = d.path().join("logs/error.log");
+    assert!(wait_for(Duration::from_secs(5), || {
+        std::fs::read_to_string(&error_log).is_ok_and(|l| l.contains("(SIGUSR1) received"))
+    }));
+    assert_eq!(owner(&access2), Some(65534));
+    assert_eq!(body(&get(port, "/")), "two");
+    assert!(wait_for(Duration::from_secs(5), || {
+        std::fs::read_to_string(&access2).is_ok_and(|s| s.lines().count() == 1)
+    }));
+    // A reload that adds a privileged port: the root master binds it and hands it to the
+    // serving process (which could not bind it), as nginx's master does for new workers.
+    let port2 = privileged_port();
+    let two_ports = user_conf(port, "three", "logs/access2.log").replace(
+        &format!("listen 127.0.0.1:{port};"),
+        &format!("listen 127.0.0.1:{port};\n        listen 127.0.0.1:{port2};"),
+    );
+    std::fs::write(&conf_path, two_ports).expect("conf");
+    let out = sluice(d.path(), &["-s", "reload"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        wait_for(Duration::from_secs(5), || body(&get(port, "/")) == "three"),
+        "the reload did not take: {:?}",
+        std::fs::read_to_string(&error_log)
+    );
+    assert_eq!(
+        body(&get(port2, "/")),
+        "three",
+        "the new privileged port serves"
+    );
+    assert_eq!(
+        crate::harness::serving_pid(master),
+        serving,
+        "still one serving process"
+    );
+    assert_eq!(ids(serving), nobody, "still unprivileged");
+    let log = std::fs::read_to_string(&error_log).expect("error.log");
+    assert!(
+        log.contains("[notice]") && log.contains("(SIGHUP) received"),
+        "{log}"
+    );
+    // QUIT: the serving process finishes, the master removes the pid file and exits 0.
+    signal(master, nix::sys::signal::Signal::SIGQUIT);
+    assert!(
+        wait_for(Duration::from_secs(5), || matches!(
+            p.0.try_wait(),
+            Ok(Some(_))
+        )),
+        "QUIT did not stop it"
+    );
+    assert_eq!(p.0.wait().expect("status").code(), Some(0));
+    assert!(!pid_file.exists(), "the pid file is removed on exit");
+    assert!(
+        !std::path::Path::new(&format!("/proc/{serving}")).exists()
+            || std::fs::read_to_string(format!("/proc/{serving}/status"))
+                .is_ok_and(|s| s.contains("State:\tZ")),
+        "the serving process is gone"
+    );
+}
+
+#[test]
+fn root_without_user_serves_as_nobody_and_master_process_off_stays_root() {
+    if !need_root("the default-user test") {
+        return;
+    }
+    // nginx's defaults: `user nobody nogroup` when started as root.
+    let d = prefix_dir("nouser");
+    let port = free_port();
+    std::fs::write(d.path().join("nginx.conf"), conf(port, "x", "")).expect("conf");
+    let p = start(d.path(), &[]);
+    assert!(ready(d.path(), port));
+    let serving = crate::harness::serving_pid(p.0.id());
+    assert_ne!(serving, p.0.id());
+    assert_eq!(ids(serving)[0], "Uid: 65534 65534 65534 65534");
+    drop(p);
+    // `master_process off`: nginx's single process keeps root; so does sluice's.
+    let d = prefix_dir("nomaster");
+    let port = free_port();
+    let text = conf(port, "x", "").replace("daemon off;\n", "daemon off;\nmaster_process off;\n");
+    std::fs::write(d.path().join("nginx.conf"), text).expect("conf");
+    let p = start(d.path(), &[]);
+    assert!(ready(d.path(), port));
+    assert_eq!(crate::harness::serving_pid(p.0.id()), p.0.id());
+    assert_eq!(ids(p.0.id())[0], "Uid: 0 0 0 0");
 }

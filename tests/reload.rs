@@ -141,6 +141,7 @@ async fn request(s: &mut TcpStream, path: &str) -> Result<String, String> {
 }
 
 fn rss_kib(pid: u32) -> u64 {
+    let pid = crate::harness::serving_pid(pid);
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {

@@ -51,7 +51,10 @@ fn load(
 
 /// Runs sluice in the foreground (or as a daemon) until a stop signal.
 pub fn run(a: &Args) -> ExitCode {
-    let (table, out) = match load(a, true) {
+    // Started by a root master (see the runtime's `master.rs`): it printed the warnings
+    // and detached already.
+    let serving = std::env::var_os(sluice_runtime::master::SERVING_ENV).is_some();
+    let (table, out) = match load(a, !serving) {
         Ok(x) => x,
         Err(msg) => {
             if !msg.is_empty() {
@@ -60,7 +63,7 @@ pub fn run(a: &Args) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let daemon = table.main.daemon;
+    let daemon = table.main.daemon && !serving;
     let args = a.clone();
     let reload: sluice_runtime::server::Reload =
         Box::new(move || load(&args, false).map(|(t, _)| t));
@@ -80,12 +83,32 @@ pub fn run(a: &Args) -> ExitCode {
     let shutdown_timeout = main_directive(&out.tree, "worker_shutdown_timeout")
         .and_then(|v| sluice_parser_time(&v))
         .filter(|d| !d.is_zero());
+    let master_process = main_directive(&out.tree, "master_process").as_deref() != Some("off");
+    let privileges = if master_process && nix::unistd::geteuid().is_root() {
+        match privileges(
+            a,
+            table.main.error_log.clone(),
+            &out,
+            error_log.as_deref(),
+            serving,
+        ) {
+            Ok(p) => Some(p),
+            Err(msg) => {
+                eprintln!("sluice: [emerg] {msg}");
+                return ExitCode::from(1);
+            }
+        }
+    } else {
+        None
+    };
     let opts = sluice_runtime::RunOptions {
         reload,
         pid_file: Some(out.pid_file.clone()),
         daemon,
         shutdown_timeout,
         error_log,
+        master_process,
+        privileges,
     };
     match sluice_runtime::run(table, opts) {
         Ok(()) => ExitCode::SUCCESS,
@@ -96,6 +119,68 @@ pub fn run(a: &Args) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// Who serves when started as root (`ngx_set_user()`, nginx's defaults `nobody` and
+/// `nogroup`; a `user` without a group uses the group of the user's name), and the log
+/// files the root master prepares for it.
+fn privileges(
+    a: &Args,
+    main_error_log: Option<std::path::PathBuf>,
+    out: &sluice_compiler::CheckOutcome,
+    error_log: Option<&std::path::Path>,
+    serving: bool,
+) -> Result<sluice_runtime::master::Privileges, String> {
+    let words: Vec<String> = out
+        .tree
+        .iter()
+        .find(|d| d.name.value == "user")
+        .map(|d| d.args.iter().map(|w| w.value.clone()).collect())
+        .unwrap_or_default();
+    let (user, group) = match words.as_slice() {
+        [] => ("nobody".to_string(), "nogroup".to_string()),
+        [u] => (u.clone(), u.clone()),
+        [u, g, ..] => (u.clone(), g.clone()),
+    };
+    let pw = nix::unistd::User::from_name(&user)
+        .ok()
+        .flatten()
+        .ok_or_else(|| format!("getpwnam(\"{user}\") failed"))?;
+    let gr = nix::unistd::Group::from_name(&group)
+        .ok()
+        .flatten()
+        .ok_or_else(|| format!("getgrnam(\"{group}\") failed"))?;
+    let role = if serving {
+        sluice_runtime::master::Role::Serving
+    } else {
+        let extra: Vec<std::path::PathBuf> =
+            error_log.map(|p| p.to_path_buf()).into_iter().collect();
+        let mut log_files = out.log_files.clone();
+        log_files.extend(extra.iter().cloned());
+        let args = a.clone();
+        let recheck: sluice_runtime::master::Recheck = Box::new(move || {
+            let (mut table, out) = load(&args, false)?;
+            // The master reports the next failed reload in this configuration's log.
+            if table.main.error_log.is_none() {
+                table.main.error_log = extra.first().cloned();
+            }
+            let mut l = out.log_files;
+            l.extend(extra.iter().cloned());
+            Ok((table, l))
+        });
+        sluice_runtime::master::Role::Master {
+            log_files,
+            recheck,
+            args: std::env::args_os().skip(1).collect(),
+            error_log: main_error_log.or_else(|| error_log.map(|p| p.to_path_buf())),
+        }
+    };
+    Ok(sluice_runtime::master::Privileges {
+        uid: pw.uid,
+        gid: gr.gid,
+        user: std::ffi::CString::new(user).map_err(|e| e.to_string())?,
+        role,
+    })
 }
 
 /// The first argument of a main-context directive in the checked tree.

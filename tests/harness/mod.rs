@@ -205,3 +205,12 @@ pub async fn ws_http_origin(
     });
     addr
 }
+
+/// The process that serves for `pid`: started as root, sluice (like nginx) runs a master
+/// that stays root and one serving process as the `user`; otherwise `pid` itself.
+pub fn serving_pid(pid: u32) -> u32 {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|c| c.parse().ok()))
+        .unwrap_or(pid)
+}

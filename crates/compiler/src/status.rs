@@ -21,7 +21,9 @@ pub static IMPLEMENTED: &[&str] = &[
     "pcre_jit",
     "pid",
     "use",
+    // a root master and one serving process as the user (runtime `master.rs`)
     "user",
+    // client and upstream connections, reused and refused as nginx does (`slots.rs`)
     "worker_connections",
     "worker_processes",
     "worker_rlimit_nofile",

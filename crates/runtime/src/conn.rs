@@ -56,8 +56,17 @@ async fn read_head<C: AsyncRead + Unpin>(
                 Err((code, http09)) => return Err(HeadFail::Status(code, http09)),
             }
         }
-        match crate::deadline::timeout_at(deadline, io.read_buf(buf)).await {
-            Ok(Ok(n)) if n > 0 => {}
+        // Until its first byte, a connection may be closed to free its slot
+        // (`ngx_http_wait_request_handler()` makes it reusable).
+        let first = buf.is_empty();
+        let read = crate::deadline::timeout_at(deadline, io.read_buf(buf));
+        let got = if first {
+            crate::slots::reusable(read).await
+        } else {
+            Some(read.await)
+        };
+        match got {
+            Some(Ok(Ok(n))) if n > 0 => {}
             _ => return Err(HeadFail::Gone),
         }
     }
@@ -146,12 +155,15 @@ pub async fn serve<C: AsyncRead + AsyncWrite + Unpin + Send>(
             if *stopping.borrow() {
                 return;
             }
-            tokio::select! {
-                r = timeout(wait, io.read_buf(&mut buf)) => match r {
-                    Ok(Ok(n)) if n > 0 => {}
-                    _ => return,
-                },
-                _ = stopping.changed() => return,
+            // Idle keep-alive connections are reusable (`ngx_http_set_keepalive()`).
+            let next = crate::slots::reusable(async {
+                tokio::select! {
+                    r = timeout(wait, io.read_buf(&mut buf)) => matches!(r, Ok(Ok(n)) if n > 0),
+                    _ = stopping.changed() => false,
+                }
+            });
+            if next.await != Some(true) {
+                return;
             }
         }
         let (head, start, http09) = match read_head(&mut io, &mut buf, default, wait).await {
@@ -222,8 +234,11 @@ async fn linger<C: AsyncRead + AsyncWrite + Unpin>(io: &mut C, buf: &mut BytesMu
     buf.reserve(4096);
     loop {
         let idle = tokio::time::Instant::now() + Duration::from_secs(5);
-        match crate::deadline::timeout_at(idle.min(end), io.read_buf(buf)).await {
-            Ok(Ok(n)) if n > 0 => buf.clear(),
+        // Reusable while lingering, as in nginx 1.22.
+        match crate::slots::reusable(crate::deadline::timeout_at(idle.min(end), io.read_buf(buf)))
+            .await
+        {
+            Some(Ok(Ok(n))) if n > 0 => buf.clear(),
             _ => return,
         }
     }

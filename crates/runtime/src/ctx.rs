@@ -179,6 +179,8 @@ pub struct Req<'t> {
     pub proxy_port: Bytes,
     /// Upstream facts.
     pub upstream: UpstreamInfo,
+    /// The `worker_connections` slot of the upstream connection in use.
+    pub upstream_slot: Option<crate::slots::UpstreamSlot>,
     /// Response status sent.
     pub status: u16,
     /// Body bytes sent.
@@ -281,6 +283,7 @@ impl<'t> Req<'t> {
             proxy_host: Bytes::new(),
             proxy_port: Bytes::new(),
             upstream: UpstreamInfo::default(),
+            upstream_slot: None,
             status: 0,
             body_bytes_sent: 0,
             bytes_sent: 0,
@@ -357,6 +360,7 @@ impl<'t> Req<'t> {
             routing: true,
             escape_captures: false,
             tunnel: None,
+            upstream_slot: None,
             subrequest: Some(Bytes::copy_from_slice(uri)),
             out_headers: Vec::new(),
             log_action: None,

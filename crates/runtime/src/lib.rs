@@ -14,9 +14,11 @@ pub mod ctx;
 pub mod deadline;
 pub mod http1;
 pub mod log;
+pub mod master;
 pub mod proxy;
 pub mod respond;
 pub mod server;
+pub mod slots;
 pub mod static_files;
 pub mod tls;
 pub mod tunnel;
@@ -27,7 +29,7 @@ use sluice_compiler::table::{LogLevel, RoutingTable};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{LazyLock, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 use upstream::balance::{Balancer, Method as BMethod, PeerConf};
@@ -130,6 +132,8 @@ pub struct Shared {
     pub error_level: LogLevel,
     /// Connections accepted so far (`$connection`).
     pub connections: std::sync::atomic::AtomicU64,
+    /// `worker_connections`: the slots client and upstream connections take.
+    pub slots: Arc<slots::Slots>,
     /// Connections open now.
     pub active: std::sync::atomic::AtomicUsize,
     /// Set by QUIT: connections close once idle (between requests) instead of waiting.

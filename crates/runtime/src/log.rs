@@ -230,10 +230,20 @@ pub fn error_log(shared: &Shared, level: &str, msg: &str, req: &mut Req<'_>) {
 
 /// A line about the process, not a request.
 pub fn notice(shared: &Shared, level: &str, msg: &str) {
+    // nginx writes a line only at or above the log's level.
+    if sluice_compiler::table::LogLevel::from_name(level).is_some_and(|l| l > shared.error_level) {
+        return;
+    }
     let pid = std::process::id();
     let line = format!("{} [{level}] {pid}#{pid}: {msg}\n", crate::time_now());
     match &shared.error_log {
         Some(p) => shared.logs.line(p.clone(), line.into_bytes()),
         None => eprint!("{line}"),
     }
+}
+
+/// A line about the process at `level`, written only when the main error log's level
+/// lets it through (nginx's `ngx_log_error()` check).
+pub fn process(shared: &Shared, level: sluice_compiler::table::LogLevel, msg: &str) {
+    notice(shared, level.as_str(), msg);
 }

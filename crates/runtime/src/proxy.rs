@@ -522,6 +522,25 @@ pub async fn proxy<C: AsyncRead + AsyncWrite + Unpin + Send>(
             },
         };
         req.upstream.addrs.push(addr.to_string());
+        // `ngx_event_connect_peer()` needs a free connection: without one the request
+        // ends in 500 (no next upstream), the peer given back unharmed.
+        req.upstream_slot = None;
+        let mut alert = None;
+        req.upstream_slot = shared
+            .slots
+            .upstream(shared, |m| alert = Some(m.to_string()));
+        if let Some(msg) = alert {
+            error_log(
+                shared,
+                "alert",
+                &format!("{msg} while connecting to upstream"),
+                req,
+            );
+            if let (Some(a), Some(b), Some(id)) = (&mut attempt, balancer, peer_id) {
+                a.done(b, id, false, Instant::now());
+            }
+            return crate::conn::send_error(req, client, 500).await;
+        }
         let t0 = Instant::now();
         let result = try_peer(shared, req, addr, target.group, &head, &body).await;
         req.upstream.times.push(t0.elapsed().as_secs_f64());

@@ -32,10 +32,19 @@ pub struct RunOptions {
     pub shutdown_timeout: Option<Duration>,
     /// `-e FILE`: the error log when the configuration names none.
     pub error_log: Option<std::path::PathBuf>,
+    /// `master_process` (on by default): under nginx's master, each worker's channel to
+    /// it takes one of its `worker_connections`.
+    pub master_process: bool,
+    /// Started as root with a master process: the user to serve as (see `master.rs`).
+    pub privileges: Option<crate::master::Privileges>,
 }
 
 /// Binds a TCP listener as nginx does (`SO_REUSEADDR`, backlog, `IPV6_V6ONLY`).
-fn bind(addr: SocketAddr, backlog: i32, ipv6only: bool) -> std::io::Result<std::net::TcpListener> {
+pub(crate) fn bind(
+    addr: SocketAddr,
+    backlog: i32,
+    ipv6only: bool,
+) -> std::io::Result<std::net::TcpListener> {
     use socket2::{Domain, Protocol, Socket, Type};
     let domain = if addr.is_ipv6() {
         Domain::IPV6
@@ -97,6 +106,12 @@ fn spawn_accept(shared: Arc<Shared>, listener: TcpListener, addr: ListenAddr) ->
                     continue;
                 }
             };
+            // `ngx_event_accept()`: a connection that gets no slot is closed at once and
+            // takes no connection number.
+            let Some(slot) = shared.slots.client(&shared) else {
+                drop(io);
+                continue;
+            };
             // A socket bound to one address accepts on that address: only a wildcard
             // one needs getsockname() to learn it (nginx does the same).
             let local = match &addr {
@@ -108,13 +123,27 @@ fn spawn_accept(shared: Arc<Shared>, listener: TcpListener, addr: ListenAddr) ->
             let s = shared.clone();
             let a = addr.clone();
             s.active.fetch_add(1, Ordering::SeqCst);
-            tokio::spawn(async move {
+            tokio::spawn(crate::slots::CONN.scope(slot.handle(), async move {
                 crate::tls::serve(s.clone(), io, peer, local, a, n).await;
+                drop(slot);
                 s.active.fetch_sub(1, Ordering::SeqCst);
                 s.closed.notify_waiters();
-            });
+            }));
         }
     })
+}
+
+/// Sizes the connection slots for the configuration being served (at start and after
+/// each reload; open connections keep theirs).
+fn configure_slots(shared: &Shared, opts: &RunOptions) {
+    let live = shared.live.load();
+    let m = &live.table.main;
+    shared.slots.configure(
+        m.worker_connections,
+        m.worker_processes.max(1),
+        live.table.listeners.len(),
+        opts.master_process,
+    );
 }
 
 /// Serves until stopped. Binds every listener first (errors are printed in nginx's
@@ -136,15 +165,70 @@ pub fn run(table: RoutingTable, opts: RunOptions) -> Result<(), String> {
     // Certificates are read before any socket is bound, as nginx reads them while
     // parsing the configuration.
     let live = Live::load(table)?;
+    // A serving process under a root master takes the master's sockets.
+    let serving = opts
+        .privileges
+        .as_ref()
+        .is_some_and(|p| matches!(p.role, crate::master::Role::Serving));
+    let mut passed = if serving {
+        crate::master::receive_listeners(true)
+    } else {
+        HashMap::new()
+    };
     let mut bound: Vec<(ListenAddr, std::net::TcpListener)> = Vec::new();
     for l in &live.table.listeners {
         if let ListenAddr::Tcp(a) = &l.addr {
-            bound.push((l.addr.clone(), bind_retrying(*a, l.backlog, l.ipv6only)?));
+            let s = match passed.remove(a) {
+                Some(s) => s,
+                None => bind_retrying(*a, l.backlog, l.ipv6only)?,
+            };
+            bound.push((l.addr.clone(), s));
         }
     }
+    drop(passed);
     if opts.daemon {
         // Before any thread exists: fork, the parent exits 0, the child carries on.
         nix::unistd::daemon(true, true).map_err(|e| format!("daemon() failed ({e})"))?;
+    }
+    // As root (see `master.rs`): the master hands over to a serving process and relays
+    // signals; the serving process goes on as the user.
+    let mut pid_file = opts.pid_file.clone();
+    if let Some(p) = &opts.privileges {
+        match &p.role {
+            crate::master::Role::Master {
+                log_files,
+                recheck,
+                args,
+                error_log,
+            } => {
+                let listeners = bound
+                    .into_iter()
+                    .filter_map(|(a, s)| match a {
+                        ListenAddr::Tcp(a) => Some((a, s)),
+                        _ => None,
+                    })
+                    .collect();
+                let status = crate::master::master(
+                    p,
+                    listeners,
+                    log_files,
+                    recheck,
+                    args,
+                    error_log.as_deref(),
+                    pid_file.as_deref(),
+                )?;
+                return if status == 0 {
+                    Ok(())
+                } else {
+                    Err(String::new())
+                };
+            }
+            crate::master::Role::Serving => {
+                crate::master::become_user(p);
+                // The master writes the pid file and removes it.
+                pid_file = None;
+            }
+        }
     }
     // worker_processes maps onto runtime threads; with one, a current-thread runtime
     // avoids the cross-thread scheduling a single nginx worker does not have either.
@@ -168,17 +252,19 @@ pub fn run(table: RoutingTable, opts: RunOptions) -> Result<(), String> {
         error_log,
         error_level,
         connections: Default::default(),
+        slots: Default::default(),
         active: Default::default(),
         shutdown: tokio::sync::watch::channel(false).0,
         closed: tokio::sync::Notify::new(),
     });
+    configure_slots(&shared, &opts);
     let r = rt.block_on(async {
         let mut accepts: HashMap<ListenAddr, JoinHandle<()>> = HashMap::new();
         for (addr, std_l) in bound {
             let l = TcpListener::from_std(std_l).map_err(|e| e.to_string())?;
             accepts.insert(addr.clone(), spawn_accept(shared.clone(), l, addr));
         }
-        if let Some(p) = &opts.pid_file {
+        if let Some(p) = &pid_file {
             std::fs::write(p, format!("{}\n", std::process::id())).map_err(|e| format!("open() \"{}\" failed ({e})", p.display()))?;
         }
         let mut hup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
@@ -186,6 +272,9 @@ pub fn run(table: RoutingTable, opts: RunOptions) -> Result<(), String> {
         let mut quit = signal(SignalKind::quit()).map_err(|e| e.to_string())?;
         let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
         let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
+        if serving {
+            crate::master::handle_signals();
+        }
         loop {
             tokio::select! {
                 _ = hup.recv() => {
@@ -199,10 +288,12 @@ pub fn run(table: RoutingTable, opts: RunOptions) -> Result<(), String> {
                             // Bind what is new before swapping; keep what stays; drop the rest.
                             let mut ok = true;
                             let mut fresh: Vec<(ListenAddr, std::net::TcpListener)> = Vec::new();
+                            // Under a root master: the sockets it bound for this reload.
+                            let mut passed = if serving { crate::master::receive_listeners(false) } else { HashMap::new() };
                             for l in &table.listeners {
                                 if accepts.contains_key(&l.addr) { continue; }
                                 if let ListenAddr::Tcp(a) = &l.addr {
-                                    match bind(*a, l.backlog, l.ipv6only) {
+                                    match passed.remove(a).map_or_else(|| bind(*a, l.backlog, l.ipv6only), Ok) {
                                         Ok(s) => fresh.push((l.addr.clone(), s)),
                                         Err(e) => {
                                             let code = e.raw_os_error().unwrap_or(0);
@@ -225,6 +316,7 @@ pub fn run(table: RoutingTable, opts: RunOptions) -> Result<(), String> {
                                     }
                                 }
                                 shared.live.store(Arc::new(live));
+                                configure_slots(&shared, &opts);
                                 for (addr, s) in fresh {
                                     if let Ok(l) = TcpListener::from_std(s) {
                                         accepts.insert(addr.clone(), spawn_accept(shared.clone(), l, addr));
@@ -277,7 +369,7 @@ pub fn run(table: RoutingTable, opts: RunOptions) -> Result<(), String> {
         Ok::<(), String>(())
     });
     shared.logs.flush();
-    if let Some(p) = &opts.pid_file {
+    if let Some(p) = &pid_file {
         let _ = std::fs::remove_file(p);
     }
     rt.shutdown_timeout(Duration::from_millis(100));

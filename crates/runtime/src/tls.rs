@@ -294,8 +294,11 @@ async fn serve_ssl(
     // `ngx_http_ssl_handshake()`: peek one byte; 0x16 (a handshake record) or the SSLv2
     // bit starts TLS, anything else is served as plain HTTP that ends in a 497.
     let mut first = [0u8; 1];
-    let n = match tokio::time::timeout_at(deadline, io.peek(&mut first)).await {
-        Ok(Ok(n)) => n,
+    // Reusable until the first byte, as nginx's `ngx_http_ssl_handshake()` makes it.
+    let n = match crate::slots::reusable(tokio::time::timeout_at(deadline, io.peek(&mut first)))
+        .await
+    {
+        Some(Ok(Ok(n))) => n,
         _ => return,
     };
     if n == 0 {

@@ -18,6 +18,8 @@ pub(crate) struct MainState {
     /// named them.
     pub log_files: Vec<(PathBuf, Option<(FileId, u32)>)>,
     pub user_set: bool,
+    /// `worker_connections` (512 unless set).
+    pub worker_connections: Option<usize>,
 }
 
 /// Debian's `--pid-path`.
@@ -78,11 +80,12 @@ impl Checker<'_> {
                 if !level.seen.insert("worker_connections") {
                     return Some(Err(self.directive_err(d, "is duplicate")));
                 }
-                if parse_number(a(0)).is_none() {
+                let Some(n) = parse_number(a(0)) else {
                     return Some(Err(
                         self.emerg(format!("invalid number \"{}\"", a(0)), at(d))
                     ));
-                }
+                };
+                self.main.worker_connections = Some(n as usize);
                 Ok(())
             }
             ("http", Ctx::Main) => {
@@ -183,6 +186,15 @@ impl Checker<'_> {
         if !self.main.events {
             return Err(self.emerg_nowhere("no \"events\" section in configuration"));
         }
+        // `ngx_event_init_conf()`: each worker needs a connection per listening socket
+        // plus one for the channel to the master.
+        let n = self.main.worker_connections.unwrap_or(512);
+        let sockets = self.listening_sockets();
+        if n < sockets + 1 {
+            return Err(self.emerg_nowhere(format!(
+                "{n} worker_connections are not enough for {sockets} listening sockets"
+            )));
+        }
         if self.opts.touch_system {
             self.open_files()?;
         }
@@ -196,6 +208,36 @@ impl Checker<'_> {
             return Err(self.emerg_nowhere(format!("zero size shared memory zone \"{name}\"")));
         }
         Ok(())
+    }
+
+    /// How many sockets the http listens make (`ngx_http_optimize_servers()`): per
+    /// family and port, a wildcard address takes in the other addresses except those
+    /// with `bind` (and options, which imply it); without a wildcard each address has
+    /// its own socket.
+    fn listening_sockets(&self) -> usize {
+        let Some(hs) = &self.http else {
+            return 0;
+        };
+        let mut addrs: Vec<&super::http::Listen> = Vec::new();
+        for s in &hs.servers {
+            for (l, _) in &s.listens {
+                if !addrs.iter().any(|a| a.addr == l.addr) {
+                    addrs.push(l);
+                }
+            }
+        }
+        let key = |l: &super::http::Listen| -> (bool, bool, u16) {
+            (l.addr.starts_with('['), l.addr.starts_with("unix:"), l.port)
+        };
+        addrs
+            .iter()
+            .filter(|l| {
+                if l.addr.starts_with("unix:") || l.wildcard || l.bind {
+                    return true;
+                }
+                !addrs.iter().any(|w| w.wildcard && key(w) == key(l))
+            })
+            .count()
     }
 
     /// The pid file and the log files, as `-t` opens them.
@@ -217,7 +259,7 @@ impl Checker<'_> {
                 return Err(self.emerg_nowhere(msg));
             }
         }
-        for (path, _) in std::mem::take(&mut self.main.log_files) {
+        for (path, _) in self.main.log_files.clone() {
             if let Err(e) = std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)

@@ -57,6 +57,10 @@ pub struct CheckOutcome {
     pub post_diags: Vec<Diagnostic>,
     /// The pid file the configuration names (`pid`), or Debian's default.
     pub pid_file: PathBuf,
+    /// The log files the configuration names (error and access logs, Debian's default
+    /// access log when http has none), in order, each once: what a root master opens
+    /// and hands to unprivileged workers.
+    pub log_files: Vec<PathBuf>,
     /// The main context with every `include` replaced by what it read (only when the
     /// check passed): the input of lowering.
     pub tree: Vec<Directive>,
@@ -613,6 +617,11 @@ pub fn check(opts: &Options) -> CheckOutcome {
         out.syntax_ok = true;
         let _ = c.after_parse();
         out.post_diags = std::mem::take(&mut c.diags);
+    }
+    for (p, _) in &c.main.log_files {
+        if !out.log_files.contains(p) {
+            out.log_files.push(p.clone());
+        }
     }
     out.pid_file = c
         .main

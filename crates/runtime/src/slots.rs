@@ -1,0 +1,293 @@
+//! `worker_connections` (SEMANTICS §11): every connection the process holds — client
+//! connections and connections to upstream servers, so a proxied request or a WebSocket
+//! tunnel takes two — needs a slot, as `ngx_get_connection()` needs a free
+//! `ngx_connection_t`.
+//!
+//! When no more than `worker_connections / 16` are free, nginx 1.22 reuses connections
+//! before taking one (`ngx_drain_connections()`; seen live: with 32, a new connection
+//! arriving with 2 free closed an idle one, with 3 free it did not): those marked
+//! reusable — a client connection waiting for its first request byte, an idle keep-alive
+//! connection, a connection in lingering close — are closed, oldest first (the least
+//! recently made reusable), `max(min(32, reusable / 8), 1)` of them, and
+//! `N worker_connections are not enough, reusing connections` is logged at `warn` at most
+//! once a second. With none free afterwards the new connection fails with
+//! `[alert] N worker_connections are not enough`: an accepted client is closed at once,
+//! a request that needed an upstream connection gets 500.
+//!
+//! The hot path stays cheap: taking and giving back a slot is an atomic counter; a
+//! connection becoming idle or busy stores one atomic. The list of client connections
+//! (for finding the oldest idle ones) is locked only at accept, at close and when slots
+//! run out.
+
+use crate::Shared;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::Notify;
+
+/// `idle` value of a busy connection.
+const BUSY: u64 = 0;
+/// `idle` value of a connection whose slot was taken by a newer one.
+const EVICTED: u64 = u64::MAX;
+
+/// The process's connection slots.
+#[derive(Default)]
+pub struct Slots {
+    /// How many connections may be open (client and upstream).
+    limit: AtomicUsize,
+    /// How many are open.
+    used: AtomicUsize,
+    /// `worker_connections` as configured (for the messages).
+    per_worker: AtomicUsize,
+    /// Reuse starts when no more than this many are free (`worker_connections / 16`).
+    spare: AtomicUsize,
+    /// The second of the last "reusing connections" warning.
+    warned: AtomicU64,
+    /// Every open client connection, for finding reusable ones.
+    conns: Mutex<ConnList>,
+}
+
+/// The open client connections: a slab (`None` entries are free, listed in `free`).
+#[derive(Default)]
+struct ConnList {
+    list: Vec<Option<Arc<ConnSlot>>>,
+    free: Vec<usize>,
+}
+
+/// A client connection's place in [`Slots`].
+pub struct ConnSlot {
+    /// [`BUSY`], [`EVICTED`], or the sequence number at which it became reusable.
+    idle: AtomicU64,
+    /// Index in `Slots::conns`.
+    index: AtomicUsize,
+    /// Woken when the connection is chosen for reuse.
+    wake: Notify,
+}
+
+impl Slots {
+    /// Applies a configuration: `worker_connections` per worker, `workers` of them, each
+    /// of which holds `listeners` listening sockets and, under a master process, the
+    /// channel to it (`ngx_event_process_init()` takes their connections first). Open
+    /// connections keep their slots across a reload.
+    pub fn configure(
+        &self,
+        worker_connections: usize,
+        workers: usize,
+        listeners: usize,
+        channel: bool,
+    ) {
+        let per = worker_connections.saturating_sub(listeners + usize::from(channel));
+        self.limit
+            .store(per.saturating_mul(workers.max(1)), Ordering::SeqCst);
+        self.per_worker.store(worker_connections, Ordering::SeqCst);
+        self.spare
+            .store((worker_connections / 16) * workers.max(1), Ordering::SeqCst);
+    }
+
+    /// Open connections holding a slot now.
+    pub fn used(&self) -> usize {
+        self.used.load(Ordering::SeqCst)
+    }
+
+    /// Takes a slot if fewer than `limit` are used.
+    fn take_below(&self, limit: usize) -> bool {
+        self.used
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |u| {
+                (u < limit).then_some(u + 1)
+            })
+            .is_ok()
+    }
+
+    fn give_back(&self) {
+        let _ = self
+            .used
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |u| u.checked_sub(1));
+    }
+
+    /// `ngx_get_connection()`: a free slot, or one freed by reusing idle connections;
+    /// `false` after logging nginx's alert (`context` follows the message, as the log
+    /// handler of the connection asking would add it).
+    fn acquire(&self, shared: &Shared, alert: impl FnOnce(&str)) -> bool {
+        let limit = self.limit.load(Ordering::SeqCst);
+        let spare = self.spare.load(Ordering::SeqCst);
+        // More than `spare` free: nothing to reuse first (the hot path: one atomic).
+        if self.take_below(limit.saturating_sub(spare)) {
+            return true;
+        }
+        self.drain(shared);
+        if self.take_below(limit) {
+            return true;
+        }
+        let n = self.per_worker.load(Ordering::SeqCst);
+        alert(&format!("{n} worker_connections are not enough"));
+        false
+    }
+
+    /// `ngx_drain_connections()`: closes the oldest reusable connections and frees
+    /// their slots.
+    fn drain(&self, shared: &Shared) {
+        let Ok(conns) = self.conns.lock() else {
+            return;
+        };
+        let mut idle: Vec<(u64, &Arc<ConnSlot>)> = conns
+            .list
+            .iter()
+            .flatten()
+            .filter_map(|c| {
+                let s = c.idle.load(Ordering::SeqCst);
+                (s != BUSY && s != EVICTED).then_some((s, c))
+            })
+            .collect();
+        if idle.is_empty() {
+            return;
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        if self.warned.swap(now, Ordering::SeqCst) != now {
+            let n = self.per_worker.load(Ordering::SeqCst);
+            crate::log::process(
+                shared,
+                sluice_compiler::table::LogLevel::Warn,
+                &format!("{n} worker_connections are not enough, reusing connections"),
+            );
+        }
+        idle.sort_unstable_by_key(|(s, _)| *s);
+        let n = (idle.len() / 8).clamp(1, 32);
+        for (s, c) in idle.into_iter().take(n) {
+            // The connection may have become busy since: then it is not reused.
+            if c.idle
+                .compare_exchange(s, EVICTED, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+            {
+                c.wake.notify_one();
+                // Its slot is free now (the connection, closing, does not give it back).
+                self.give_back();
+            }
+        }
+    }
+
+    /// A slot for an accepted client connection; `None` (after nginx's alert) when
+    /// there is none and none could be freed.
+    pub fn client(self: &Arc<Self>, shared: &Shared) -> Option<ClientSlot> {
+        if !self.acquire(shared, |msg| {
+            crate::log::process(shared, sluice_compiler::table::LogLevel::Alert, msg)
+        }) {
+            return None;
+        }
+        let slot = Arc::new(ConnSlot {
+            idle: AtomicU64::new(BUSY),
+            index: AtomicUsize::new(usize::MAX),
+            wake: Notify::new(),
+        });
+        let index = {
+            let Ok(mut conns) = self.conns.lock() else {
+                self.give_back();
+                return None;
+            };
+            match conns.free.pop() {
+                Some(i) => {
+                    conns.list[i] = Some(slot.clone());
+                    i
+                }
+                None => {
+                    conns.list.push(Some(slot.clone()));
+                    conns.list.len() - 1
+                }
+            }
+        };
+        slot.index.store(index, Ordering::SeqCst);
+        Some(ClientSlot {
+            slots: self.clone(),
+            slot,
+        })
+    }
+
+    /// A slot for a connection to an upstream server; `None` after calling `alert` with
+    /// nginx's message when there is none.
+    pub fn upstream(
+        self: &Arc<Self>,
+        shared: &Shared,
+        alert: impl FnOnce(&str),
+    ) -> Option<UpstreamSlot> {
+        self.acquire(shared, alert).then(|| UpstreamSlot {
+            slots: self.clone(),
+        })
+    }
+}
+
+/// A client connection's slot, given back when dropped (unless it was reused: then the
+/// reusing side gave it back already).
+pub struct ClientSlot {
+    slots: Arc<Slots>,
+    slot: Arc<ConnSlot>,
+}
+
+impl ClientSlot {
+    /// The handle [`reusable`] finds through [`CONN`].
+    pub fn handle(&self) -> Arc<ConnSlot> {
+        self.slot.clone()
+    }
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        let index = self.slot.index.load(Ordering::SeqCst);
+        if let Ok(mut conns) = self.slots.conns.lock() {
+            if let Some(c) = conns.list.get_mut(index) {
+                *c = None;
+                conns.free.push(index);
+            }
+        }
+        if self.slot.idle.swap(BUSY, Ordering::SeqCst) != EVICTED {
+            self.slots.give_back();
+        }
+    }
+}
+
+/// An upstream connection's slot, given back when dropped.
+pub struct UpstreamSlot {
+    slots: Arc<Slots>,
+}
+
+impl Drop for UpstreamSlot {
+    fn drop(&mut self) {
+        self.slots.give_back();
+    }
+}
+
+tokio::task_local! {
+    /// The slot of the client connection the current task serves.
+    pub static CONN: Arc<ConnSlot>;
+}
+
+/// Runs `wait` with the current connection marked reusable
+/// (`ngx_reusable_connection(c, 1)` … `(c, 0)`): `None` when the connection was chosen
+/// for reuse meanwhile, and must now close. Outside a connection task it only awaits.
+pub async fn reusable<F: Future>(wait: F) -> Option<F::Output> {
+    let Ok(slot) = CONN.try_with(Arc::clone) else {
+        return Some(wait.await);
+    };
+    let seq = SEQ.fetch_add(1, Ordering::Relaxed);
+    if slot
+        .idle
+        .compare_exchange(BUSY, seq, Ordering::SeqCst, Ordering::SeqCst)
+        .is_err()
+    {
+        return None;
+    }
+    let out = tokio::select! {
+        biased;
+        _ = slot.wake.notified() => None,
+        r = wait => Some(r),
+    };
+    // Busy again, unless it was reused in the meantime.
+    if slot.idle.swap(BUSY, Ordering::SeqCst) == EVICTED {
+        slot.idle.store(EVICTED, Ordering::SeqCst);
+        return None;
+    }
+    out
+}
+
+/// Orders connections by when they became reusable (starts above [`BUSY`]).
+static SEQ: AtomicU64 = AtomicU64::new(1);
