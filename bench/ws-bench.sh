@@ -219,17 +219,18 @@ start_proxy() {   # start_proxy NAME TOOL PORT: NAME's dir is WORK/NAME
     PIDS+=("$!")
     PORT[$name]=$port
     wait_port "$port" 10 || { cat "$dir/stderr.txt" >&2; die "$name did not start on 127.0.0.1:$port"; }
-    # The process that serves: nginx's worker; sluice itself.
+    # The process that serves: nginx's worker; sluice's serving process (the child of
+    # its master when started as root, else sluice itself).
     WPID[$name]=${PID[$name]}
-    if [ "$tool" = nginx ]; then
-        local i kids=""
-        for i in $(seq 1 50); do
-            kids=$(cat "/proc/${PID[$name]}/task/${PID[$name]}/children" 2>/dev/null | tr -s ' ' | sed 's/ $//')
-            [ -n "$kids" ] && break; sleep 0.1
-        done
-        [ -n "$kids" ] || die "$name: no nginx worker process"
-        WPID[$name]=${kids%% *}
-    fi
+    local i kids=""
+    for i in $(seq 1 50); do
+        kids=$(cat "/proc/${PID[$name]}/task/${PID[$name]}/children" 2>/dev/null | tr -s ' ' | sed 's/ $//')
+        [ -n "$kids" ] && break
+        [ "$tool" = sluice ] && [ "$(id -u)" != 0 ] && break
+        sleep 0.1
+    done
+    [ -n "$kids" ] || [ "$tool" = sluice ] || die "$name: no nginx worker process"
+    [ -n "$kids" ] && WPID[$name]=${kids%% *}
     "$WS_LOAD" check --addr "127.0.0.1:$port" >"$dir/check.txt" || { cat "$dir/check.txt" >&2; die "$name: WebSocket echo through the proxy failed"; }
 }
 

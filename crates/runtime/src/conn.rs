@@ -7,7 +7,7 @@ use crate::deadline::timeout;
 use crate::proxy::After;
 use crate::respond::{error_page, has_error_page, reason, wire_status};
 use crate::Shared;
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use sluice_compiler::table::route::{normalize_uri, Captures, LocationMatch};
 use sluice_compiler::table::{
     Condition, Handler, Listener, Rewrite, RewriteOp, RoutingTable, Server, SetTarget, TPart, Var,
@@ -49,7 +49,7 @@ async fn read_head<C: AsyncRead + Unpin>(
             match crate::http1::adapter::parse(buf, server) {
                 Ok(Some((head, used))) => {
                     let http09 = is_http09(&buf[..used]);
-                    let _ = buf.split_to(used);
+                    buf.advance(used);
                     return Ok((head, start, http09));
                 }
                 Ok(None) => {}
@@ -177,7 +177,14 @@ pub async fn serve<C: AsyncRead + AsyncWrite + Unpin + Send>(
         };
         // The request is served by the configuration current when its head arrived, not
         // the one current when the connection went idle (a reload may lie in between).
-        let live = shared.live.load_full();
+        let live = {
+            let current = shared.live.load();
+            if Arc::ptr_eq(&live, &current) {
+                live
+            } else {
+                arc_swap::Guard::into_inner(current)
+            }
+        };
         let table = &live.table;
         let Some(l) = table.listeners.iter().find(|l| l.addr == addr) else {
             return;
@@ -1081,7 +1088,7 @@ async fn read_body_with<C: AsyncRead + AsyncWrite + Unpin>(
                 match dec.feed(buf, &mut out) {
                     Ok(p) => {
                         req.request_length += p.consumed as u64;
-                        let _ = buf.split_to(p.consumed);
+                        buf.advance(p.consumed);
                         if p.done {
                             return Ok(Some(out.freeze()));
                         }

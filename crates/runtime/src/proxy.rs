@@ -8,7 +8,7 @@ use crate::deadline::timeout;
 use crate::log::error_log;
 use crate::upstream::balance::{Attempt, PeerId};
 use crate::Shared;
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use sluice_compiler::table::route::Captures;
 use sluice_compiler::table::{Handler, ProxyPass, RedirectRule, Redirects, TPart, Var};
 use std::borrow::Cow;
@@ -1053,7 +1053,7 @@ async fn relay<C: AsyncRead + AsyncWrite + Unpin + Send>(
             if !rest.is_empty() {
                 match dec.feed(&rest, &mut data) {
                     Ok(p) => {
-                        let _ = rest.split_to(p.consumed);
+                        rest.advance(p.consumed);
                         done = p.done;
                     }
                     Err(_) => break,
