@@ -2,6 +2,7 @@
 //! (SEMANTICS §7). Variables are computed on demand; user variables (`map` targets,
 //! named captures) are cached per request, as nginx caches non-volatile maps.
 
+pub use crate::http1::headers::HeaderList;
 use bytes::Bytes;
 use sluice_compiler::table::route::Captures;
 use sluice_compiler::table::{
@@ -20,7 +21,7 @@ pub struct Head {
     /// HTTP version (minor): 0 or 1.
     pub minor: u8,
     /// Headers in arrival order, names as sent.
-    pub headers: Vec<(Bytes, Bytes)>,
+    pub headers: HeaderList,
     /// Host for server selection: absolute-form host, else the `Host` header (raw).
     pub host: Option<Bytes>,
     /// `Content-Length`.
@@ -37,82 +38,8 @@ pub struct Head {
 
 impl Head {
     /// The first header named `name` (ASCII case-insensitive).
-    pub fn header(&self, name: &[u8]) -> Option<&Bytes> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
-    }
-}
-
-/// Header lines kept as offsets into one buffer: one allocation for the list and no
-/// reference count per line (the upstream's response head, read once per request).
-#[derive(Debug, Default, Clone)]
-pub struct HeaderList {
-    buf: Bytes,
-    /// Name start, name length, value start, value length.
-    spans: Vec<[u32; 4]>,
-}
-
-impl HeaderList {
-    /// Lines of `buf` at the given offsets; a span outside `buf` reads as empty.
-    pub fn new(buf: Bytes, spans: Vec<[u32; 4]>) -> HeaderList {
-        HeaderList { buf, spans }
-    }
-
-    fn part(&self, start: u32, len: u32) -> &[u8] {
-        let (s, l) = (start as usize, len as usize);
-        s.checked_add(l)
-            .and_then(|e| self.buf.get(s..e))
-            .unwrap_or_default()
-    }
-
-    /// How many lines.
-    pub fn len(&self) -> usize {
-        self.spans.len()
-    }
-
-    /// No lines.
-    pub fn is_empty(&self) -> bool {
-        self.spans.is_empty()
-    }
-
-    /// Line `i`: name and value.
-    pub fn get(&self, i: usize) -> Option<(&[u8], &[u8])> {
-        self.spans
-            .get(i)
-            .map(|&[n, nl, v, vl]| (self.part(n, nl), self.part(v, vl)))
-    }
-
-    /// The lines in order.
-    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&[u8], &[u8])> + '_ {
-        self.spans
-            .iter()
-            .map(|&[n, nl, v, vl]| (self.part(n, nl), self.part(v, vl)))
-    }
-
-    /// A value as `Bytes` sharing the buffer (for variables).
-    pub fn share(&self, value: &[u8]) -> Bytes {
-        if value.is_empty() {
-            Bytes::new()
-        } else {
-            self.buf.slice_ref(value)
-        }
-    }
-
-    /// Copies the lines into a buffer of their own size, releasing the (larger) buffer
-    /// they were read into: for lists kept for a long time (a tunnel's log line).
-    pub fn compact(&mut self) {
-        let mut buf = Vec::with_capacity(self.iter().map(|(n, v)| n.len() + v.len()).sum());
-        let mut spans = Vec::with_capacity(self.spans.len());
-        for (n, v) in self.iter() {
-            let at = buf.len() as u32;
-            buf.extend_from_slice(n);
-            buf.extend_from_slice(v);
-            spans.push([at, n.len() as u32, at + n.len() as u32, v.len() as u32]);
-        }
-        self.buf = Bytes::from(buf);
-        self.spans = spans;
+    pub fn header(&self, name: &[u8]) -> Option<&[u8]> {
+        self.headers.find(name)
     }
 }
 
@@ -469,14 +396,15 @@ impl Req<'_> {
             .iter()
             .filter(|(n, _)| header_var_matches(n, name))
             .map(|(_, v)| v);
+        let share = |v: &[u8]| self.head.headers.share(v);
         match joiner {
-            None => it.next().cloned().unwrap_or_default(),
+            None => it.next().map(share).unwrap_or_default(),
             Some(j) => {
-                let vals: Vec<&Bytes> = it.collect();
+                let vals: Vec<&[u8]> = it.collect();
                 if vals.len() <= 1 {
-                    return vals.first().map(|b| (*b).clone()).unwrap_or_default();
+                    return vals.first().map(|b| share(b)).unwrap_or_default();
                 }
-                Bytes::from(vals.iter().map(|b| b.to_vec()).collect::<Vec<_>>().join(j))
+                Bytes::from(vals.join(j))
             }
         }
     }
@@ -646,12 +574,12 @@ impl Req<'_> {
             ContentLength => self
                 .head
                 .header(b"content-length")
-                .cloned()
+                .map(|v| self.head.headers.share(v))
                 .unwrap_or_default(),
             ContentType => self
                 .head
                 .header(b"content-type")
-                .cloned()
+                .map(|v| self.head.headers.share(v))
                 .unwrap_or_default(),
             RemoteUser => Bytes::new(),
             // `ngx_http_variable_status()`: `r->err_status` first.

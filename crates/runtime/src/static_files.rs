@@ -505,7 +505,7 @@ async fn respond<C: AsyncWrite + Unpin>(
         200
     };
     // Not-modified filter (`ngx_http_not_modified_header_filter()`).
-    let h = |n: &[u8]| req.head.header(n).cloned();
+    let h = |n: &[u8]| req.head.header(n).map(|v| req.head.headers.share(v));
     let (ius, im, ims, inm) = (
         h(b"if-unmodified-since"),
         h(b"if-match"),

@@ -37,11 +37,7 @@ pub fn parse(buf: &[u8], server: &Server) -> Result<Option<(Head, usize)>, (u16,
                 method: head.method_name,
                 target: head.uri,
                 minor: if head.version >= (1, 1) { 1 } else { 0 },
-                headers: head
-                    .headers
-                    .into_iter()
-                    .map(|h| (h.name, h.value))
-                    .collect(),
+                headers: head.headers,
                 host: head.host,
                 content_length: head.content_length,
                 chunked: head.chunked,

@@ -34,6 +34,7 @@
 //! parser always accounts as if the request started a fresh `client_header_buffer_size`
 //! buffer, which is exact for the first request and for every non-pipelined keep-alive request.
 
+use super::headers::HeaderList;
 use bytes::Bytes;
 use std::fmt;
 
@@ -146,15 +147,6 @@ impl Method {
     }
 }
 
-/// One header line as received: name case preserved, value with surrounding spaces removed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Header {
-    /// The name bytes before the colon.
-    pub name: Bytes,
-    /// The value without leading and trailing spaces (tabs are kept, as nginx 1.22 does).
-    pub value: Bytes,
-}
-
 /// A parsed and checked request head.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestHead {
@@ -179,8 +171,9 @@ pub struct RequestHead {
     /// `(major, minor)`; `(0, 9)` for a request line without a version. nginx accepts minor
     /// versions up to 999.
     pub version: (u16, u16),
-    /// Header lines in arrival order, minus the ones nginx drops.
-    pub headers: Vec<Header>,
+    /// Header lines in arrival order, minus the ones nginx drops: names with their case,
+    /// values without surrounding spaces (tabs are kept, as nginx 1.22 does).
+    pub headers: HeaderList,
     /// The name used for server selection (SEMANTICS §2.4): the absolute-form host if any,
     /// else the `Host` header, lowercased, without `:port` and one trailing dot.
     pub host: Option<Bytes>,
@@ -215,11 +208,8 @@ impl RequestHead {
     }
 
     /// The first header with this name (ASCII case-insensitive).
-    pub fn header(&self, name: &[u8]) -> Option<&Bytes> {
-        self.headers
-            .iter()
-            .find(|h| h.name.eq_ignore_ascii_case(name))
-            .map(|h| &h.value)
+    pub fn header(&self, name: &[u8]) -> Option<&[u8]> {
+        self.headers.find(name)
     }
 }
 
@@ -1168,14 +1158,21 @@ impl HeadParser {
                 .proto_start
                 .map_or_else(Bytes::new, |s| slice(s, self.request_end)),
             version: (self.major, self.minor),
-            headers: self
-                .headers
-                .iter()
-                .map(|h| Header {
-                    name: span(h.name),
-                    value: span(h.value),
-                })
-                .collect(),
+            // Offsets fit: a head is bounded by the large header buffers.
+            headers: HeaderList::new(
+                head.clone(),
+                self.headers
+                    .iter()
+                    .map(|h| {
+                        [
+                            h.name.start as u32,
+                            (h.name.end - h.name.start) as u32,
+                            h.value.start as u32,
+                            (h.value.end.saturating_sub(h.value.start)) as u32,
+                        ]
+                    })
+                    .collect(),
+            ),
             host: self
                 .host_name
                 .map(|s| Bytes::from(s.of(buf).to_ascii_lowercase())),
@@ -1767,11 +1764,7 @@ mod tests {
     #[test]
     fn header_case_order_and_duplicates_preserved() {
         let h = head(b"GET / HTTP/1.1\r\nhOsT: a\r\nX-Dup: 1\r\nx-dup: 2\r\nCookie: a=1\r\nCookie: b=2\r\n\r\n");
-        let got: Vec<(&[u8], &[u8])> = h
-            .headers
-            .iter()
-            .map(|h| (&h.name[..], &h.value[..]))
-            .collect();
+        let got: Vec<(&[u8], &[u8])> = h.headers.iter().collect();
         assert_eq!(
             got,
             vec![
@@ -1787,7 +1780,7 @@ mod tests {
     #[test]
     fn value_trimming_spaces_only() {
         let h = head(b"GET / HTTP/1.1\r\nHost: a\r\nX-A:   1  2   \r\nX-B: \t 1 2 \t \r\nX-C:\r\nX-D\r\n\r\n");
-        let v: Vec<&[u8]> = h.headers.iter().map(|h| &h.value[..]).collect();
+        let v: Vec<&[u8]> = h.headers.iter().map(|(_, v)| v).collect();
         assert_eq!(v, vec![&b"a"[..], b"1  2", b"\t 1 2 \t", b"", b""]);
     }
 
