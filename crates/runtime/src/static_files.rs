@@ -807,7 +807,7 @@ fn range_request(req: &Req<'_>, etag: Option<&[u8]>, mtime: i64, size: u64) -> R
     }
     if let Some(ir) = req.head.header(b"if-range") {
         if ir.len() >= 2 && ir.ends_with(b"\"") {
-            if etag.is_none_or(|e| e != &ir[..]) {
+            if etag.is_none_or(|e| e != ir) {
                 return RangeOutcome::Whole;
             }
         } else if parse_http_time(ir) != Some(mtime) {
