@@ -28,6 +28,7 @@ enum HeadFail {
 
 /// Reads one request head into `buf`.
 async fn read_head<C: AsyncRead + Unpin>(
+    shared: &Shared,
     io: &mut C,
     buf: &mut BytesMut,
     server: &Server,
@@ -43,8 +44,16 @@ async fn read_head<C: AsyncRead + Unpin>(
     };
     let deadline = tokio::time::Instant::now() + wait;
     let mut started: Option<Instant> = None;
+    // `stub_status`: a request begins, and its connection reads, from its first byte.
+    let mut _reading: Option<crate::Gauge<'_>> = None;
     loop {
         if !buf.is_empty() {
+            if _reading.is_none() {
+                shared
+                    .requests
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                _reading = Some(crate::Gauge::new(&shared.reading));
+            }
             let start = *started.get_or_insert_with(Instant::now);
             match crate::http1::adapter::parse(buf, server) {
                 Ok(Some((head, used))) => {
@@ -154,7 +163,8 @@ pub async fn serve<C: AsyncRead + AsyncWrite + Unpin + Send>(
                 _ = stopping.changed() => return,
             }
         }
-        let (head, start, http09) = match read_head(&mut io, &mut buf, default, wait).await {
+        let (head, start, http09) = match read_head(&shared, &mut io, &mut buf, default, wait).await
+        {
             Ok(h) => h,
             Err(HeadFail::Gone) => return,
             Err(HeadFail::Status(code, http09)) => {
@@ -172,6 +182,7 @@ pub async fn serve<C: AsyncRead + AsyncWrite + Unpin + Send>(
         };
         let l = l.specific.iter().find(|s| s.addr == here).unwrap_or(l);
         served += 1;
+        let _writing = crate::Gauge::new(&shared.writing);
         let keep = handle(
             &shared, &live, l, head, start, http09, &mut io, &mut buf, peer, local, conn_no,
             served, https,
@@ -243,6 +254,7 @@ async fn handle<C: AsyncRead + AsyncWrite + Unpin + Send>(
         start,
         (conn_no, served),
     );
+    req.counters = Some(shared.status_counts());
     let target = req.head.target.clone();
     let path_start = if target.starts_with(b"/") {
         0
@@ -283,6 +295,10 @@ async fn route_and_run<C: AsyncRead + AsyncWrite + Unpin + Send>(
     let target = req.head.target.clone();
     let path = target.split(|b| *b == b'?').next().unwrap_or_default();
     req.quoted = path.iter().any(|b| matches!(b, b'%' | b'+'));
+    // The post-read phase: the realip module with the server's configuration.
+    if let Some(r) = &server.conf.realip {
+        crate::access::realip(req, r);
+    }
     req.routing = true;
     // `NGX_HTTP_MAX_URI_CHANGES` + 1: the eleventh internal redirect or location
     // re-search of a request fails with 500.
@@ -354,6 +370,7 @@ async fn route_and_run<C: AsyncRead + AsyncWrite + Unpin + Send>(
                     {
                         Some(c) => {
                             req.conf = c;
+                            limit_except(req);
                             req.internal = true;
                             req.uri_escaped = true;
                             req.uri_changed = false;
@@ -514,12 +531,16 @@ async fn route_once<C: AsyncRead + AsyncWrite + Unpin + Send>(
     if req.uri_changed {
         return Routed::Relocate;
     }
+    // The pre-access phase: the realip module with the location's configuration
+    // (when the server's did not replace the address already).
+    if let Some(r) = &req.conf.realip {
+        crate::access::realip(req, r);
+    }
     // The access phase comes after the rewrite phase (`return` answers before any
     // allow/deny is looked at, as in nginx) and before try_files and content.
-    if !access_allowed(req) {
-        crate::log::error_log(shared, "error", "access forbidden by rule", req);
+    if let crate::access::Verdict::Refuse(code) = crate::access::phase(shared, req).await {
         no_continue(req);
-        let after = send_error(req, io, 403).await;
+        let after = send_error(req, io, code).await;
         return Routed::Done(finish_discard(req, io, buf, after).await);
     }
     if let Some(tf) = req.conf.try_files.clone() {
@@ -537,6 +558,7 @@ async fn route_once<C: AsyncRead + AsyncWrite + Unpin + Send>(
     }
     let after = match &req.conf.handler {
         Handler::Proxy(_) => crate::proxy::proxy(shared, req, io, buf).await,
+        Handler::StubStatus => stub_status(shared, req, io, buf).await,
         Handler::Static => match crate::static_files::serve(shared, req, io, buf).await {
             crate::static_files::Served::Done(after) => after,
             crate::static_files::Served::Redirect(uri) => {
@@ -592,6 +614,11 @@ async fn find_config<C: AsyncRead + AsyncWrite + Unpin + Send>(
         let after = send_error(req, io, 404).await;
         return Some(Routed::Done(finish_discard(req, io, buf, after).await));
     }
+    // `ngx_http_update_location_config()`: a method `limit_except` does not name gets
+    // the block's configuration. The body-size check below still reads the
+    // location's (nginx keeps its `clcf`).
+    let location_conf = req.conf;
+    limit_except(req);
     // `ngx_http_update_location_config()`, before anything is answered: keep-alive ends
     // with this request when the location's `keepalive_timeout` is 0 or this is its
     // `keepalive_requests`-th request (the response then says `Connection: close`).
@@ -601,7 +628,7 @@ async fn find_config<C: AsyncRead + AsyncWrite + Unpin + Send>(
         req.head.keep_alive = false;
     }
     if let Some(len) = req.head.content_length {
-        let max = req.conf.client_max_body_size;
+        let max = location_conf.client_max_body_size;
         if max > 0 && len > max {
             // nginx sends the 413, then still discards the declared body (waiting up to
             // lingering_timeout between reads) before it closes.
@@ -618,6 +645,40 @@ async fn find_config<C: AsyncRead + AsyncWrite + Unpin + Send>(
         return Some(Routed::Done(finish_discard(req, io, buf, after).await));
     }
     None
+}
+
+/// Switches to the `limit_except` block's configuration for a method it does not name.
+fn limit_except(req: &mut Req<'_>) {
+    let conf = req.conf;
+    if let Some(le) = conf.limit_except.as_deref() {
+        if sluice_compiler::table::method_bit(&req.head.method) & le.mask != 0 {
+            req.conf = &le.conf;
+        }
+    }
+}
+
+/// `ngx_http_stub_status_handler()`: GET and HEAD only (405 otherwise); the counters
+/// as `text/plain`, in nginx's exact layout (trailing spaces included).
+async fn stub_status<C: AsyncRead + AsyncWrite + Unpin + Send>(
+    shared: &Shared,
+    req: &mut Req<'_>,
+    io: &mut C,
+    buf: &mut BytesMut,
+) -> After {
+    if !matches!(&req.head.method[..], b"GET" | b"HEAD") {
+        no_continue(req);
+        let after = send_error(req, io, 405).await;
+        return finish_discard(req, io, buf, after).await;
+    }
+    let [active, accepted, requests, reading, writing, waiting] = shared.status_counts();
+    let body = format!(
+        "Active connections: {active} \nserver accepts handled requests\n {accepted} {accepted} {requests} \nReading: {reading} Writing: {writing} Waiting: {waiting} \n"
+    );
+    if expect_continue(req, io).await.is_err() {
+        return After::Close;
+    }
+    let after = send_body(req, io, 200, b"text/plain", body.as_bytes()).await;
+    finish_discard(req, io, buf, after).await
 }
 
 /// Answers what the rewrite-module code decided.
@@ -1173,6 +1234,12 @@ pub(crate) async fn send_error_extra<C: AsyncWrite + Unpin>(
         b"Connection: keep-alive\r\n"
     });
     out.extend_from_slice(extra);
+    // `auth_basic`'s challenge stays in the response headers (`r->headers_out`).
+    if let Some(v) = &req.www_authenticate {
+        out.extend_from_slice(b"WWW-Authenticate: ");
+        out.extend_from_slice(v);
+        out.extend_from_slice(b"\r\n");
+    }
     // The headers filter: `expires` for the 2xx/3xx codes that come this way.
     finish_response(req, io, out, wire, &body, true, !close).await
 }
@@ -1316,15 +1383,4 @@ pub(crate) async fn write_simple<C: AsyncWrite + Unpin>(
     );
     out.extend_from_slice(&body);
     io.write_all(&out).await
-}
-
-/// `ngx_http_access_handler()`: the first rule that matches the client decides; no match
-/// lets the request through.
-fn access_allowed(req: &Req<'_>) -> bool {
-    let ip = Some(req.peer.ip());
-    req.conf
-        .access
-        .iter()
-        .find(|r| r.net.matches(ip))
-        .is_none_or(|r| r.allow)
 }

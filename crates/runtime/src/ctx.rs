@@ -155,6 +155,13 @@ pub struct Req<'t> {
     /// Escape captures with `NGX_ESCAPE_ARGS` when evaluating (the rewrite engine's
     /// `e->quote` for a request with `quoted`).
     pub escape_captures: bool,
+    /// The connection's own address once the realip module replaced `peer` (at most
+    /// once per request): `$realip_remote_addr`.
+    pub realip_orig: Option<SocketAddr>,
+    /// `WWW-Authenticate` set by `auth_basic` (the value), sent with the 401.
+    pub www_authenticate: Option<Vec<u8>>,
+    /// The counters behind `$connections_*` (`None` outside a server, in unit tests).
+    pub counters: Option<[u64; 6]>,
 }
 
 impl<'t> Req<'t> {
@@ -211,6 +218,9 @@ impl<'t> Req<'t> {
             pending_error: None,
             routing: false,
             escape_captures: false,
+            realip_orig: None,
+            www_authenticate: None,
+            counters: None,
         }
     }
 }
@@ -438,7 +448,15 @@ impl Req<'_> {
         match b {
             Host => Bytes::copy_from_slice(&self.host),
             RemoteAddr => s(self.peer.ip().to_string()),
+            // A port-less address from the realip module has no `$remote_port`.
+            RemotePort if self.peer.port() == 0 => Bytes::new(),
             RemotePort => s(self.peer.port().to_string()),
+            RealipRemoteAddr => s(self.realip_orig.unwrap_or(self.peer).ip().to_string()),
+            RealipRemotePort => s(self.realip_orig.unwrap_or(self.peer).port().to_string()),
+            ConnectionsActive => s(self.counters.map_or(0, |c| c[0]).to_string()),
+            ConnectionsReading => s(self.counters.map_or(0, |c| c[3]).to_string()),
+            ConnectionsWriting => s(self.counters.map_or(0, |c| c[4]).to_string()),
+            ConnectionsWaiting => s(self.counters.map_or(0, |c| c[5]).to_string()),
             BinaryRemoteAddr => match self.peer.ip() {
                 std::net::IpAddr::V4(a) => Bytes::copy_from_slice(&a.octets()),
                 std::net::IpAddr::V6(a) => Bytes::copy_from_slice(&a.octets()),
@@ -487,7 +505,11 @@ impl Req<'_> {
                 .header(b"content-type")
                 .cloned()
                 .unwrap_or_default(),
-            RemoteUser => Bytes::new(),
+            // `ngx_http_variable_remote_user()`: the user of `Authorization: Basic`,
+            // whether or not `auth_basic` checked it.
+            RemoteUser => crate::access::basic_user(&self.head)
+                .map(|(u, _)| Bytes::from(u))
+                .unwrap_or_default(),
             Status => s(format!("{:03}", self.status)),
             BodyBytesSent => s(self.body_bytes_sent.to_string()),
             BytesSent => s(self.bytes_sent.to_string()),
