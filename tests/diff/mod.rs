@@ -25,6 +25,7 @@ mod procs;
 mod run;
 
 mod c_access;
+mod c_auth;
 mod c_framing;
 mod c_headers;
 mod c_location;
@@ -54,6 +55,7 @@ fn all_groups() -> Vec<Group> {
     g.extend(c_timeouts::groups());
     g.extend(c_traps::groups());
     g.extend(c_access::groups());
+    g.extend(c_auth::groups());
     g.extend(c_return::groups());
     g.extend(c_static::groups());
     g.extend(c_rewrite::groups());

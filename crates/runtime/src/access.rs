@@ -202,6 +202,17 @@ fn challenge(req: &mut Req<'_>, realm: &[u8]) -> Check {
     Check::Deny(401)
 }
 
+/// Appends the `WWW-Authenticate` line `auth_basic` left in the response headers, if
+/// any: nginx keeps it in `r->headers_out` across an `error_page` redirect, first of the
+/// list headers (right after `Connection`).
+pub fn challenge_header(req: &Req<'_>, out: &mut Vec<u8>) {
+    if let Some(v) = &req.www_authenticate {
+        out.extend_from_slice(b"WWW-Authenticate: ");
+        out.extend_from_slice(v);
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
 /// The password file's name: relative names are taken from the directory of the main
 /// configuration file (`ccv.conf_prefix`).
 fn user_file(req: &mut Req<'_>, ab: &AuthBasic) -> Vec<u8> {

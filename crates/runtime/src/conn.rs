@@ -1234,12 +1234,7 @@ pub(crate) async fn send_error_extra<C: AsyncWrite + Unpin>(
         b"Connection: keep-alive\r\n"
     });
     out.extend_from_slice(extra);
-    // `auth_basic`'s challenge stays in the response headers (`r->headers_out`).
-    if let Some(v) = &req.www_authenticate {
-        out.extend_from_slice(b"WWW-Authenticate: ");
-        out.extend_from_slice(v);
-        out.extend_from_slice(b"\r\n");
-    }
+    crate::access::challenge_header(req, &mut out);
     // The headers filter: `expires` for the 2xx/3xx codes that come this way.
     finish_response(req, io, out, wire, &body, true, !close).await
 }
@@ -1315,6 +1310,7 @@ async fn send_body<C: AsyncWrite + Unpin>(
     } else {
         b"Connection: close\r\n"
     });
+    crate::access::challenge_header(req, &mut out);
     finish_response(req, io, out, code, body, !no_content, keep).await
 }
 
