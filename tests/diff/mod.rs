@@ -21,7 +21,7 @@
 
 mod client;
 mod origin;
-mod procs;
+pub(crate) mod procs;
 mod run;
 
 mod c_access;
