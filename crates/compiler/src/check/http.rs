@@ -1906,14 +1906,16 @@ impl Checker<'_> {
         Ok(())
     }
 
-    /// `ngx_http_realip_from()`: `unix:` or an address with an optional prefix.
+    /// `ngx_http_realip_from()`: `unix:`, an address with an optional prefix, or a host
+    /// name (every address it resolves to).
     fn realip_from(&mut self, d: &Directive) -> R {
         let v = d.args[0].value.as_str();
         if v == "unix:" {
             return Ok(());
         }
         match crate::table::parse_cidr(v) {
-            None => Err(self.emerg(format!("invalid parameter \"{v}\""), at(d))),
+            None if resolve_host(v, 0).is_some() => Ok(()),
+            None => Err(self.emerg(format!("host not found in set_real_ip_from \"{v}\""), at(d))),
             Some((_, low_bits)) => {
                 if low_bits {
                     self.warn(

@@ -1469,9 +1469,20 @@ impl Lower {
             Arc::new(RealIp {
                 from: from
                     .iter()
-                    .filter_map(|a| match a.as_str() {
-                        "unix:" => Some(AccessNet::Unix),
-                        a => parse_cidr(a).map(|(n, _)| n),
+                    .flat_map(|a| match a.as_str() {
+                        "unix:" => vec![AccessNet::Unix],
+                        a => match parse_cidr(a) {
+                            Some((n, _)) => vec![n],
+                            // A host name: each of its addresses (the checker resolved it).
+                            None => resolve(a, 0)
+                                .unwrap_or_default()
+                                .into_iter()
+                                .map(|sa| match sa.ip() {
+                                    IpAddr::V4(v4) => AccessNet::V4(u32::from(v4), u32::MAX),
+                                    IpAddr::V6(v6) => AccessNet::V6(u128::from(v6), u128::MAX),
+                                })
+                                .collect(),
+                        },
                     })
                     .collect(),
                 header: match s.real_ip_header.as_deref() {
