@@ -13,5 +13,6 @@ mod hostile;
 mod process;
 mod reload;
 mod socketio;
+mod stub_status;
 mod tls;
 mod websocket;
