@@ -112,6 +112,8 @@ pub fn groups() -> Vec<Group> {
         }
         location /retfirst/ { auth_basic "x"; auth_basic_user_file htpasswd; return 200 "return runs first\n"; }
         location /errpage/ { auth_basic "x"; auth_basic_user_file htpasswd; error_page 401 /denied.html; }
+        location /errnamed/ { auth_basic "x"; auth_basic_user_file htpasswd; error_page 401 = @login; }
+        location @login { return 200 "please log in\n"; }
         location /all/ { deny all; auth_basic "x"; auth_basic_user_file htpasswd; }
         location /any/ { satisfy any; deny all; auth_basic "x"; auth_basic_user_file htpasswd; }
         location /anyallow/ { satisfy any; allow 127.0.0.1; deny all; auth_basic "x"; auth_basic_user_file htpasswd; }
@@ -213,6 +215,10 @@ pub fn groups() -> Vec<Group> {
         case("auth_basic_off_in_nested_location").get("/inherit/open/f"),
         case("auth_basic_return_runs_first").get("/retfirst/"),
         case("auth_basic_401_through_error_page").get("/errpage/f"),
+        case("auth_basic_401_through_error_page_named").get("/errnamed/f"),
+        case("auth_basic_401_with_expect_continue").req(
+            "POST /basic/f HTTP/1.1\r\nHost: test\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n",
+        ),
         // satisfy
         case("satisfy_all_deny_comes_before_auth")
             .get_h("/all/f", &ok)
