@@ -2,9 +2,10 @@
 //! does on Debian. nginx handles `$apr1$`, `{PLAIN}`, `{SHA}` and `{SSHA}` itself and
 //! hands anything else to the C library's `crypt(3)` (libxcrypt), then compares the
 //! result with the entry byte for byte. Here the `crypt(3)` schemes come from
-//! `pwhash` (DES, `_` BSDi, `$1$`, `$2a$`/`$2b$`/`$2y$`, `$sha1$`, `$5$`, `$6$`) and
-//! `yescrypt` (`$y$`, Debian's default); an entry in a scheme neither knows (`$7$`,
-//! `$gy$`, ...) never matches, as an invalid one never does with libxcrypt.
+//! `pwhash` (DES, `_` BSDi, `$1$`, `$2a$`/`$2b$`/`$2y$`, `$sha1$`, `$5$`, `$6$`),
+//! `yescrypt` (`$y$`, Debian's default) and `scrypt` (`$7$`); an entry in a scheme none
+//! of them knows (`$gy$`, `$md5`, `$3$`, ...) never matches, as an invalid one never
+//! does with libxcrypt.
 
 use base64::Engine as _;
 use md5::{Digest as _, Md5};
@@ -39,6 +40,11 @@ pub fn matches(password: &[u8], entry: &[u8]) -> bool {
         return yescrypt::Yescrypt::default()
             .verify_password(password, entry)
             .is_ok();
+    }
+    if entry.starts_with("$7$") {
+        use scrypt::password_hash::PasswordVerifier as _;
+        return scrypt::mcf::PasswordHashRef::new(entry)
+            .is_ok_and(|h| scrypt::Scrypt::new().verify_password(password, h).is_ok());
     }
     match pwhash::unix::crypt(password, entry) {
         Ok(out) => out.as_bytes() == entry.as_bytes(),
@@ -208,6 +214,7 @@ mod tests {
         "$y$j9T$abcdefghijklmnop$3dL1LkYnZM.OVXuVdnnaKVDlLYT92dRwOzDZ5XiVCe.",
         "$sha1$1000$abcdefgh$ji8ESnkwjcTjo4hThodnLYyi.3yG",
         "_J9..abcd/H6HLCcf7nw",
+        "$7$CU..../....abcdefgh$XWs9HxtpA2.6U5CDBBbcW.h3o9pYlC.MIIb8JqMgZx6",
     ];
 
     #[test]
