@@ -45,14 +45,14 @@ async fn read_head<C: AsyncRead + Unpin>(
     let deadline = tokio::time::Instant::now() + wait;
     let mut started: Option<Instant> = None;
     // `stub_status`: a request begins, and its connection reads, from its first byte.
-    let mut _reading: Option<crate::Gauge<'_>> = None;
+    let mut reading: Option<crate::Gauge<'_>> = None;
     loop {
         if !buf.is_empty() {
-            if _reading.is_none() {
+            if reading.is_none() {
                 shared
                     .requests
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                _reading = Some(crate::Gauge::new(&shared.reading));
+                reading = Some(crate::Gauge::new(&shared.reading));
             }
             let start = *started.get_or_insert_with(Instant::now);
             match crate::http1::adapter::parse(buf, server) {
