@@ -3,9 +3,9 @@
 //! hands anything else to the C library's `crypt(3)` (libxcrypt), then compares the
 //! result with the entry byte for byte. Here the `crypt(3)` schemes come from
 //! `pwhash` (DES, `_` BSDi, `$1$`, `$2a$`/`$2b$`/`$2y$`, `$sha1$`, `$5$`, `$6$`),
-//! `yescrypt` (`$y$`, Debian's default) and `scrypt` (`$7$`); an entry in a scheme none
-//! of them knows (`$gy$`, `$md5`, `$3$`, ...) never matches, as an invalid one never
-//! does with libxcrypt.
+//! `yescrypt` (`$y$`, Debian's default; with `streebog` and `hmac`, `$gy$`) and `scrypt`
+//! (`$7$`); an entry in a scheme none of them knows (`$md5`, `$3$`, `$sm3$`, ...) never
+//! matches, as an invalid one never does with libxcrypt.
 
 use base64::Engine as _;
 use md5::{Digest as _, Md5};
@@ -41,6 +41,9 @@ pub fn matches(password: &[u8], entry: &[u8]) -> bool {
             .verify_password(password, entry)
             .is_ok();
     }
+    if let Some(rest) = entry.strip_prefix("$gy$") {
+        return gost_yescrypt(password, entry, rest).is_some_and(|ok| ok);
+    }
     if entry.starts_with("$7$") {
         use scrypt::password_hash::PasswordVerifier as _;
         return scrypt::mcf::PasswordHashRef::new(entry)
@@ -50,6 +53,34 @@ pub fn matches(password: &[u8], entry: &[u8]) -> bool {
         Ok(out) => out.as_bytes() == entry.as_bytes(),
         Err(_) => false,
     }
+}
+
+/// libxcrypt's `$gy$` (`crypt_gost_yescrypt_rn()`): yescrypt over the same parameters
+/// and salt, then HMAC-Streebog-256(HMAC-Streebog-256(Streebog-256(password), the
+/// setting up to the salt's end), the yescrypt output). `None` for a malformed entry.
+fn gost_yescrypt(password: &[u8], entry: &str, rest: &str) -> Option<bool> {
+    use hmac::{KeyInit as _, Mac as _};
+    use streebog::Digest as _;
+    type HmacGost = hmac::Hmac<streebog::Streebog256>;
+    let mut parts = rest.split('$');
+    let (params, salt, hash) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    let params: yescrypt::Params = params.parse().ok()?;
+    let salt_bin = mcf::Base64::Crypt.decode_vec(salt).ok()?;
+    let mut y = [0u8; 32];
+    yescrypt::yescrypt(password, &salt_bin, &params, &mut y).ok()?;
+    let hk = streebog::Streebog256::digest(password);
+    // The message is as long as "$y$PARAMS$SALT$", taken from "$gy$PARAMS$SALT$...".
+    let msg_len = 3 + rest.len() - hash.len();
+    let mut inner = HmacGost::new_from_slice(&hk).ok()?;
+    inner.update(entry.as_bytes().get(..msg_len)?);
+    let interm = inner.finalize().into_bytes();
+    let mut outer = HmacGost::new_from_slice(&interm).ok()?;
+    outer.update(&y);
+    let out = outer.finalize().into_bytes();
+    Some(mcf::Base64::Crypt.encode_string(&out) == hash)
 }
 
 /// Whether checking `entry` is costly enough to be done off the event loop.
@@ -215,6 +246,10 @@ mod tests {
         "$sha1$1000$abcdefgh$ji8ESnkwjcTjo4hThodnLYyi.3yG",
         "_J9..abcd/H6HLCcf7nw",
         "$7$CU..../....abcdefgh$XWs9HxtpA2.6U5CDBBbcW.h3o9pYlC.MIIb8JqMgZx6",
+        "$gy$j9T$abcdefghijklmnop$mixfBgwqRYkgJa0E4eWmDF3HC/BbYXm8ztA717oxvqD",
+        // 22-character salts, as `mkpasswd` makes them (from libxcrypt, not yet through nginx).
+        "$y$j9T$F5Jx5fExrKuPp53xLKQ..1$GmcwIgvdUC9qLWcKCi6gklUa1dM3ziD43YxYNURLKy0",
+        "$gy$j9T$F5Jx5fExrKuPp53xLKQ..1$uE5FcoxTz78xZpMZkpTmj/0MogyeNUSLIjdCxpQjz.8",
     ];
 
     #[test]
