@@ -254,7 +254,7 @@ async fn handle<C: AsyncRead + AsyncWrite + Unpin + Send>(
         start,
         (conn_no, served),
     );
-    req.counters = Some(shared.status_counts());
+    req.stats = Some(shared);
     let target = req.head.target.clone();
     let path_start = if target.starts_with(b"/") {
         0

@@ -160,8 +160,9 @@ pub struct Req<'t> {
     pub realip_orig: Option<SocketAddr>,
     /// `WWW-Authenticate` set by `auth_basic` (the value), sent with the 401.
     pub www_authenticate: Option<Vec<u8>>,
-    /// The counters behind `$connections_*` (`None` outside a server, in unit tests).
-    pub counters: Option<[u64; 6]>,
+    /// The counters behind `$connections_*`, read when the variables are (`None` for a
+    /// request answered before the counters apply).
+    pub stats: Option<&'t crate::Shared>,
 }
 
 impl<'t> Req<'t> {
@@ -220,7 +221,7 @@ impl<'t> Req<'t> {
             escape_captures: false,
             realip_orig: None,
             www_authenticate: None,
-            counters: None,
+            stats: None,
         }
     }
 }
@@ -453,10 +454,10 @@ impl Req<'_> {
             RemotePort => s(self.peer.port().to_string()),
             RealipRemoteAddr => s(self.realip_orig.unwrap_or(self.peer).ip().to_string()),
             RealipRemotePort => s(self.realip_orig.unwrap_or(self.peer).port().to_string()),
-            ConnectionsActive => s(self.counters.map_or(0, |c| c[0]).to_string()),
-            ConnectionsReading => s(self.counters.map_or(0, |c| c[3]).to_string()),
-            ConnectionsWriting => s(self.counters.map_or(0, |c| c[4]).to_string()),
-            ConnectionsWaiting => s(self.counters.map_or(0, |c| c[5]).to_string()),
+            ConnectionsActive => s(self.stats.map_or(0, |c| c.status_counts()[0]).to_string()),
+            ConnectionsReading => s(self.stats.map_or(0, |c| c.status_counts()[3]).to_string()),
+            ConnectionsWriting => s(self.stats.map_or(0, |c| c.status_counts()[4]).to_string()),
+            ConnectionsWaiting => s(self.stats.map_or(0, |c| c.status_counts()[5]).to_string()),
             BinaryRemoteAddr => match self.peer.ip() {
                 std::net::IpAddr::V4(a) => Bytes::copy_from_slice(&a.octets()),
                 std::net::IpAddr::V6(a) => Bytes::copy_from_slice(&a.octets()),
