@@ -2,7 +2,8 @@
 //! idle before its first request, one in the middle of sending a head, one idle between
 //! kept-alive requests, and the one asking, both programs must print the same page
 //! byte for byte apart from the totals since start (accepts, handled, requests), whose
-//! growth between two pages must be the same. The differential suite compares the layout
+//! growth between two pages must be the same; so must `$connections_*`. The
+//! differential suite compares the layout
 //! alone (its figures depend on each program's history).
 
 use crate::diff::procs::{free_port, Proc};
@@ -61,8 +62,8 @@ fn split(page: &str) -> (String, [u64; 3]) {
 }
 
 /// Sets up the connections and returns (first page without totals, growth of the
-/// totals between the first and a second page).
-fn observe(port: u16) -> (String, [u64; 3]) {
+/// totals between the first and a second page, the `$connections_*` line).
+fn observe(port: u16) -> (String, [u64; 3], String) {
     let _idle = connect(port);
     let mut partial = connect(port);
     partial
@@ -93,6 +94,10 @@ fn observe(port: u16) -> (String, [u64; 3]) {
         .write_all(b"GET /status HTTP/1.1\r\nHost: test\r\n\r\n")
         .expect("ask again");
     let (_, t2) = split(&read_response(&mut asker).unwrap_or_default());
+    asker
+        .write_all(b"GET /vars HTTP/1.1\r\nHost: test\r\n\r\n")
+        .expect("vars");
+    let vars = read_response(&mut asker).unwrap_or_default();
     (
         first,
         [
@@ -100,6 +105,7 @@ fn observe(port: u16) -> (String, [u64; 3]) {
             t2[1] - t1[1].min(t2[1]),
             t2[2] - t1[2].min(t2[2]),
         ],
+        vars,
     )
 }
 
@@ -118,7 +124,7 @@ fn stub_status_figures_match_nginx() {
     assert!(np != 0 && sp != 0 && np != sp, "no free ports");
     let conf = |port: u16| {
         format!(
-            "worker_processes 1;\nevents {{ worker_connections 64; }}\nhttp {{\n    access_log off;\n    server {{\n        listen 127.0.0.1:{port};\n        location = /status {{ stub_status; }}\n    }}\n}}\n"
+            "worker_processes 1;\nevents {{ worker_connections 64; }}\nhttp {{\n    access_log off;\n    server {{\n        listen 127.0.0.1:{port};\n        location = /status {{ stub_status; }}\n        location = /vars {{ return 200 \"$connections_active $connections_reading $connections_writing $connections_waiting\\n\"; }}\n    }}\n}}\n"
         )
     };
     std::fs::write(dir.join("nginx.conf"), conf(np)).expect("nginx.conf");
@@ -133,8 +139,8 @@ fn stub_status_figures_match_nginx() {
         &[(ip, sp)],
     )
     .expect("sluice");
-    let (npage, ngrowth) = observe(np);
-    let (spage, sgrowth) = observe(sp);
+    let (npage, ngrowth, nvars) = observe(np);
+    let (spage, sgrowth, svars) = observe(sp);
     eprintln!("stub_status: nginx printed {npage:?}, growth {ngrowth:?}");
     assert_eq!(
         npage,
@@ -143,4 +149,9 @@ fn stub_status_figures_match_nginx() {
     );
     assert_eq!(spage, npage, "sluice's page differs from nginx's");
     assert_eq!(sgrowth, ngrowth, "the totals grew differently");
+    assert_eq!(
+        nvars, "4 1 1 2\n",
+        "nginx's $connections_* are not what this test expects"
+    );
+    assert_eq!(svars, nvars, "sluice's $connections_* differ from nginx's");
 }
