@@ -289,15 +289,29 @@ fn include_cycle_is_an_error_not_a_crash() {
 
 #[test]
 fn access_control_directives_are_refused_until_enforced() {
-    let d = test_dir("unsafe", "pid logs/nginx.pid;\nevents {}\nhttp {\n    access_log off;\n    server {\n        listen 127.0.0.1:18995;\n        location /admin { auth_basic off; }\n    }\n}\n");
+    let d = test_dir("unsafe", "pid logs/nginx.pid;\nevents {}\nhttp {\n    access_log off;\n    server {\n        listen 127.0.0.1:18995;\n        location /admin { valid_referers none; }\n    }\n}\n");
     let o = sluice(&["-t", "-p", &d.prefix(), "-c", "nginx.conf"]);
     assert_eq!(o.status.code(), Some(1));
     let e = stderr(&o);
     assert!(
-        e.contains("[emerg] \"auth_basic\" directive is not supported yet"),
+        e.contains("[emerg] \"valid_referers\" directive is not supported yet"),
         "{e}"
     );
     assert!(e.contains(":7 (sluice: refused-unsafe)\n"), "{e}");
+}
+
+#[test]
+fn real_ip_from_the_proxy_protocol_is_refused() {
+    // The PROXY protocol is not implemented: allow/deny would see the proxy's address.
+    let d = test_dir("realip-pp", "pid logs/nginx.pid;\nevents {}\nhttp {\n    access_log off;\n    server {\n        listen 127.0.0.1:18996;\n        set_real_ip_from 10.0.0.0/8;\n        real_ip_header proxy_protocol;\n    }\n}\n");
+    let o = sluice(&["-t", "-p", &d.prefix(), "-c", "nginx.conf"]);
+    assert_eq!(o.status.code(), Some(1));
+    let e = stderr(&o);
+    assert!(
+        e.contains("[emerg] \"real_ip_header proxy_protocol\" is not supported yet"),
+        "{e}"
+    );
+    assert!(e.contains(":8 (sluice: refused-unsafe)\n"), "{e}");
 }
 
 #[test]

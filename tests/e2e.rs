@@ -1,6 +1,7 @@
 //! The one test binary (STYLE §1: `autotests = false`, one `[[test]]`): end-to-end
 //! tests of the built `sluice` binary.
 
+mod access_security;
 mod cli;
 mod conformance;
 mod connections;
@@ -13,5 +14,6 @@ mod hostile;
 mod process;
 mod reload;
 mod socketio;
+mod stub_status;
 mod tls;
 mod websocket;

@@ -22,10 +22,11 @@
 
 mod client;
 mod origin;
-mod procs;
+pub(crate) mod procs;
 mod run;
 
 mod c_access;
+mod c_auth;
 mod c_auth_request;
 mod c_framing;
 mod c_headers;
@@ -57,6 +58,7 @@ fn all_groups() -> Vec<Group> {
     g.extend(c_traps::groups());
     g.extend(c_access::groups());
     g.extend(c_auth_request::groups());
+    g.extend(c_auth::groups());
     g.extend(c_return::groups());
     g.extend(c_static::groups());
     g.extend(c_rewrite::groups());

@@ -94,6 +94,13 @@ pub struct Case {
     pub limit: Duration,
     /// Compare the error-log lines (warn and above) the case made, too.
     pub error_log: bool,
+    /// Replace every run of digits in response bodies (and `Content-Length`) by `N`:
+    /// for outputs whose figures legitimately differ (`stub_status` counters) while the
+    /// format must not.
+    pub mask_digits: bool,
+    /// Also compare the error-log lines the case's requests caused (level and message,
+    /// with the client, server, request and host nginx appends).
+    pub errlog: bool,
 }
 
 /// A case named `name` (no steps yet).
@@ -109,6 +116,8 @@ pub fn case(name: &'static str) -> Case {
         src: None,
         limit: Duration::from_secs(6),
         error_log: false,
+        mask_digits: false,
+        errlog: false,
     }
 }
 
@@ -194,6 +203,14 @@ impl Case {
     }
     pub fn source_ip(mut self, ip: [u8; 4]) -> Self {
         self.src = Some(Ipv4Addr::from(ip));
+        self
+    }
+    pub fn mask_digits(mut self) -> Self {
+        self.mask_digits = true;
+        self
+    }
+    pub fn errlog(mut self) -> Self {
+        self.errlog = true;
         self
     }
 }
@@ -515,8 +532,10 @@ fn run_group(nginx: &Path, g: &Group, index: usize) -> GroupResult {
             continue;
         }
         let mut runs = Vec::new();
-        let mut nginx_log_lines = 0;
+        let mut nginx_log_lines = 0usize;
         for (ports, norm_label) in [(&np, "nginx"), (&sp, "sluice")] {
+            let log_path = dir.join(format!("{norm_label}-error.log"));
+            let log_from = std::fs::metadata(&log_path).map_or(0, |m| m.len());
             epoch += 1;
             let log_path = dir.join(format!("{norm_label}-error.log"));
             let log_start = std::fs::metadata(&log_path).map_or(0, |m| m.len());
@@ -559,16 +578,23 @@ fn run_group(nginx: &Path, g: &Group, index: usize) -> GroupResult {
             );
             let recs = env.origins.records(epoch);
             let norm = Norm::new(ports, &env, norm_label);
-            let mut text = render(&obs, &recs, &norm);
-            if c.error_log {
-                // nginx writes its line before it answers; sluice's log thread may lag:
-                // wait (bounded) until sluice has written as many lines as nginx did.
+            let mut text = render(&obs, &recs, &norm, c.mask_digits);
+            if c.error_log || c.errlog {
+                // nginx writes its lines before it answers; sluice's log thread may
+                // lag a little: wait (bounded) until it has as many.
                 let want = if norm_label == "nginx" {
                     0
                 } else {
                     nginx_log_lines
                 };
-                let lines = error_log_lines(&log_path, log_start, want, &norm);
+                let lines: Vec<String> = if c.errlog {
+                    request_log_lines(&log_path, log_from, want)
+                        .iter()
+                        .map(|l| String::from_utf8_lossy(&norm.text(l.as_bytes())).into_owned())
+                        .collect()
+                } else {
+                    error_log_lines(&log_path, log_start, want, &norm)
+                };
                 if norm_label == "nginx" {
                     nginx_log_lines = lines.len();
                 }
@@ -781,7 +807,55 @@ fn lines_of(b: &[u8], indent: &str, out: &mut String) {
     }
 }
 
-fn render(obs: &[Timed], recs: &[Record], n: &Norm) -> String {
+/// The error-log lines about requests (those naming a `request:`) written after
+/// `from`, as `[level] message...` (time, pid and connection number dropped); waits up
+/// to 2 s for at least `want` of them.
+fn request_log_lines(path: &Path, from: u64, want: usize) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let text = std::fs::read(path).unwrap_or_default();
+        let new = text.get(from as usize..).unwrap_or_default();
+        let lines: Vec<String> = String::from_utf8_lossy(new)
+            .lines()
+            .filter(|l| l.contains(", request: \""))
+            .filter_map(|l| {
+                let lvl = l.find(" [")?;
+                let rest = &l[lvl + 1..];
+                let close = rest.find("] ")?;
+                let level = &rest[..=close];
+                let after = &rest[close + 2..];
+                // "PID#TID: *N message"
+                let msg = after.split_once(": ").map_or(after, |(_, m)| m);
+                let msg = match msg.strip_prefix('*') {
+                    Some(m) => m.split_once(' ').map_or(m, |(_, r)| r),
+                    None => msg,
+                };
+                Some(format!("{level} {msg}"))
+            })
+            .collect();
+        if lines.len() >= want || Instant::now() > deadline {
+            return lines;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Every run of ASCII digits → `N`.
+fn mask(b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(b.len());
+    for (i, c) in b.iter().enumerate() {
+        if c.is_ascii_digit() {
+            if i == 0 || !b[i - 1].is_ascii_digit() {
+                out.push(b'N');
+            }
+        } else {
+            out.push(*c);
+        }
+    }
+    out
+}
+
+fn render(obs: &[Timed], recs: &[Record], n: &Norm, mask_digits: bool) -> String {
     let mut out = String::new();
     // Connections, numbered per origin in order of first use.
     let mut conns: Vec<(usize, u64)> = Vec::new();
@@ -810,10 +884,17 @@ fn render(obs: &[Timed], recs: &[Record], n: &Norm) -> String {
                 let _ = writeln!(out, "  < {}", esc(&n.text(&r.status_line)));
                 // `server_tokens off` pages name the program without a version, and
                 // "sluice" is one byte longer than "nginx": the length follows the body.
-                let body = n.text(&r.body);
+                let body = if mask_digits {
+                    mask(&n.text(&r.body))
+                } else {
+                    n.text(&r.body)
+                };
                 let shift = r.body.len() as i64 - body.len() as i64;
                 for (name, v) in &r.headers {
-                    let v: Vec<u8> = if shift != 0 && name.eq_ignore_ascii_case(b"content-length") {
+                    let v: Vec<u8> = if mask_digits && name.eq_ignore_ascii_case(b"content-length")
+                    {
+                        b"N".to_vec()
+                    } else if shift != 0 && name.eq_ignore_ascii_case(b"content-length") {
                         let len: i64 = String::from_utf8_lossy(v).trim().parse().unwrap_or(0);
                         (len - shift).to_string().into_bytes()
                     } else if name.eq_ignore_ascii_case(b"date") && v != ORIGIN_DATE.as_bytes() {

@@ -117,22 +117,28 @@ pub static IMPLEMENTED: &[&str] = &[
     // accepted as no-ops: socket and copy tuning only
     "sendfile",
     "tcp_nopush",
-    // access control (the realip module is refused alongside allow/deny until it lands)
+    // access control: the access phase's checkers and how they combine, the methods
+    // `limit_except` lets through, and the client address they see (realip)
     "allow",
     "deny",
     "internal",
     // auth subrequests (runtime/auth_request.rs)
     "auth_request",
     "auth_request_set",
+    "satisfy",
+    "limit_except",
+    "auth_basic",
+    "auth_basic_user_file",
+    "set_real_ip_from",
+    "real_ip_header",
+    "real_ip_recursive",
+    // monitoring
+    "stub_status",
 ];
 
 /// Directives refused until implemented, because ignoring them would let in requests
 /// that nginx keeps out.
 pub static REFUSED_UNSAFE: &[&str] = &[
-    "auth_basic",
-    "auth_basic_user_file",
-    "satisfy",
-    "limit_except",
     "ssl_verify_client",
     "valid_referers",
     "secure_link",

@@ -28,6 +28,7 @@ enum HeadFail {
 
 /// Reads one request head into `buf`.
 async fn read_head<C: AsyncRead + Unpin>(
+    shared: &Shared,
     io: &mut C,
     buf: &mut BytesMut,
     server: &Server,
@@ -43,8 +44,16 @@ async fn read_head<C: AsyncRead + Unpin>(
     };
     let deadline = tokio::time::Instant::now() + wait;
     let mut started: Option<Instant> = None;
+    // `stub_status`: a request begins, and its connection reads, from its first byte.
+    let mut reading: Option<crate::Gauge<'_>> = None;
     loop {
         if !buf.is_empty() {
+            if reading.is_none() {
+                shared
+                    .requests
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                reading = Some(crate::Gauge::new(&shared.reading));
+            }
             let start = *started.get_or_insert_with(Instant::now);
             match crate::http1::adapter::parse(buf, server) {
                 Ok(Some((head, used))) => {
@@ -166,7 +175,8 @@ pub async fn serve<C: AsyncRead + AsyncWrite + Unpin + Send>(
                 return;
             }
         }
-        let (head, start, http09) = match read_head(&mut io, &mut buf, default, wait).await {
+        let (head, start, http09) = match read_head(&shared, &mut io, &mut buf, default, wait).await
+        {
             Ok(h) => h,
             Err(HeadFail::Gone) => return,
             Err(HeadFail::Status(code, http09)) => {
@@ -191,6 +201,7 @@ pub async fn serve<C: AsyncRead + AsyncWrite + Unpin + Send>(
         };
         let l = l.specific.iter().find(|s| s.addr == here).unwrap_or(l);
         served += 1;
+        let _writing = crate::Gauge::new(&shared.writing);
         // Boxed: the request's future (every phase's state, several KiB) is freed when
         // the request ends, so neither an idle keep-alive connection nor a tunnel holds it.
         let handled = Box::pin(handle(
@@ -253,7 +264,7 @@ async fn linger<C: AsyncRead + AsyncWrite + Unpin>(io: &mut C, buf: &mut BytesMu
 
 #[allow(clippy::too_many_arguments)]
 async fn handle<'t, C: AsyncRead + AsyncWrite + Unpin + Send>(
-    shared: &Shared,
+    shared: &'t Shared,
     live: &'t crate::Live,
     l: &'t Listener,
     head: Head,
@@ -292,6 +303,7 @@ async fn handle<'t, C: AsyncRead + AsyncWrite + Unpin + Send>(
         start,
         (conn_no, served),
     );
+    req.stats = Some(shared);
     let target = req.head.target.clone();
     let path_start = if target.starts_with(b"/") {
         0
@@ -354,6 +366,16 @@ async fn route_and_run<C: AsyncRead + AsyncWrite + Unpin + Send>(
     let target = req.head.target.clone();
     let path = target.split(|b| *b == b'?').next().unwrap_or_default();
     req.quoted = req.subrequest.is_none() && path.iter().any(|b| matches!(b, b'%' | b'+'));
+    // The post-read phase (main requests only): the realip module with the server's
+    // configuration.
+    if let Some(r) = server
+        .conf
+        .realip
+        .as_ref()
+        .filter(|_| req.subrequest.is_none())
+    {
+        crate::access::realip(req, r);
+    }
     req.routing = true;
     // `NGX_HTTP_MAX_URI_CHANGES` + 1: the eleventh internal redirect or location
     // re-search of a request fails with 500.
@@ -425,6 +447,7 @@ async fn route_and_run<C: AsyncRead + AsyncWrite + Unpin + Send>(
                     {
                         Some(c) => {
                             req.conf = c;
+                            limit_except(req);
                             req.internal = true;
                             req.uri_escaped = true;
                             req.uri_changed = false;
@@ -585,23 +608,16 @@ async fn route_once<C: AsyncRead + AsyncWrite + Unpin + Send>(
     if req.uri_changed {
         return Routed::Relocate;
     }
+    // The pre-access phase: the realip module with the location's configuration
+    // (when the server's did not replace the address already).
+    if let Some(r) = &req.conf.realip {
+        crate::access::realip(req, r);
+    }
     // The access phase comes after the rewrite phase (`return` answers before any
     // allow/deny is looked at, as in nginx) and before try_files and content. A
     // subrequest skips it (`ngx_http_core_access_phase()`: `r != r->main`).
     if req.subrequest.is_none() {
-        if !access_allowed(req) {
-            crate::log::error_log(shared, "error", "access forbidden by rule", req);
-            no_continue(req);
-            let after = send_error(req, io, 403).await;
-            return Routed::Done(finish_discard(req, io, buf, after).await);
-        }
-        use crate::auth_request::Verdict;
-        let code = match crate::auth_request::check(shared, req).await {
-            Verdict::Declined | Verdict::Allow => None,
-            Verdict::Deny(code) => Some(code),
-            Verdict::Error => Some(500),
-        };
-        if let Some(code) = code {
+        if let crate::access::Verdict::Refuse(code) = crate::access::phase(shared, req).await {
             no_continue(req);
             let after = send_error(req, io, code).await;
             return Routed::Done(finish_discard(req, io, buf, after).await);
@@ -622,6 +638,7 @@ async fn route_once<C: AsyncRead + AsyncWrite + Unpin + Send>(
     }
     let after = match &req.conf.handler {
         Handler::Proxy(_) => crate::proxy::proxy(shared, req, io, buf).await,
+        Handler::StubStatus => stub_status(shared, req, io, buf).await,
         Handler::Static => match crate::static_files::serve(shared, req, io, buf).await {
             crate::static_files::Served::Done(after) => after,
             crate::static_files::Served::Redirect(uri) => {
@@ -677,6 +694,11 @@ async fn find_config<C: AsyncRead + AsyncWrite + Unpin + Send>(
         let after = send_error(req, io, 404).await;
         return Some(Routed::Done(finish_discard(req, io, buf, after).await));
     }
+    // `ngx_http_update_location_config()`: a method `limit_except` does not name gets
+    // the block's configuration. The body-size check below still reads the
+    // location's (nginx keeps its `clcf`).
+    let location_conf = req.conf;
+    limit_except(req);
     // `ngx_http_update_location_config()`, before anything is answered: keep-alive ends
     // with this request when the location's `keepalive_timeout` is 0 or this is its
     // `keepalive_requests`-th request (the response then says `Connection: close`).
@@ -686,7 +708,7 @@ async fn find_config<C: AsyncRead + AsyncWrite + Unpin + Send>(
         req.head.keep_alive = false;
     }
     if let Some(len) = req.head.content_length {
-        let max = req.conf.client_max_body_size;
+        let max = location_conf.client_max_body_size;
         if max > 0 && len > max {
             // nginx sends the 413, then still discards the declared body (waiting up to
             // lingering_timeout between reads) before it closes.
@@ -703,6 +725,40 @@ async fn find_config<C: AsyncRead + AsyncWrite + Unpin + Send>(
         return Some(Routed::Done(finish_discard(req, io, buf, after).await));
     }
     None
+}
+
+/// Switches to the `limit_except` block's configuration for a method it does not name.
+fn limit_except(req: &mut Req<'_>) {
+    let conf = req.conf;
+    if let Some(le) = conf.limit_except.as_deref() {
+        if sluice_compiler::table::method_bit(&req.head.method) & le.mask != 0 {
+            req.conf = &le.conf;
+        }
+    }
+}
+
+/// `ngx_http_stub_status_handler()`: GET and HEAD only (405 otherwise); the counters
+/// as `text/plain`, in nginx's exact layout (trailing spaces included).
+async fn stub_status<C: AsyncRead + AsyncWrite + Unpin + Send>(
+    shared: &Shared,
+    req: &mut Req<'_>,
+    io: &mut C,
+    buf: &mut BytesMut,
+) -> After {
+    if !matches!(&req.head.method[..], b"GET" | b"HEAD") {
+        no_continue(req);
+        let after = send_error(req, io, 405).await;
+        return finish_discard(req, io, buf, after).await;
+    }
+    let [active, accepted, requests, reading, writing, waiting] = shared.status_counts();
+    let body = format!(
+        "Active connections: {active} \nserver accepts handled requests\n {accepted} {accepted} {requests} \nReading: {reading} Writing: {writing} Waiting: {waiting} \n"
+    );
+    if expect_continue(req, io).await.is_err() {
+        return After::Close;
+    }
+    let after = send_body(req, io, 200, b"text/plain", body.as_bytes()).await;
+    finish_discard(req, io, buf, after).await
 }
 
 /// Answers what the rewrite-module code decided.
@@ -1268,6 +1324,7 @@ pub(crate) async fn send_error_extra<C: AsyncWrite + Unpin>(
         b"Connection: keep-alive\r\n"
     });
     out.extend_from_slice(extra);
+    crate::access::challenge_header(req, &mut out);
     // The headers filter: `expires` for the 2xx/3xx codes that come this way.
     finish_response(req, io, out, wire, &body, true, !close).await
 }
@@ -1343,6 +1400,7 @@ async fn send_body<C: AsyncWrite + Unpin>(
     } else {
         b"Connection: close\r\n"
     });
+    crate::access::challenge_header(req, &mut out);
     finish_response(req, io, out, code, body, !no_content, keep).await
 }
 
@@ -1412,15 +1470,4 @@ pub(crate) async fn write_simple<C: AsyncWrite + Unpin>(
     );
     out.extend_from_slice(&body);
     io.write_all(&out).await
-}
-
-/// `ngx_http_access_handler()`: the first rule that matches the client decides; no match
-/// lets the request through.
-fn access_allowed(req: &Req<'_>) -> bool {
-    let ip = Some(req.peer.ip());
-    req.conf
-        .access
-        .iter()
-        .find(|r| r.net.matches(ip))
-        .is_none_or(|r| r.allow)
 }

@@ -174,6 +174,14 @@ pub struct Req<'t> {
     /// `r->main->method_name` and `$request` the main request line, while the
     /// subrequest itself is a GET.
     pub main_method: Option<Bytes>,
+    /// The connection's own address once the realip module replaced `peer` (at most
+    /// once per request): `$realip_remote_addr`.
+    pub realip_orig: Option<SocketAddr>,
+    /// `WWW-Authenticate` set by `auth_basic` (the value), sent with the 401.
+    pub www_authenticate: Option<Vec<u8>>,
+    /// The counters behind `$connections_*`, read when the variables are (`None` for a
+    /// request answered before the counters apply).
+    pub stats: Option<&'t crate::Shared>,
 }
 
 impl<'t> Req<'t> {
@@ -236,6 +244,9 @@ impl<'t> Req<'t> {
             out_headers: Vec::new(),
             log_action: None,
             main_method: None,
+            realip_orig: None,
+            www_authenticate: None,
+            stats: None,
         }
     }
 
@@ -296,6 +307,9 @@ impl<'t> Req<'t> {
                     .clone()
                     .unwrap_or_else(|| self.head.method.clone()),
             ),
+            realip_orig: self.realip_orig,
+            www_authenticate: None,
+            stats: self.stats,
         }
     }
 }
@@ -524,7 +538,15 @@ impl Req<'_> {
         match b {
             Host => Bytes::copy_from_slice(&self.host),
             RemoteAddr => s(self.peer.ip().to_string()),
+            // A port-less address from the realip module has no `$remote_port`.
+            RemotePort if self.peer.port() == 0 => Bytes::new(),
             RemotePort => s(self.peer.port().to_string()),
+            RealipRemoteAddr => s(self.realip_orig.unwrap_or(self.peer).ip().to_string()),
+            RealipRemotePort => s(self.realip_orig.unwrap_or(self.peer).port().to_string()),
+            ConnectionsActive => s(self.stats.map_or(0, |c| c.status_counts()[0]).to_string()),
+            ConnectionsReading => s(self.stats.map_or(0, |c| c.status_counts()[3]).to_string()),
+            ConnectionsWriting => s(self.stats.map_or(0, |c| c.status_counts()[4]).to_string()),
+            ConnectionsWaiting => s(self.stats.map_or(0, |c| c.status_counts()[5]).to_string()),
             BinaryRemoteAddr => match self.peer.ip() {
                 std::net::IpAddr::V4(a) => Bytes::copy_from_slice(&a.octets()),
                 std::net::IpAddr::V6(a) => Bytes::copy_from_slice(&a.octets()),
@@ -581,7 +603,11 @@ impl Req<'_> {
                 .header(b"content-type")
                 .map(|v| self.head.headers.share(v))
                 .unwrap_or_default(),
-            RemoteUser => Bytes::new(),
+            // `ngx_http_variable_remote_user()`: the user of `Authorization: Basic`,
+            // whether or not `auth_basic` checked it.
+            RemoteUser => crate::access::basic_user(&self.head)
+                .map(|(u, _)| Bytes::from(u))
+                .unwrap_or_default(),
             // `ngx_http_variable_status()`: `r->err_status` first.
             Status => s(format!(
                 "{:03}",

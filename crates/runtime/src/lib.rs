@@ -8,8 +8,10 @@
 //! value, swapped atomically; a request keeps the `Live` it started with, so requests and
 //! tunnels in flight finish on the old configuration while new ones use the new one.
 
+pub mod access;
 pub mod auth_request;
 pub mod conn;
+pub mod crypt;
 pub mod ctx;
 pub mod deadline;
 pub mod http1;
@@ -136,13 +138,54 @@ pub struct Shared {
     pub slots: Arc<slots::Slots>,
     /// Connections open now.
     pub active: std::sync::atomic::AtomicUsize,
+    /// Requests begun so far (`stub_status`' third number).
+    pub requests: std::sync::atomic::AtomicU64,
+    /// Connections reading a request head now.
+    pub reading: std::sync::atomic::AtomicUsize,
+    /// Requests being processed now.
+    pub writing: std::sync::atomic::AtomicUsize,
     /// Set by QUIT: connections close once idle (between requests) instead of waiting.
     pub shutdown: tokio::sync::watch::Sender<bool>,
     /// Woken whenever a connection closes.
     pub closed: tokio::sync::Notify,
 }
 
+/// Counts one in a gauge while alive (a connection reading a head, a request being
+/// processed); the count drops when the value does, however the task ends.
+pub struct Gauge<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl<'a> Gauge<'a> {
+    /// Counts one in `g`.
+    pub fn new(g: &'a std::sync::atomic::AtomicUsize) -> Gauge<'a> {
+        g.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Gauge(g)
+    }
+}
+
+impl Drop for Gauge<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 impl Shared {
+    /// `stub_status`' figures: active, accepted (= handled), requests, reading,
+    /// writing, waiting (the open connections doing neither).
+    pub fn status_counts(&self) -> [u64; 6] {
+        use std::sync::atomic::Ordering::Relaxed;
+        let active = self.active.load(Relaxed) as u64;
+        let reading = self.reading.load(Relaxed) as u64;
+        let writing = self.writing.load(Relaxed) as u64;
+        [
+            active,
+            self.connections.load(Relaxed),
+            self.requests.load(Relaxed),
+            reading,
+            writing,
+            active.saturating_sub(reading + writing),
+        ]
+    }
+
     /// The idle wait between requests on a kept-alive connection.
     pub fn last_keepalive(&self, server: &sluice_compiler::table::Server) -> Duration {
         server.conf.keepalive_timeout

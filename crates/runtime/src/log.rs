@@ -12,8 +12,8 @@ use std::sync::mpsc::{channel, Receiver, Sender};
 
 /// A line for a file.
 pub enum LogMsg {
-    /// Append a line to a file.
-    Line(PathBuf, Vec<u8>),
+    /// Append a line to a file (and flush it at once when the flag is set).
+    Line(PathBuf, Vec<u8>, bool),
     /// Reopen every file (USR1).
     Reopen,
     /// Flush and stop.
@@ -40,7 +40,13 @@ impl LogWriter {
 
     /// Queues a line.
     pub fn line(&self, path: PathBuf, line: Vec<u8>) {
-        let _ = self.tx.send(LogMsg::Line(path, line));
+        let _ = self.tx.send(LogMsg::Line(path, line, false));
+    }
+
+    /// Queues an error-log line, written through at once (nginx does not buffer its
+    /// error log: a line is in the file when the response leaves).
+    pub fn error_line(&self, path: PathBuf, line: Vec<u8>) {
+        let _ = self.tx.send(LogMsg::Line(path, line, true));
     }
 
     /// Reopens files.
@@ -79,7 +85,7 @@ fn writer(rx: Receiver<LogMsg>) {
             Err(_) => break,
         };
         match msg {
-            LogMsg::Line(path, line) => {
+            LogMsg::Line(path, line, through) => {
                 if !files.contains_key(&path) {
                     match open(&path) {
                         Some(f) => {
@@ -90,6 +96,9 @@ fn writer(rx: Receiver<LogMsg>) {
                 }
                 if let Some(f) = files.get_mut(&path) {
                     let _ = f.write_all(&line);
+                    if through {
+                        let _ = f.flush();
+                    }
                 }
             }
             LogMsg::Reopen => {
@@ -223,7 +232,7 @@ pub fn error_log(shared: &Shared, level: &str, msg: &str, req: &mut Req<'_>) {
     }
     line.push('\n');
     match &shared.error_log {
-        Some(p) => shared.logs.line(p.clone(), line.into_bytes()),
+        Some(p) => shared.logs.error_line(p.clone(), line.into_bytes()),
         None => eprint!("{line}"),
     }
 }
@@ -237,7 +246,7 @@ pub fn notice(shared: &Shared, level: &str, msg: &str) {
     let pid = std::process::id();
     let line = format!("{} [{level}] {pid}#{pid}: {msg}\n", crate::time_now());
     match &shared.error_log {
-        Some(p) => shared.logs.line(p.clone(), line.into_bytes()),
+        Some(p) => shared.logs.error_line(p.clone(), line.into_bytes()),
         None => eprint!("{line}"),
     }
 }

@@ -978,6 +978,7 @@ async fn relay<C: AsyncRead + AsyncWrite + Unpin + Send>(
         out.extend_from_slice(b"Connection: close\r\n");
     }
     out.extend_from_slice(&req.out_headers);
+    crate::access::challenge_header(req, &mut out);
     for (i, (n, v)) in up.headers.iter().enumerate() {
         // Content-Type went to its fixed place above.
         if n.eq_ignore_ascii_case(b"content-type") {

@@ -254,6 +254,9 @@ pub fn run(table: RoutingTable, opts: RunOptions) -> Result<(), String> {
         connections: Default::default(),
         slots: Default::default(),
         active: Default::default(),
+        requests: Default::default(),
+        reading: Default::default(),
+        writing: Default::default(),
         shutdown: tokio::sync::watch::channel(false).0,
         closed: tokio::sync::Notify::new(),
     });

@@ -630,6 +630,7 @@ async fn respond<C: AsyncWrite + Unpin>(
     } else {
         b"Connection: close\r\n"
     });
+    crate::access::challenge_header(req, &mut out);
     if let Some(e) = &etag {
         out.extend_from_slice(b"ETag: ");
         out.extend_from_slice(e);

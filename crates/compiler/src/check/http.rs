@@ -498,6 +498,14 @@ impl Checker<'_> {
                 }
             }
             "allow" | "deny" => self.access_rule(d),
+            "set_real_ip_from" => self.realip_from(d),
+            "real_ip_header" => self.real_ip_header(d),
+            "auth_basic_user_file" => {
+                if !level.seen.insert("auth_basic_user_file") {
+                    return Some(Err(self.directive_err(d, "is duplicate")));
+                }
+                self.compile_value(d, a(0), false)
+            }
             "internal" => {
                 if !level.seen.insert("internal") {
                     return Some(Err(self.directive_err(d, "is duplicate")));
@@ -505,6 +513,9 @@ impl Checker<'_> {
                 Ok(())
             }
             "limit_except" => {
+                if let Err(e) = self.limit_except(d, level) {
+                    return Some(Err(e));
+                }
                 let back = self.hs().enter_level();
                 let r = self.walk_block(d, Ctx::LimitExcept);
                 self.hs().leave_level(back);
@@ -1880,7 +1891,79 @@ fn pcre_message(e: &pcre2::Error) -> String {
     }
 }
 
+/// `ngx_methods_names` of nginx 1.22.1: what `limit_except` accepts (compared without
+/// case).
+pub(crate) const LIMIT_EXCEPT_METHODS: &[&str] = &[
+    "GET",
+    "HEAD",
+    "POST",
+    "PUT",
+    "DELETE",
+    "MKCOL",
+    "COPY",
+    "MOVE",
+    "OPTIONS",
+    "PROPFIND",
+    "PROPPATCH",
+    "LOCK",
+    "UNLOCK",
+    "PATCH",
+];
+
 impl Checker<'_> {
+    /// `ngx_http_core_limit_except()`: one per location, known methods only.
+    fn limit_except(&mut self, d: &Directive, level: &mut Level_) -> R {
+        if !level.seen.insert("limit_except") {
+            return Err(self.directive_err(d, "is duplicate"));
+        }
+        for w in &d.args {
+            if !LIMIT_EXCEPT_METHODS
+                .iter()
+                .any(|m| m.eq_ignore_ascii_case(&w.value))
+            {
+                return Err(self.emerg(format!("invalid method \"{}\"", w.value), at(d)));
+            }
+        }
+        Ok(())
+    }
+
+    /// `ngx_http_realip_from()`: `unix:`, an address with an optional prefix, or a host
+    /// name (every address it resolves to).
+    fn realip_from(&mut self, d: &Directive) -> R {
+        let v = d.args[0].value.as_str();
+        if v == "unix:" {
+            return Ok(());
+        }
+        match crate::table::parse_cidr(v) {
+            None if resolve_host(v, 0).is_some() => Ok(()),
+            None => Err(self.emerg(format!("host not found in set_real_ip_from \"{v}\""), at(d))),
+            Some((_, low_bits)) => {
+                if low_bits {
+                    self.warn(
+                        format!("low address bits of {v} are meaningless"),
+                        Some(at(d)),
+                    );
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// `ngx_http_realip()`: any header name; `proxy_protocol` needs the PROXY protocol
+    /// on the listening socket, which sluice does not speak: without it the rules that
+    /// depend on the client address would see the wrong one, so it is refused.
+    fn real_ip_header(&mut self, d: &Directive) -> R {
+        if d.args[0].value == "proxy_protocol" {
+            let msg = "\"real_ip_header proxy_protocol\" is not supported yet (the PROXY protocol is not implemented), and running without it would let in requests that nginx refuses";
+            self.diags.push(
+                sluice_parser::Diagnostic::new(sluice_parser::Level::Emerg, msg, Some(at(d)))
+                    .with_rule("refused-unsafe"),
+            );
+            return Err(super::Stop);
+        }
+        Ok(())
+    }
+
     /// `ngx_http_access_rule()`: `all`, `unix:`, or an address with an optional prefix.
     fn access_rule(&mut self, d: &Directive) -> R {
         let v = d.args[0].value.as_str();

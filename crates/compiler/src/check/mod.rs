@@ -169,9 +169,6 @@ pub(crate) struct Checker<'o> {
     pub loc_kinds: Vec<http::LocKind>,
     /// The upstream block being read.
     pub ups: upstream::UpsState,
-    /// `allow`/`deny` seen, and realip directives seen (refused together).
-    seen_access: bool,
-    seen_realip: bool,
 }
 
 impl<'o> Checker<'o> {
@@ -380,29 +377,6 @@ impl<'o> Checker<'o> {
             return self.include(d, cx, level);
         }
 
-        // `allow`/`deny` are enforced, but the realip module is not yet: rules would
-        // then match the front proxy's address instead of the client's, which widens
-        // access. Until realip lands, the two together are refused.
-        let access = matches!(name, "allow" | "deny");
-        let realip = matches!(
-            name,
-            "set_real_ip_from" | "real_ip_header" | "real_ip_recursive"
-        );
-        if access {
-            self.seen_access = true;
-        }
-        if realip {
-            self.seen_realip = true;
-        }
-        if (access || realip) && self.seen_access && self.seen_realip {
-            let msg = format!(
-                "\"{name}\" directive is not supported together with the realip module yet: allow and deny would see the proxy's address instead of the client's"
-            );
-            self.diags
-                .push(Diagnostic::new(Level::Emerg, msg, Some(at(d))).with_rule("refused-unsafe"));
-            return Err(Stop);
-        }
-
         match status(name) {
             Status::RefusedUnsafe => {
                 let msg = format!(
@@ -607,8 +581,6 @@ pub fn check(opts: &Options) -> CheckOutcome {
         http: None,
         loc_kinds: Vec::new(),
         ups: upstream::UpsState::default(),
-        seen_access: false,
-        seen_realip: false,
     };
     let mut out = CheckOutcome::default();
     let parsed = c.read_all();

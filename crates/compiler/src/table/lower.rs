@@ -60,6 +60,14 @@ struct Scope {
     auth_request: Option<String>,
     /// `auth_request_set` pairs (several add up; the list is inherited whole).
     auth_request_set: Option<Vec<(String, String)>>,
+    /// `satisfy any` (`true`) or `all`.
+    satisfy_any: Option<bool>,
+    auth_basic: Option<String>,
+    auth_basic_user_file: Option<String>,
+    /// `set_real_ip_from` values (several add up; the list is inherited whole).
+    realip_from: Option<Vec<String>>,
+    real_ip_header: Option<String>,
+    real_ip_recursive: Option<bool>,
     set_headers: Option<Vec<(String, String)>>,
     http11: Option<bool>,
     connect_timeout: Option<Duration>,
@@ -167,6 +175,12 @@ impl Scope {
                 &mut self.auth_request_set,
                 (arg(d, 0).to_string(), arg(d, 1).to_string()),
             ),
+            "satisfy" => self.satisfy_any = Some(arg(d, 0).eq_ignore_ascii_case("any")),
+            "auth_basic" => self.auth_basic = Some(arg(d, 0).to_string()),
+            "auth_basic_user_file" => self.auth_basic_user_file = Some(arg(d, 0).to_string()),
+            "set_real_ip_from" => push_list(&mut self.realip_from, arg(d, 0).to_string()),
+            "real_ip_header" => self.real_ip_header = Some(arg(d, 0).to_string()),
+            "real_ip_recursive" => self.real_ip_recursive = Some(flag(d)),
             "proxy_set_header" => push_list(
                 &mut self.set_headers,
                 (arg(d, 0).to_string(), arg(d, 1).to_string()),
@@ -265,6 +279,12 @@ impl Scope {
             internal,
             auth_request,
             auth_request_set,
+            satisfy_any,
+            auth_basic,
+            auth_basic_user_file,
+            realip_from,
+            real_ip_header,
+            real_ip_recursive,
             set_headers,
             http11,
             connect_timeout,
@@ -900,7 +920,22 @@ impl Lower {
             if x.name.value == "proxy_pass" {
                 handler = Handler::Proxy(Arc::new(self.proxy_pass(arg(x, 0))?));
             }
+            // `ngx_http_set_stub_status()` sets the location's handler, as `proxy_pass`
+            // does: the last one written wins.
+            if x.name.value == "stub_status" {
+                handler = Handler::StubStatus;
+            }
         }
+        let limit_except = match items.iter().find(|x| x.name.value == "limit_except") {
+            Some(x) => Some(Arc::new(self.limit_except(
+                x,
+                scope,
+                name,
+                regex_or_named,
+                &handler,
+            )?)),
+            None => None,
+        };
         let server_level = name.is_empty();
         let parent = IfParent {
             scope,
@@ -953,7 +988,55 @@ impl Lower {
         let mut conf = self.finish_conf(scope, name, regex_or_named, handler);
         conf.rewrites = Arc::new(rewrites);
         conf.try_files = try_files;
+        conf.limit_except = limit_except;
         Ok(conf)
+    }
+
+    /// A `limit_except` block (`ngx_http_core_limit_except()`): a nameless location in
+    /// the enclosing one, merged with it. Its handler is its own `proxy_pass`, else the
+    /// enclosing `proxy_pass` (`ngx_http_proxy_merge_loc_conf()` gives a `lmt_excpt`
+    /// location without a handler the inherited upstream's), else static files.
+    fn limit_except(
+        &mut self,
+        x: &Directive,
+        parent: &Scope,
+        name: &str,
+        regex_or_named: bool,
+        parent_handler: &Handler,
+    ) -> Result<LimitExcept, String> {
+        let mut mask: u32 = 0xffff_ffff;
+        for w in &x.args {
+            mask &= !method_bit(w.value.to_ascii_uppercase().as_bytes());
+        }
+        if mask & method_bit(b"GET") == 0 {
+            mask &= !method_bit(b"HEAD");
+        }
+        let items: &[Directive] = x.block.as_ref().map_or(&[], |b| &b.items);
+        let mut own = Scope::default();
+        for y in items {
+            own.apply(y);
+        }
+        let scope = own.inherit(parent);
+        let mut handler = None;
+        for y in items {
+            if y.name.value == "proxy_pass" {
+                handler = Some(Handler::Proxy(Arc::new(self.proxy_pass(arg(y, 0))?)));
+            }
+        }
+        let conf = match handler {
+            Some(h) => self.finish_conf(&scope, name, true, h),
+            None => {
+                let h = match parent_handler {
+                    Handler::Proxy(p) => Handler::Proxy(p.clone()),
+                    _ => Handler::Static,
+                };
+                self.finish_conf(&scope, name, regex_or_named, h)
+            }
+        };
+        Ok(LimitExcept {
+            mask,
+            conf: Arc::new(conf),
+        })
     }
 
     /// The rewrite-module instructions of one level, in order (`ngx_http_rewrite()`,
@@ -1404,6 +1487,47 @@ impl Lower {
                 })
             })
             .collect();
+        let auth_basic = match (&s.auth_basic, &s.auth_basic_user_file) {
+            (Some(realm), Some(file)) => Some(Arc::new(AuthBasic {
+                realm: self.t(realm),
+                user_file: self.t(file),
+                conf_prefix: format!(
+                    "{}/",
+                    self.conf_prefix.display().to_string().trim_end_matches('/')
+                )
+                .into_bytes()
+                .into(),
+            })),
+            _ => None,
+        };
+        let realip = s.realip_from.as_ref().map(|from| {
+            Arc::new(RealIp {
+                from: from
+                    .iter()
+                    .flat_map(|a| match a.as_str() {
+                        "unix:" => vec![AccessNet::Unix],
+                        a => match parse_cidr(a) {
+                            Some((n, _)) => vec![n],
+                            // A host name: each of its addresses (the checker resolved it).
+                            None => resolve(a, 0)
+                                .unwrap_or_default()
+                                .into_iter()
+                                .map(|sa| match sa.ip() {
+                                    IpAddr::V4(v4) => AccessNet::V4(u32::from(v4), u32::MAX),
+                                    IpAddr::V6(v6) => AccessNet::V6(u128::from(v6), u128::MAX),
+                                })
+                                .collect(),
+                        },
+                    })
+                    .collect(),
+                header: match s.real_ip_header.as_deref() {
+                    None | Some("X-Real-IP") => RealIpHeader::XRealIp,
+                    Some("X-Forwarded-For") => RealIpHeader::XForwardedFor,
+                    Some(h) => RealIpHeader::Other(h.to_ascii_lowercase().into()),
+                },
+                recursive: s.real_ip_recursive.unwrap_or(false),
+            })
+        });
         LocConf {
             access: Arc::new(access),
             internal: s.internal.unwrap_or(false),
@@ -1413,6 +1537,10 @@ impl Lower {
                 .filter(|u| !u.is_empty())
                 .map(|u| u.as_bytes().into()),
             auth_request_set: Arc::new(auth_request_set),
+            satisfy_any: s.satisfy_any.unwrap_or(false),
+            auth_basic,
+            limit_except: None,
+            realip,
             name: name.to_string(),
             regex_or_named,
             handler,

@@ -268,6 +268,8 @@ pub enum Handler {
     /// Nothing configured: static files from `root`/`alias`, with `index` for a URI
     /// ending in `/` (SEMANTICS §10).
     Static,
+    /// `stub_status`: the connection and request counters.
+    StubStatus,
 }
 
 /// One instruction of `ngx_http_rewrite_module`, run in order in the server-rewrite
@@ -559,6 +561,15 @@ pub struct LocConf {
     pub auth_request: Option<Box<[u8]>>,
     /// `auth_request_set` after inheritance (all-or-nothing), in order.
     pub auth_request_set: Arc<Vec<AuthRequestSet>>,
+    /// `satisfy any` (else `all`): how the access phase's checkers combine.
+    pub satisfy_any: bool,
+    /// `auth_basic` + `auth_basic_user_file`, when both are set after inheritance.
+    pub auth_basic: Option<Arc<AuthBasic>>,
+    /// `limit_except`: the methods it names, and the block's configuration for the
+    /// others.
+    pub limit_except: Option<Arc<LimitExcept>>,
+    /// `set_real_ip_from` (with `real_ip_header`, `real_ip_recursive`).
+    pub realip: Option<Arc<RealIp>>,
     /// The location's name (for the URI replacement of §4.2), `""` at server level.
     pub name: String,
     /// Regex or named location, or inside `if`: no URI replacement by prefix.
@@ -827,6 +838,75 @@ pub struct MapDef {
     pub default: Template,
     /// `volatile`.
     pub volatile: bool,
+}
+
+/// `auth_basic REALM` with `auth_basic_user_file FILE` (`ngx_http_auth_basic_module`).
+#[derive(Debug)]
+pub struct AuthBasic {
+    /// The realm; `off` (after evaluation) turns the check off.
+    pub realm: Template,
+    /// The password file; a relative result is taken from the directory of the main
+    /// configuration file (`ccv.conf_prefix`).
+    pub user_file: Template,
+    /// That directory, ending in `/`.
+    pub conf_prefix: Arc<[u8]>,
+}
+
+/// `limit_except METHOD... { ... }` (`ngx_http_core_limit_except()`).
+#[derive(Debug)]
+pub struct LimitExcept {
+    /// The methods (as [`method_bit`]s) that get the block's configuration: every one
+    /// the directive does not name (`GET` names `HEAD` too), unknown methods included.
+    pub mask: u32,
+    /// The block, merged with the location like a nested location: its own access
+    /// rules and authentication, everything else inherited (a `proxy_pass` too); no
+    /// rewrite-module instructions and no `try_files` (nginx does not inherit those).
+    pub conf: Arc<LocConf>,
+}
+
+/// nginx's method bits (`NGX_HTTP_GET`...); `NGX_HTTP_UNKNOWN` (1) for anything else.
+pub fn method_bit(m: &[u8]) -> u32 {
+    match m {
+        b"GET" => 0x0002,
+        b"HEAD" => 0x0004,
+        b"POST" => 0x0008,
+        b"PUT" => 0x0010,
+        b"DELETE" => 0x0020,
+        b"MKCOL" => 0x0040,
+        b"COPY" => 0x0080,
+        b"MOVE" => 0x0100,
+        b"OPTIONS" => 0x0200,
+        b"PROPFIND" => 0x0400,
+        b"PROPPATCH" => 0x0800,
+        b"LOCK" => 0x1000,
+        b"UNLOCK" => 0x2000,
+        b"PATCH" => 0x4000,
+        b"TRACE" => 0x8000,
+        b"CONNECT" => 0x10000,
+        _ => 0x0001,
+    }
+}
+
+/// The realip module's settings after inheritance (`ngx_http_realip_merge_loc_conf()`).
+#[derive(Debug)]
+pub struct RealIp {
+    /// `set_real_ip_from`: the trusted senders (the list is inherited whole).
+    pub from: Vec<AccessNet>,
+    /// `real_ip_header` (default `X-Real-IP`).
+    pub header: RealIpHeader,
+    /// `real_ip_recursive`.
+    pub recursive: bool,
+}
+
+/// Where the client address is taken from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RealIpHeader {
+    /// `X-Real-IP` (the first such header).
+    XRealIp,
+    /// `X-Forwarded-For` (every such header, in order).
+    XForwardedFor,
+    /// Another header, lowercased (the first one of that name).
+    Other(Box<str>),
 }
 
 /// One `allow` or `deny` rule (`ngx_http_access_module`).

@@ -95,6 +95,12 @@ builtins! {
     "proxy_internal_chunked" => ProxyInternalChunked,
     "http2" => Http2,
     "request_completion" => RequestCompletion,
+    "realip_remote_addr" => RealipRemoteAddr,
+    "realip_remote_port" => RealipRemotePort,
+    "connections_active" => ConnectionsActive,
+    "connections_reading" => ConnectionsReading,
+    "connections_writing" => ConnectionsWriting,
+    "connections_waiting" => ConnectionsWaiting,
 }
 
 impl Var {

@@ -18,6 +18,19 @@ impl HeaderList {
         HeaderList { buf, spans }
     }
 
+    /// A list of the given lines, copied into one buffer (heads made up rather than read).
+    pub fn from_lines<'a>(lines: impl IntoIterator<Item = (&'a [u8], &'a [u8])>) -> HeaderList {
+        let mut buf = Vec::new();
+        let mut spans = Vec::new();
+        for (n, v) in lines {
+            let at = buf.len() as u32;
+            buf.extend_from_slice(n);
+            buf.extend_from_slice(v);
+            spans.push([at, n.len() as u32, at + n.len() as u32, v.len() as u32]);
+        }
+        HeaderList::new(Bytes::from(buf), spans)
+    }
+
     fn part(&self, start: u32, len: u32) -> &[u8] {
         let (s, l) = (start as usize, len as usize);
         s.checked_add(l)
@@ -78,16 +91,7 @@ impl HeaderList {
     /// Copies the lines into a buffer of their own size, releasing the (larger) buffer
     /// they were read into: for lists kept for a long time (a tunnel's log line).
     pub fn compact(&mut self) {
-        let mut buf = Vec::with_capacity(self.iter().map(|(n, v)| n.len() + v.len()).sum());
-        let mut spans = Vec::with_capacity(self.spans.len());
-        for (n, v) in self.iter() {
-            let at = buf.len() as u32;
-            buf.extend_from_slice(n);
-            buf.extend_from_slice(v);
-            spans.push([at, n.len() as u32, at + n.len() as u32, v.len() as u32]);
-        }
-        self.buf = Bytes::from(buf);
-        self.spans = spans;
+        *self = HeaderList::from_lines(self.iter());
     }
 }
 
