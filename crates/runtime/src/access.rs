@@ -271,7 +271,7 @@ pub fn realip(req: &mut Req<'_>, conf: &RealIp) {
         RealIpHeader::XRealIp => req
             .head
             .header(b"x-real-ip")
-            .map(|v| &v[..])
+            .map(|v| v)
             .into_iter()
             .collect(),
         RealIpHeader::XForwardedFor => req
@@ -279,12 +279,12 @@ pub fn realip(req: &mut Req<'_>, conf: &RealIp) {
             .headers
             .iter()
             .filter(|(n, _)| n.eq_ignore_ascii_case(b"x-forwarded-for"))
-            .map(|(_, v)| &v[..])
+            .map(|(_, v)| v)
             .collect(),
         RealIpHeader::Other(name) => req
             .head
             .header(name.as_bytes())
-            .map(|v| &v[..])
+            .map(|v| v)
             .into_iter()
             .collect(),
     };
