@@ -271,7 +271,6 @@ pub fn realip(req: &mut Req<'_>, conf: &RealIp) {
         RealIpHeader::XRealIp => req
             .head
             .header(b"x-real-ip")
-            .map(|v| v)
             .into_iter()
             .collect(),
         RealIpHeader::XForwardedFor => req
@@ -284,7 +283,6 @@ pub fn realip(req: &mut Req<'_>, conf: &RealIp) {
         RealIpHeader::Other(name) => req
             .head
             .header(name.as_bytes())
-            .map(|v| v)
             .into_iter()
             .collect(),
     };
