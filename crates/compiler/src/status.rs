@@ -93,6 +93,16 @@ pub static IMPLEMENTED: &[&str] = &[
     "proxy_intercept_errors",
     "proxy_set_body",
     "proxy_socket_keepalive",
+    // TLS to `https://` upstreams (nginx's defaults: no SNI, no verification)
+    "proxy_ssl_server_name",
+    "proxy_ssl_name",
+    "proxy_ssl_verify",
+    "proxy_ssl_verify_depth",
+    "proxy_ssl_trusted_certificate",
+    "proxy_ssl_protocols",
+    "proxy_ssl_certificate",
+    "proxy_ssl_certificate_key",
+    "proxy_ssl_session_reuse",
     // upstream
     "hash",
     "ip_hash",

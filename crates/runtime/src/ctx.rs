@@ -66,6 +66,10 @@ pub struct UpstreamInfo {
     pub bytes_sent: u64,
     /// Body length of the response.
     pub response_length: u64,
+    /// The upstream is `https://`.
+    pub https: bool,
+    /// The URI sent upstream (for the error log's `upstream: "..."`).
+    pub uri: Bytes,
 }
 
 /// The state of one request.
@@ -74,6 +78,8 @@ pub struct Req<'t> {
     pub table: &'t RoutingTable,
     /// The balancers of that table.
     pub balancers: &'t [crate::upstream::balance::Balancer],
+    /// The TLS client configurations for `https://` upstreams.
+    pub tls_clients: &'t crate::upstream::tls::Clients,
     /// The server chosen.
     pub server: &'t Server,
     /// The location's (or server's) configuration.
@@ -175,6 +181,7 @@ impl<'t> Req<'t> {
         Req {
             table: &live.table,
             balancers: &live.balancers,
+            tls_clients: &live.upstream_tls,
             server,
             conf: &server.conf,
             head,

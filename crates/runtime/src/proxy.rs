@@ -5,6 +5,7 @@
 use crate::ctx::Req;
 use crate::log::error_log;
 use crate::upstream::balance::{Attempt, PeerId};
+use crate::upstream::tls::UpIo;
 use crate::Shared;
 use bytes::{Bytes, BytesMut};
 use sluice_compiler::table::route::Captures;
@@ -28,6 +29,8 @@ struct Target {
     group: Option<usize>,
     direct: Option<SocketAddr>,
     uri: Vec<u8>,
+    /// `https://`.
+    tls: bool,
 }
 
 /// nginx's `NGX_ESCAPE_URI` set: what `ngx_escape_uri` re-encodes in a path.
@@ -80,6 +83,7 @@ fn resolve_target(req: &mut Req<'_>, pass: &ProxyPass) -> Result<Target, u16> {
             uri,
             proxy_host,
             proxy_port,
+            tls,
             ..
         } => {
             req.proxy_host = Bytes::from(proxy_host.clone());
@@ -89,15 +93,16 @@ fn resolve_target(req: &mut Req<'_>, pass: &ProxyPass) -> Result<Target, u16> {
                 group: Some(*upstream),
                 direct: None,
                 uri: u,
+                tls: *tls,
             })
         }
         ProxyPass::Dynamic(t) => {
             let url = req.eval(t);
             let lower = url.to_ascii_lowercase();
-            let (rest, default_port) = if lower.starts_with(b"http://") {
-                (&url[7..], 80u16)
+            let (rest, default_port, tls) = if lower.starts_with(b"http://") {
+                (&url[7..], 80u16, false)
             } else if lower.starts_with(b"https://") {
-                (&url[8..], 443u16)
+                (&url[8..], 443u16, true)
             } else {
                 return Err(500);
             };
@@ -133,6 +138,7 @@ fn resolve_target(req: &mut Req<'_>, pass: &ProxyPass) -> Result<Target, u16> {
                     group: Some(g),
                     direct: None,
                     uri: u,
+                    tls,
                 });
             }
             let ip: std::net::IpAddr = host
@@ -144,6 +150,7 @@ fn resolve_target(req: &mut Req<'_>, pass: &ProxyPass) -> Result<Target, u16> {
                 group: None,
                 direct: Some(SocketAddr::new(ip, port.unwrap_or(default_port))),
                 uri: u,
+                tls,
             })
         }
     }
@@ -222,6 +229,8 @@ struct UpHead {
 
 enum UpError {
     Connect(std::io::Error),
+    /// The TLS handshake failed: nginx's message.
+    Tls(String),
     Timeout(&'static str),
     Closed,
     Invalid(&'static str),
@@ -309,7 +318,7 @@ fn status_line_ok(buf: &[u8]) -> Option<bool> {
 }
 
 async fn read_up_head(
-    io: &mut TcpStream,
+    io: &mut UpIo,
     conf_read: Duration,
     buffer: usize,
 ) -> Result<UpHead, UpError> {
@@ -468,6 +477,17 @@ pub async fn proxy<C: AsyncRead + AsyncWrite + Unpin + Send>(
         Ok(t) => t,
         Err(code) => return crate::conn::send_error(req, client, code).await,
     };
+    req.upstream.https = target.tls;
+    req.upstream.uri = Bytes::from(target.uri.clone());
+    // The TLS client configuration, built with the table for this location's settings.
+    let tls = if target.tls {
+        match req.tls_clients.get(&conf.proxy_ssl.key) {
+            Some(c) => Some(c.clone()),
+            None => return crate::conn::send_error(req, client, 502).await,
+        }
+    } else {
+        None
+    };
     let head = request_head(req, &target.uri);
     let body = if conf.proxy_pass_request_body {
         body.unwrap_or_default()
@@ -521,7 +541,7 @@ pub async fn proxy<C: AsyncRead + AsyncWrite + Unpin + Send>(
         };
         req.upstream.addrs.push(addr.to_string());
         let t0 = Instant::now();
-        let result = try_peer(shared, req, addr, target.group, &head, &body).await;
+        let result = try_peer(shared, req, addr, target.group, tls.as_ref(), &head, &body).await;
         req.upstream.times.push(t0.elapsed().as_secs_f64());
         let (retry_kind, code) = match result {
             Ok((io, up)) => {
@@ -549,7 +569,11 @@ pub async fn proxy<C: AsyncRead + AsyncWrite + Unpin + Send>(
                 req.upstream.statuses.push(Some(502));
                 let (msg, code, kind) = match &e {
                     UpError::Connect(err) => (format!("connect() failed ({}: {}) while connecting to upstream", err.raw_os_error().unwrap_or(0), sluice_compiler::strerror(err.raw_os_error().unwrap_or(0))), 502, "connect"),
+                    // nginx counts a failed handshake as an error of the connection
+                    // (`NGX_HTTP_UPSTREAM_FT_ERROR`); the request was not sent.
+                    UpError::Tls(m) => (format!("{m} while SSL handshaking to upstream"), 502, "connect"),
                     UpError::Timeout(what) if what.starts_with("connecting") => (format!("upstream timed out (110: Connection timed out) while {what}"), 504, "connect-timeout"),
+                    UpError::Timeout(what) if what.starts_with("SSL") => (format!("upstream timed out (110: Connection timed out) while {what}"), 504, "tls-timeout"),
                     UpError::Timeout(what) => (format!("upstream timed out (110: Connection timed out) while {what}"), 504, "timeout"),
                     UpError::Closed => ("upstream prematurely closed connection while reading response header from upstream".to_string(), 502, "error"),
                     UpError::Invalid(m) => (format!("{m} while reading response header from upstream"), 502, "invalid_header"),
@@ -563,6 +587,7 @@ pub async fn proxy<C: AsyncRead + AsyncWrite + Unpin + Send>(
                 // logged by their caller first.
                 let phase = match &e {
                     UpError::Connect(_) => "connecting to upstream",
+                    UpError::Tls(_) => "SSL handshaking to upstream",
                     UpError::Timeout(what) => what,
                     _ => "reading response header from upstream",
                 };
@@ -587,14 +612,14 @@ pub async fn proxy<C: AsyncRead + AsyncWrite + Unpin + Send>(
         let listed = match retry_kind {
             "error" | "connect" => nu.error,
             "timeout" => nu.timeout,
-            "connect-timeout" => nu.timeout,
+            "connect-timeout" | "tls-timeout" => nu.timeout,
             // An invalid header always counts as a failure (SEMANTICS §8.6, the peer was
             // given back as failed above) but moves on only when `invalid_header` is
             // listed (nginx 1.22.1: not retried with the default list).
             _ => nu.invalid_header,
         };
         // A request that never left (connect failed) may be retried whatever its method.
-        let sent = !matches!(retry_kind, "connect" | "connect-timeout");
+        let sent = !matches!(retry_kind, "connect" | "connect-timeout" | "tls-timeout");
         if nu.off
             || !listed
             || !tries_left(&attempt, tries)
@@ -638,27 +663,51 @@ async fn try_peer(
     req: &mut Req<'_>,
     addr: SocketAddr,
     group: Option<usize>,
+    tls: Option<&std::sync::Arc<rustls::ClientConfig>>,
     head: &[u8],
     body: &[u8],
-) -> Result<(TcpStream, UpHead), UpError> {
+) -> Result<(UpIo, UpHead), UpError> {
     let conf = req.conf;
+    let tls_key = if tls.is_some() { conf.proxy_ssl.key } else { 0 };
     let pooled = group
         .and_then(|g| req.table.upstreams.get(g))
         .filter(|g| g.keepalive > 0)
-        .and_then(|g| shared.pool.take(&g.name, addr, g.keepalive_timeout));
+        .and_then(|g| {
+            shared
+                .pool
+                .take(&g.name, tls_key, addr, g.keepalive_timeout)
+        });
     let mut io = match pooled {
         Some((io, _)) => io,
         None => {
             let t0 = Instant::now();
-            let io = match timeout(conf.proxy_connect_timeout, TcpStream::connect(addr)).await {
+            // nginx's `proxy_connect_timeout` covers the connect and the handshake.
+            let deadline = tokio::time::Instant::now() + conf.proxy_connect_timeout;
+            let io = match tokio::time::timeout_at(deadline, TcpStream::connect(addr)).await {
                 Err(_) => return Err(UpError::Timeout("connecting to upstream")),
                 Ok(Err(e)) => return Err(UpError::Connect(e)),
                 Ok(Ok(io)) => io,
             };
-            req.upstream.connect_times.push(t0.elapsed().as_secs_f64());
             if conf.tcp_nodelay {
                 let _ = io.set_nodelay(true);
             }
+            let io = match tls {
+                None => UpIo::Plain(io),
+                Some(cfg) => {
+                    let name_bytes = match &conf.proxy_ssl.name {
+                        Some(t) => req.eval(t),
+                        None => req.proxy_host.to_vec(),
+                    };
+                    let name = crate::upstream::tls::ssl_name(&name_bytes).map_err(UpError::Tls)?;
+                    let hs = crate::upstream::tls::handshake(cfg.clone(), name, io);
+                    match tokio::time::timeout_at(deadline, hs).await {
+                        Err(_) => return Err(UpError::Timeout("SSL handshaking to upstream")),
+                        Ok(Err(m)) => return Err(UpError::Tls(m)),
+                        Ok(Ok(s)) => UpIo::Tls(Box::new(s)),
+                    }
+                }
+            };
+            req.upstream.connect_times.push(t0.elapsed().as_secs_f64());
             io
         }
     };
@@ -782,7 +831,7 @@ async fn relay<C: AsyncRead + AsyncWrite + Unpin + Send>(
     shared: &Shared,
     req: &mut Req<'_>,
     client: &mut C,
-    mut up_io: TcpStream,
+    mut up_io: UpIo,
     up: UpHead,
     group: Option<usize>,
     peer_addr: SocketAddr,
@@ -1112,7 +1161,14 @@ async fn relay<C: AsyncRead + AsyncWrite + Unpin + Send>(
             // The peer's address is known: no getpeername() per request.
             {
                 let addr = peer_addr;
-                shared.pool.put(&g.name, addr, up_io, g.keepalive, 0);
+                let tls_key = if req.upstream.https {
+                    conf.proxy_ssl.key
+                } else {
+                    0
+                };
+                shared
+                    .pool
+                    .put(&g.name, tls_key, addr, up_io, g.keepalive, 0);
             }
         }
     }

@@ -128,8 +128,45 @@ fn open_failed(what: &str, path: &Path, e: &std::io::Error) -> String {
     )
 }
 
+/// What `-t` loads (`sluice_compiler::Options::tls_loader`): a certificate with its key,
+/// or a file of trusted certificates, with nginx's message when it fails.
+pub fn load_file(f: sluice_compiler::TlsFile<'_>) -> Result<(), String> {
+    match f {
+        sluice_compiler::TlsFile::Pair { cert, key } => {
+            let provider = rustls::crypto::ring::default_provider();
+            let pair = CertPair {
+                cert: cert.to_path_buf(),
+                key: key.to_path_buf(),
+            };
+            load_pair(&pair, &provider).map(|_| ())
+        }
+        sluice_compiler::TlsFile::Trusted(path) => load_trusted(path).map(|_| ()),
+    }
+}
+
+/// `SSL_CTX_load_verify_locations()`: the certificates of a CA file.
+pub(crate) fn load_trusted(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let shown = path.display();
+    let text = std::fs::read(path).map_err(|e| {
+        let errno = e.raw_os_error().unwrap_or(0);
+        let reason = sluice_compiler::strerror(errno);
+        format!(
+            "SSL_CTX_load_verify_locations(\"{shown}\") failed (SSL: error:8000000{errno:X}:system library::{reason}:calling fopen({shown}, r) error:10000080:BIO routines::no such file error:05880002:x509 certificate routines::system lib)"
+        )
+    })?;
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&text)
+        .filter_map(Result::ok)
+        .collect();
+    if certs.is_empty() {
+        return Err(format!(
+            "SSL_CTX_load_verify_locations(\"{shown}\") failed (SSL: error:05800088:x509 certificate routines::no certificate or crl found)"
+        ));
+    }
+    Ok(certs)
+}
+
 /// Loads one certificate chain and its key (`ngx_ssl_certificate()`).
-fn load_pair(
+pub(crate) fn load_pair(
     pair: &CertPair,
     provider: &rustls::crypto::CryptoProvider,
 ) -> Result<CertifiedKey, String> {
@@ -168,10 +205,9 @@ fn load_pair(
             "SSL_CTX_use_PrivateKey(\"{}\") failed (SSL: error:05800074:x509 certificate routines::key values mismatch)",
             pair.key.display()
         )),
-        Err(e) => Err(format!(
-            "cannot load certificate \"{}\": {e} (sluice: tls-cert)",
-            pair.cert.display()
-        )),
+        // A certificate webpki does not parse (an X.509 v1 one, say) is loaded as
+        // OpenSSL loads it; only the key comparison is skipped.
+        Err(_) => Ok(ck),
     }
 }
 

@@ -2,40 +2,46 @@
 //! at them; any EOF ends both sides once pending data is written; the tunnel closes when
 //! no byte moved in either direction for `proxy_read_timeout`.
 //!
-//! Memory: an idle tunnel holds no upstream buffer (it waits for readiness and allocates
-//! a buffer only once bytes are there) and a small client buffer (512 bytes, doubled up
-//! to 16 KiB while reads fill it, back to 512 once traffic stops): the client side is any
-//! `AsyncRead` (TCP or TLS), which offers no readiness wait without a buffer.
+//! Memory: an idle tunnel holds a small buffer per side (512 bytes, doubled up to 16 KiB
+//! while reads fill it, back to 512 once traffic stops): either side is any `AsyncRead`
+//! (TCP or TLS), which offers no readiness wait without a buffer.
 
 use crate::ctx::Req;
 use crate::Shared;
 use bytes::BytesMut;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::time::{timeout_at, Instant};
 
 /// Relays until either side closes or the tunnel is idle for `idle`.
-pub async fn run<C: AsyncRead + AsyncWrite + Unpin + Send>(
+pub async fn run<C, U>(
     shared: &Shared,
     req: &mut Req<'_>,
     client: &mut C,
-    upstream: TcpStream,
+    upstream: U,
     idle: Duration,
     send_timeout: Duration,
-) {
-    let (ur, mut uw) = upstream.into_split();
+) where
+    C: AsyncRead + AsyncWrite + Unpin + Send,
+    U: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let (mut ur, mut uw) = tokio::io::split(upstream);
     let (mut cr, mut cw) = tokio::io::split(client);
     const SMALL: usize = 512;
     const LARGE: usize = 16 * 1024;
     let mut cbuf = BytesMut::new();
     let mut want = SMALL;
+    let mut ubuf = BytesMut::new();
+    let mut uwant = SMALL;
     let mut deadline = Instant::now() + idle;
     let idle_msg =
         "upstream timed out (110: Connection timed out) while proxying upgraded connection";
     loop {
         if cbuf.capacity() < want {
             cbuf = BytesMut::with_capacity(want);
+        }
+        if ubuf.capacity() < uwant {
+            ubuf = BytesMut::with_capacity(uwant);
         }
         tokio::select! {
             r = timeout_at(deadline, cr.read_buf(&mut cbuf)) => match r {
@@ -55,25 +61,19 @@ pub async fn run<C: AsyncRead + AsyncWrite + Unpin + Send>(
                     break;
                 }
             },
-            r = timeout_at(deadline, ur.readable()) => match r {
-                Ok(Ok(())) => {
-                    let mut ubuf = BytesMut::with_capacity(LARGE);
-                    match ur.try_read_buf(&mut ubuf) {
-                        Ok(0) => break,
-                        Ok(n) => {
-                            req.body_bytes_sent += n as u64;
-                            req.bytes_sent += n as u64;
-                            if tokio::time::timeout(send_timeout, cw.write_all(&ubuf)).await.map_or(true, |r| r.is_err()) {
-                                break;
-                            }
-                            let _ = cw.flush().await;
-                            deadline = Instant::now() + idle;
-                        }
-                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                        Err(_) => break,
+            r = timeout_at(deadline, ur.read_buf(&mut ubuf)) => match r {
+                Ok(Ok(n)) if n > 0 => {
+                    req.body_bytes_sent += n as u64;
+                    req.bytes_sent += n as u64;
+                    if tokio::time::timeout(send_timeout, cw.write_all(&ubuf)).await.map_or(true, |r| r.is_err()) {
+                        break;
                     }
+                    let _ = cw.flush().await;
+                    uwant = if n == ubuf.capacity() { (uwant * 2).min(LARGE) } else { SMALL };
+                    ubuf = BytesMut::new();
+                    deadline = Instant::now() + idle;
                 }
-                Ok(Err(_)) => break,
+                Ok(_) => break,
                 Err(_) => {
                     crate::log::error_log(shared, "info", idle_msg, req);
                     break;

@@ -69,7 +69,20 @@ impl Checker<'_> {
                 );
                 return Err(self.emerg_nowhere(msg));
             }
-            if self.opts.touch_system {
+            if let (true, Some(load)) = (self.opts.touch_system, self.opts.tls_loader) {
+                for (cert, key) in certs.iter().zip(keys) {
+                    let (cert, key) = (self.conf_path(cert), self.conf_path(key));
+                    load(crate::TlsFile::Pair {
+                        cert: &cert,
+                        key: &key,
+                    })
+                    .map_err(|m| self.emerg_nowhere(m))?;
+                }
+                if let Some(t) = s.trusted.as_ref().or(hs.trusted.as_ref()) {
+                    let t = self.conf_path(t);
+                    load(crate::TlsFile::Trusted(&t)).map_err(|m| self.emerg_nowhere(m))?;
+                }
+            } else if self.opts.touch_system {
                 for (cert, key) in certs.iter().zip(keys) {
                     self.load_pem(cert, "certificate", "-----BEGIN CERTIFICATE-----", "PEM_read_bio_X509_AUX() failed (SSL: error:0480006C:PEM routines::no start line:Expecting: TRUSTED CERTIFICATE)")?;
                     self.load_pem(key, "certificate key", "PRIVATE KEY-----", "PEM_read_bio_PrivateKey() failed (SSL: error:1E08010C:DECODER routines::unsupported:No supported data to decode. Input type: PEM)")?;
@@ -85,6 +98,8 @@ impl Checker<'_> {
                 return Err(self.emerg(msg, origin));
             }
         };
+        // The proxy module's merge loads what its TLS connections need.
+        self.proxy_ssl(hs)?;
         // 3. location trees: duplicate exact or prefix locations at one level.
         for s in &hs.servers {
             self.duplicate_locations(&s.locations)?;
@@ -188,6 +203,65 @@ impl Checker<'_> {
             self.main
                 .log_files
                 .push((PathBuf::from(DEFAULT_ACCESS_LOG), None));
+        }
+        Ok(())
+    }
+
+    /// `ngx_http_proxy_set_ssl()` for each level whose `proxy_pass` makes TLS
+    /// connections: a client certificate needs its key, verification needs trusted
+    /// certificates, and the files are loaded. A static `https://` URL without
+    /// verification gets sluice's warning (nginx's default, but rarely what is meant).
+    fn proxy_ssl(&mut self, hs: &super::http::HttpState) -> R {
+        for &(node, origin, is_static) in &hs.ssl_passes {
+            let get = |name: &str| -> Option<&str> {
+                let mut n = Some(node);
+                while let Some(i) = n {
+                    let found = hs.merge_nodes.get(i)?.values.iter().rev();
+                    if let Some((_, v)) = found.into_iter().find(|(k, _)| *k == name) {
+                        return Some(v.as_str());
+                    }
+                    n = hs.merge_nodes[i].parent;
+                }
+                None
+            };
+            let loader = self.opts.tls_loader.filter(|_| self.opts.touch_system);
+            if let Some(cert) = get("proxy_ssl_certificate").filter(|c| !c.is_empty()) {
+                let Some(key) = get("proxy_ssl_certificate_key") else {
+                    return Err(self.emerg_nowhere(format!(
+                        "no \"proxy_ssl_certificate_key\" is defined for certificate \"{cert}\""
+                    )));
+                };
+                if let (Some(load), false) = (loader, cert.contains('$') || key.contains('$')) {
+                    let (cert, key) = (self.conf_path(cert), self.conf_path(key));
+                    load(crate::TlsFile::Pair {
+                        cert: &cert,
+                        key: &key,
+                    })
+                    .map_err(|m| self.emerg_nowhere(m))?;
+                }
+            }
+            let verify = get("proxy_ssl_verify").is_some_and(|v| v.eq_ignore_ascii_case("on"));
+            if verify {
+                let Some(trusted) = get("proxy_ssl_trusted_certificate").filter(|t| !t.is_empty())
+                else {
+                    return Err(
+                        self.emerg_nowhere("no proxy_ssl_trusted_certificate for proxy_ssl_verify")
+                    );
+                };
+                if let Some(load) = loader {
+                    let t = self.conf_path(trusted);
+                    load(crate::TlsFile::Trusted(&t)).map_err(|m| self.emerg_nowhere(m))?;
+                }
+            } else if is_static {
+                self.diags.push(
+                    sluice_parser::Diagnostic::new(
+                        sluice_parser::Level::Warn,
+                        "\"proxy_pass\" to an https upstream does not verify the upstream's certificate (\"proxy_ssl_verify\" is off, as nginx's default)",
+                        Some(origin),
+                    )
+                    .with_rule("upstream-tls-unverified"),
+                );
+            }
         }
         Ok(())
     }

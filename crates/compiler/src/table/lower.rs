@@ -115,6 +115,8 @@ struct Scope {
     error_pages: Option<Vec<Vec<String>>>,
     /// `recursive_error_pages`.
     recursive_error_pages: Option<bool>,
+    /// `proxy_ssl_*` values as written, by directive name (each inherited on its own).
+    proxy_ssl: Option<Vec<(String, Vec<String>)>>,
 }
 
 /// What an `if` block inherits from the level it is written in.
@@ -229,6 +231,11 @@ impl Scope {
             "ssl" => self.ssl_on = Some(flag(d)),
             "error_page" => push_list(&mut self.error_pages, words(d)),
             "recursive_error_pages" => self.recursive_error_pages = Some(flag(d)),
+            n if n.starts_with("proxy_ssl_") => {
+                let list = self.proxy_ssl.get_or_insert_with(Vec::new);
+                list.retain(|(k, _)| k != n);
+                list.push((n.to_string(), words(d)));
+            }
             // `sendfile`, `tcp_nopush`: socket and copy tuning only (SEMANTICS §10);
             // sluice streams files in chunks either way.
             "types" => {
@@ -248,7 +255,7 @@ impl Scope {
         macro_rules! m {
             ($($f:ident),*) => { Scope { $($f: self.$f.clone().or_else(|| parent.$f.clone()),)* } };
         }
-        m!(
+        let mut out = m!(
             access,
             internal,
             set_headers,
@@ -297,8 +304,25 @@ impl Scope {
             ssl_protocols,
             ssl_on,
             error_pages,
-            recursive_error_pages
-        )
+            recursive_error_pages,
+            proxy_ssl
+        );
+        out.proxy_ssl = self.merge_proxy_ssl(parent);
+        out
+    }
+
+    /// `proxy_ssl_*`: each directive inherits on its own, so the lists merge by name
+    /// (this level's value wins).
+    fn merge_proxy_ssl(&self, parent: &Scope) -> Option<Vec<(String, Vec<String>)>> {
+        match (&self.proxy_ssl, &parent.proxy_ssl) {
+            (Some(mine), Some(theirs)) => {
+                let mut out = theirs.clone();
+                out.retain(|(k, _)| !mine.iter().any(|(m, _)| m == k));
+                out.extend(mine.iter().cloned());
+                Some(out)
+            }
+            (a, b) => a.clone().or_else(|| b.clone()),
+        }
     }
 }
 
@@ -1429,7 +1453,49 @@ impl Lower {
                 _ => IfModifiedSince::Exact,
             },
             log_not_found: s.log_not_found.unwrap_or(true),
+            proxy_ssl: Arc::new(self.upstream_tls(s.proxy_ssl.as_deref().unwrap_or(&[]))),
         }
+    }
+
+    /// The `proxy_ssl_*` settings of a level (`ngx_http_proxy_merge_loc_conf()`'s
+    /// defaults for those not set).
+    fn upstream_tls(&self, set: &[(String, Vec<String>)]) -> UpstreamTls {
+        use std::hash::{Hash, Hasher};
+        let mut t = UpstreamTls::default();
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        let mut sorted: Vec<&(String, Vec<String>)> = set.iter().collect();
+        sorted.sort();
+        for (name, w) in sorted {
+            (name, w).hash(&mut h);
+            let first = w.first().map_or("", String::as_str);
+            let on = first.eq_ignore_ascii_case("on");
+            match name.as_str() {
+                "proxy_ssl_server_name" => t.server_name = on,
+                "proxy_ssl_name" => t.name = Some(self.t(first)),
+                "proxy_ssl_verify" => t.verify = on,
+                "proxy_ssl_verify_depth" => {
+                    t.verify_depth = parse_number(first).map_or(1, |n| n as u32)
+                }
+                "proxy_ssl_trusted_certificate" => t.trusted = Some(self.conf_path(first)),
+                "proxy_ssl_protocols" => t.protocols = TlsProtocols::from_words(w),
+                "proxy_ssl_ciphers" => t.ciphers = first.to_string(),
+                "proxy_ssl_session_reuse" => t.session_reuse = on,
+                _ => {}
+            }
+        }
+        let cert = set.iter().find(|(n, _)| n == "proxy_ssl_certificate");
+        let key = set.iter().find(|(n, _)| n == "proxy_ssl_certificate_key");
+        if let (Some((_, c)), Some((_, k))) = (cert, key) {
+            t.client_cert = Some(CertPair {
+                cert: self.conf_path(c.first().map_or("", String::as_str)),
+                key: self.conf_path(k.first().map_or("", String::as_str)),
+            });
+        }
+        // Paths resolve against the prefix: two configurations of different prefixes
+        // must not share a key.
+        (&t.trusted, &t.client_cert).hash(&mut h);
+        t.key = h.finish();
+        t
     }
 
     /// `ngx_http_core_error_page()`: codes, an optional `=[CODE]`, the URI. Without

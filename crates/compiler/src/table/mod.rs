@@ -181,7 +181,7 @@ pub struct ServerTls {
 }
 
 /// One `ssl_certificate` with its `ssl_certificate_key`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct CertPair {
     /// The certificate chain (PEM).
     pub cert: PathBuf,
@@ -190,7 +190,7 @@ pub struct CertPair {
 }
 
 /// The protocol versions `ssl_protocols` lists.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[allow(missing_docs)]
 pub struct TlsProtocols {
     pub sslv2: bool,
@@ -630,6 +630,52 @@ pub struct LocConf {
     pub if_modified_since: IfModifiedSince,
     /// `log_not_found` (default on): whether a missing file is logged.
     pub log_not_found: bool,
+    /// The `proxy_ssl_*` settings, used when `proxy_pass` names an `https://` URL.
+    pub proxy_ssl: Arc<UpstreamTls>,
+}
+
+/// TLS to an `https://` upstream (`ngx_http_proxy_set_ssl()`), after inheritance, with
+/// nginx's defaults: no SNI, no verification, `TLSv1 TLSv1.1 TLSv1.2`, session reuse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamTls {
+    /// A digest of every setting below: connections and TLS client configurations are
+    /// shared only between locations with the same key.
+    pub key: u64,
+    /// `proxy_ssl_server_name` (default off: no SNI).
+    pub server_name: bool,
+    /// `proxy_ssl_name` (default `$proxy_host`): the name sent as SNI and verified.
+    pub name: Option<Template>,
+    /// `proxy_ssl_verify` (default off).
+    pub verify: bool,
+    /// `proxy_ssl_verify_depth` (default 1).
+    pub verify_depth: u32,
+    /// `proxy_ssl_trusted_certificate`, resolved against the conf prefix.
+    pub trusted: Option<PathBuf>,
+    /// `proxy_ssl_protocols`.
+    pub protocols: TlsProtocols,
+    /// `proxy_ssl_ciphers` (default `DEFAULT`), as written.
+    pub ciphers: String,
+    /// `proxy_ssl_certificate` and `proxy_ssl_certificate_key`, resolved.
+    pub client_cert: Option<CertPair>,
+    /// `proxy_ssl_session_reuse` (default on).
+    pub session_reuse: bool,
+}
+
+impl Default for UpstreamTls {
+    fn default() -> Self {
+        UpstreamTls {
+            key: 0,
+            server_name: false,
+            name: None,
+            verify: false,
+            verify_depth: 1,
+            trusted: None,
+            protocols: TlsProtocols::default(),
+            ciphers: "DEFAULT".into(),
+            client_cert: None,
+            session_reuse: true,
+        }
+    }
 }
 
 /// `root PATH` or `alias PATH` (`ngx_http_core_root()`), ready to map `$uri` to a file.
