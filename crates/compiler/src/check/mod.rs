@@ -444,18 +444,10 @@ impl<'o> Checker<'o> {
         self.handle(spec, d, cx, level)
     }
 
-    /// Runs the directive's handler: a module's own, else the generic slot check.
+    /// Runs the directive's handler: a module's own, else the generic slot check; then
+    /// notes what the post-http checks need of it.
     fn handle(&mut self, spec: &'static Spec, d: &Directive, cx: Ctx, level: &mut Level_) -> R {
-        if let Some(r) = self.core_handler(spec, d, cx, level) {
-            return r;
-        }
-        if let Some(r) = self.http_handler(spec, d, cx, level) {
-            return r;
-        }
-        if let Some(r) = self.upstream_handler(spec, d, cx, level) {
-            return r;
-        }
-        self.slot(spec, d, level)?;
+        self.handle_inner(spec, d, cx, level)?;
         if spec.name == "ssl_trusted_certificate" {
             let v = Some(d.args.first().map(|w| w.value.clone()).unwrap_or_default());
             match cx {
@@ -468,6 +460,26 @@ impl<'o> Checker<'o> {
             let words: Vec<&str> = d.args.iter().map(|w| w.value.as_str()).collect();
             self.hs().merge_value(spec.name, words.join(" "));
         }
+        Ok(())
+    }
+
+    fn handle_inner(
+        &mut self,
+        spec: &'static Spec,
+        d: &Directive,
+        cx: Ctx,
+        level: &mut Level_,
+    ) -> R {
+        if let Some(r) = self.core_handler(spec, d, cx, level) {
+            return r;
+        }
+        if let Some(r) = self.http_handler(spec, d, cx, level) {
+            return r;
+        }
+        if let Some(r) = self.upstream_handler(spec, d, cx, level) {
+            return r;
+        }
+        self.slot(spec, d, level)?;
         // Blocks of modules sluice does not model (stream, mail, ...) are still walked,
         // so their directives get the same checks.
         if let Some(inner) = generic_block_ctx(spec.name, cx) {
