@@ -1,0 +1,582 @@
+//! `proxy_pass https://...` through the real binary, side by side with nginx on the same
+//! configuration: nginx's defaults (no SNI, no verification, TLSv1.2), SNI only with
+//! `proxy_ssl_server_name on` and never for an IP address, `proxy_ssl_name`,
+//! verification (a good chain passes; an unknown CA or a wrong name gives 502 with
+//! nginx's error-log line), a client certificate presented, `proxy_ssl_protocols`,
+//! `X-Forwarded-Proto: https` reaching the backend, WebSocket through an https
+//! upstream, and the keep-alive pool keyed by the TLS settings.
+//!
+//! The backend is a rustls server in the test: it asks for (and accepts any) client
+//! certificate and answers every request with what it saw of the connection.
+
+use crate::harness::TempDir;
+use crate::tls::{body, bounded, connect, exchange, free_port, start, Proc};
+use futures_util::{SinkExt, StreamExt};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_tungstenite::tungstenite::Message;
+
+/// Asks every client for a certificate and takes whatever it presents (or none).
+#[derive(Debug)]
+struct AnyClient(Arc<rustls::crypto::CryptoProvider>);
+
+impl ClientCertVerifier for AnyClient {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        false
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        Ok(ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// The test PKI: a CA, the backend's certificate for `backend.test` signed by it, another
+/// CA that signed nothing here, and a client certificate.
+struct Pki {
+    ca_pem: String,
+    other_ca_pem: String,
+    backend_pem: String,
+    backend_key: String,
+    client_pem: String,
+    client_key: String,
+    client_der: Vec<u8>,
+}
+
+fn ca(name: &str) -> (rcgen::CertifiedIssuer<'static, rcgen::KeyPair>, String) {
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, name);
+    params.key_usages = vec![
+        rcgen::KeyUsagePurpose::KeyCertSign,
+        rcgen::KeyUsagePurpose::CrlSign,
+    ];
+    let key = rcgen::KeyPair::generate().expect("key");
+    let issuer = rcgen::CertifiedIssuer::self_signed(params, key).expect("CA");
+    let pem = issuer.pem();
+    (issuer, pem)
+}
+
+fn pki() -> Pki {
+    let (issuer, ca_pem) = ca("sluice test CA");
+    let (_, other_ca_pem) = ca("another test CA");
+    let leaf = |names: Vec<String>, cn: &str| {
+        let mut params = rcgen::CertificateParams::new(names).expect("params");
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, cn);
+        let key = rcgen::KeyPair::generate().expect("key");
+        let cert = params.signed_by(&key, &issuer).expect("sign");
+        (cert, key)
+    };
+    let (backend, backend_key) = leaf(vec!["backend.test".into()], "backend.test");
+    let (client, client_key) = leaf(Vec::new(), "sluice client");
+    Pki {
+        ca_pem,
+        other_ca_pem,
+        backend_pem: backend.pem(),
+        backend_key: backend_key.serialize_pem(),
+        client_pem: client.pem(),
+        client_key: client_key.serialize_pem(),
+        client_der: client.der().to_vec(),
+    }
+}
+
+/// The TLS backend: every request is answered with what the connection showed (SNI,
+/// protocol version, cipher suite, client certificate) and what the request said
+/// (`Host`, `X-Forwarded-Proto`); a WebSocket upgrade is accepted and echoed.
+struct Backend {
+    addr: SocketAddr,
+    /// Connections accepted (TLS handshakes completed).
+    conns: Arc<AtomicUsize>,
+}
+
+async fn backend(p: &Pki) -> Backend {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let chain: Vec<CertificateDer<'static>> = vec![CertificateDer::from_pem_slice(
+        p.backend_pem.as_bytes(),
+    )
+    .expect("backend certificate")];
+    let key = PrivateKeyDer::from_pem_slice(p.backend_key.as_bytes()).expect("backend key");
+    let mut cfg = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS12, &rustls::version::TLS13])
+        .expect("versions")
+        .with_client_cert_verifier(Arc::new(AnyClient(provider)))
+        .with_single_cert(chain, key)
+        .expect("backend certificate");
+    cfg.alpn_protocols = Vec::new();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(cfg));
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind backend");
+    let addr = l.local_addr().expect("addr");
+    let conns = Arc::new(AtomicUsize::new(0));
+    let client_der = p.client_der.clone();
+    let counter = conns.clone();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = l.accept().await {
+            let acceptor = acceptor.clone();
+            let counter = counter.clone();
+            let client_der = client_der.clone();
+            tokio::spawn(async move {
+                let Ok(Ok(mut tls)) =
+                    tokio::time::timeout(Duration::from_secs(5), acceptor.accept(s)).await
+                else {
+                    return;
+                };
+                let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
+                let (sni, proto, suite, client) = {
+                    let c = tls.get_ref().1;
+                    let client = match c.peer_certificates().and_then(|c| c.first()) {
+                        Some(d) if d.as_ref() == client_der.as_slice() => "test-client",
+                        Some(_) => "other",
+                        None => "none",
+                    };
+                    (
+                        c.server_name().unwrap_or("-").to_string(),
+                        format!("{:?}", c.protocol_version()),
+                        c.negotiated_cipher_suite()
+                            .map(|s| format!("{:?}", s.suite()))
+                            .unwrap_or_default(),
+                        client,
+                    )
+                };
+                // Requests on this connection, one after another (bounded).
+                for _ in 0..100 {
+                    let mut head = Vec::new();
+                    let mut byte = [0u8; 1];
+                    while !head.ends_with(b"\r\n\r\n") {
+                        match tokio::time::timeout(Duration::from_secs(30), tls.read(&mut byte))
+                            .await
+                        {
+                            Ok(Ok(1)) => head.push(byte[0]),
+                            _ => return,
+                        }
+                        if head.len() > 16 * 1024 {
+                            return;
+                        }
+                    }
+                    let text = String::from_utf8_lossy(&head).to_ascii_lowercase();
+                    let header = |name: &str| {
+                        text.lines()
+                            .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+                            .unwrap_or("-")
+                            .trim()
+                            .to_string()
+                    };
+                    let seen = format!(
+                        "sni={sni} proto={proto} suite={suite} client={client} host={} xfp={}",
+                        header("host"),
+                        header("x-forwarded-proto")
+                    );
+                    if header("upgrade") == "websocket" {
+                        let key = text
+                            .lines()
+                            .find_map(|l| l.strip_prefix("sec-websocket-key: "))
+                            .map(str::trim)
+                            .unwrap_or_default();
+                        // The key is case-sensitive: take it from the original bytes.
+                        let raw = String::from_utf8_lossy(&head).into_owned();
+                        let key = raw
+                            .lines()
+                            .find(|l| l.to_ascii_lowercase().starts_with("sec-websocket-key:"))
+                            .and_then(|l| l.split_once(':'))
+                            .map(|(_, v)| v.trim().to_string())
+                            .unwrap_or_else(|| key.to_string());
+                        let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(
+                            key.as_bytes(),
+                        );
+                        let resp = format!("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n");
+                        if tls.write_all(resp.as_bytes()).await.is_err() {
+                            return;
+                        }
+                        let mut ws = tokio_tungstenite::WebSocketStream::from_raw_socket(
+                            tls,
+                            tokio_tungstenite::tungstenite::protocol::Role::Server,
+                            None,
+                        )
+                        .await;
+                        if ws.send(Message::text(seen)).await.is_err() {
+                            return;
+                        }
+                        while let Some(Ok(m)) = ws.next().await {
+                            if (m.is_text() || m.is_binary()) && ws.send(m).await.is_err() {
+                                break;
+                            }
+                        }
+                        return;
+                    }
+                    let body = format!("{seen} conn={n}");
+                    let resp = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    if tls.write_all(resp.as_bytes()).await.is_err() {
+                        return;
+                    }
+                    if header("connection") == "close" {
+                        let _ = tls.shutdown().await;
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    Backend { addr, conns }
+}
+
+/// Writes the certificates and `conf/nginx.conf` under `dir`: a TLS listener on `port`
+/// whose locations proxy to `backend` over TLS with different `proxy_ssl_*` settings.
+/// Each location has its own upstream group: nginx keeps TLS sessions per peer of a
+/// group, and a session made without verification would carry its (failed) verify
+/// result into a location that verifies.
+fn write_conf(dir: &Path, port: u16, backend: SocketAddr, p: &Pki) {
+    let certs = dir.join("conf/certs");
+    std::fs::create_dir_all(&certs).expect("mkdir");
+    let (front_crt, front_key, _) = crate::tls::cert("front.test");
+    for (name, text) in [
+        ("front.crt", front_crt.as_str()),
+        ("front.key", front_key.as_str()),
+        ("ca.crt", p.ca_pem.as_str()),
+        ("other-ca.crt", p.other_ca_pem.as_str()),
+        ("client.crt", p.client_pem.as_str()),
+        ("client.key", p.client_key.as_str()),
+    ] {
+        std::fs::write(certs.join(name), text).expect("write cert");
+    }
+    let d = dir.display();
+    let groups: String = [
+        "default", "sni", "sniname", "verify", "vname", "vca", "client", "tls13", "ws", "ka",
+    ]
+    .iter()
+    .map(|g| format!("    upstream {g}.test {{ server {backend}; keepalive 4; }}\n"))
+    .collect();
+    let conf = format!(
+        r#"pid {d}/run.pid;
+error_log {d}/error.log info;
+events {{}}
+http {{
+    access_log off;
+{groups}    map $http_upgrade $connection_upgrade {{ default upgrade; '' close; }}
+    server {{
+        listen 127.0.0.1:{port} ssl;
+        server_name front.test;
+        ssl_certificate certs/front.crt;
+        ssl_certificate_key certs/front.key;
+        proxy_set_header X-Forwarded-Proto $scheme;
+        proxy_set_header Host $proxy_host;
+        location /default/ {{ proxy_pass https://default.test/; }}
+        location /sni/ {{ proxy_pass https://sni.test/; proxy_ssl_server_name on; }}
+        location /sniname/ {{
+            proxy_pass https://sniname.test/;
+            proxy_ssl_server_name on;
+            proxy_ssl_name backend.test;
+        }}
+        location /ip/ {{ proxy_pass https://{backend}/; proxy_ssl_server_name on; }}
+        location /verify/ {{
+            proxy_pass https://verify.test/;
+            proxy_ssl_verify on;
+            proxy_ssl_trusted_certificate certs/ca.crt;
+            proxy_ssl_name backend.test;
+        }}
+        location /vname/ {{
+            proxy_pass https://vname.test/;
+            proxy_ssl_verify on;
+            proxy_ssl_trusted_certificate certs/ca.crt;
+        }}
+        location /vca/ {{
+            proxy_pass https://vca.test/;
+            proxy_ssl_verify on;
+            proxy_ssl_trusted_certificate certs/other-ca.crt;
+            proxy_ssl_name backend.test;
+        }}
+        location /client/ {{
+            proxy_pass https://client.test/;
+            proxy_ssl_certificate certs/client.crt;
+            proxy_ssl_certificate_key certs/client.key;
+        }}
+        location /tls13/ {{ proxy_pass https://tls13.test/; proxy_ssl_protocols TLSv1.3; }}
+        location /ws/ {{
+            proxy_pass https://ws.test;
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection $connection_upgrade;
+            proxy_set_header X-Forwarded-Proto $scheme;
+        }}
+        location /ka-plain/ {{
+            proxy_pass https://ka.test/;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }}
+        location /ka-sni/ {{
+            proxy_pass https://ka.test/;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_ssl_server_name on;
+        }}
+    }}
+}}
+"#
+    );
+    std::fs::write(dir.join("conf/nginx.conf"), conf).expect("conf");
+}
+
+async fn run(bin: &Path, backend: SocketAddr, p: &Pki, label: &str) -> Proc {
+    let dir = TempDir::new(label);
+    let port = free_port();
+    write_conf(dir.path(), port, backend, p);
+    start(bin, dir, "conf/nginx.conf", port).await
+}
+
+/// One request through the front's TLS listener: the status line and the body.
+async fn get(port: u16, path: &str) -> (String, String) {
+    let mut s = connect(port, Some("front.test")).await;
+    let r = exchange(
+        &mut s,
+        &format!("GET {path} HTTP/1.1\r\nHost: front.test\r\nConnection: close\r\n\r\n"),
+    )
+    .await;
+    let status = r.lines().next().unwrap_or_default().to_string();
+    let b = body(&r);
+    // The connection number differs between runs; the error page's server token too.
+    let b = b.split(" conn=").next().unwrap_or_default().to_string();
+    let b = if status.contains(" 502 ") {
+        "(error page)".to_string()
+    } else {
+        b
+    };
+    (status, b)
+}
+
+/// The cases compared with nginx, and what the backend must see for each.
+const CASES: &[(&str, &str, &str)] = &[
+    (
+        "/default/",
+        "HTTP/1.1 200 OK",
+        "sni=- proto=Some(TLSv1_2) suite=TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384 client=none host=default.test xfp=https",
+    ),
+    (
+        "/sni/",
+        "HTTP/1.1 200 OK",
+        "sni=sni.test proto=Some(TLSv1_2) suite=TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384 client=none host=sni.test xfp=https",
+    ),
+    (
+        "/sniname/",
+        "HTTP/1.1 200 OK",
+        "sni=backend.test proto=Some(TLSv1_2) suite=TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384 client=none host=sniname.test xfp=https",
+    ),
+    (
+        "/verify/",
+        "HTTP/1.1 200 OK",
+        "sni=- proto=Some(TLSv1_2) suite=TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384 client=none host=verify.test xfp=https",
+    ),
+    ("/vname/", "HTTP/1.1 502 Bad Gateway", "(error page)"),
+    ("/vca/", "HTTP/1.1 502 Bad Gateway", "(error page)"),
+    (
+        "/client/",
+        "HTTP/1.1 200 OK",
+        "sni=- proto=Some(TLSv1_2) suite=TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384 client=test-client host=client.test xfp=https",
+    ),
+    (
+        "/tls13/",
+        "HTTP/1.1 200 OK",
+        "sni=- proto=Some(TLSv1_3) suite=TLS13_AES_256_GCM_SHA384 client=none host=tls13.test xfp=https",
+    ),
+];
+
+/// The error-log messages of the handshakes that failed, as nginx words them: `want`
+/// lines are waited for (the log is written by a background thread), for 5 s at most.
+async fn handshake_errors(dir: &Path, want: usize) -> Vec<String> {
+    let end = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let got = read_handshake_errors(dir);
+        if got.len() >= want || tokio::time::Instant::now() > end {
+            return got;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn read_handshake_errors(dir: &Path) -> Vec<String> {
+    let log = std::fs::read_to_string(dir.join("error.log")).unwrap_or_default();
+    log.lines()
+        .filter(|l| l.contains("while SSL handshaking to upstream"))
+        .map(|l| {
+            // Drop the time, pid and connection number: "... [error] P#P: *N MESSAGE".
+            let msg = l.split_once(": *").map_or(l, |(_, m)| m);
+            let msg = msg.split_once(' ').map_or(msg, |(_, m)| m);
+            msg.replace(&dir.display().to_string(), "{DIR}")
+        })
+        .collect()
+}
+
+#[test]
+fn upstream_tls_settings_as_nginx() {
+    bounded(90, async {
+        let p = pki();
+        let b = backend(&p).await;
+        let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_sluice"));
+        let s = run(&bin, b.addr, &p, "up-tls").await;
+        let mut got = Vec::new();
+        for (path, status, want) in CASES {
+            let (st, body) = get(s.port, path).await;
+            assert_eq!((st.as_str(), body.as_str()), (*status, *want), "{path}");
+            got.push((st, body));
+        }
+        // No SNI for an IP address, even with proxy_ssl_server_name on.
+        let (st, ip) = get(s.port, "/ip/").await;
+        assert_eq!(st, "HTTP/1.1 200 OK");
+        assert!(ip.starts_with("sni=- "), "{ip}");
+        let errors = handshake_errors(s.dir.path(), 2).await;
+        let want_errors = [
+            format!("upstream SSL certificate does not match \"vname.test\" while SSL handshaking to upstream, client: 127.0.0.1, server: front.test, request: \"GET /vname/ HTTP/1.1\", upstream: \"https://{}/\", host: \"front.test\"", b.addr),
+            format!("upstream SSL certificate verify error: (21:unable to verify the first certificate) while SSL handshaking to upstream, client: 127.0.0.1, server: front.test, request: \"GET /vca/ HTTP/1.1\", upstream: \"https://{}/\", host: \"front.test\"", b.addr),
+        ];
+        assert_eq!(errors, want_errors);
+
+        // nginx on the same configuration and backend: same statuses, same view from
+        // the backend, same error-log messages.
+        let Some(nginx) = crate::harness::nginx() else {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "nginx must be on PATH under CI"
+            );
+            eprintln!("nginx not on PATH: compared with the recorded expectations only");
+            return;
+        };
+        let n = run(&nginx, b.addr, &p, "up-tls-nginx").await;
+        for ((path, ..), mine) in CASES.iter().zip(&got) {
+            let theirs = get(n.port, path).await;
+            assert_eq!(mine, &theirs, "{path}: sluice vs nginx");
+        }
+        let (_, nginx_ip) = get(n.port, "/ip/").await;
+        assert_eq!(ip, nginx_ip, "/ip/: sluice vs nginx");
+        assert_eq!(
+            handshake_errors(n.dir.path(), 2).await,
+            want_errors,
+            "nginx's log"
+        );
+    });
+}
+
+#[test]
+fn upstream_tls_websocket_and_pool_keyed_by_tls_settings() {
+    bounded(60, async {
+        let p = pki();
+        let b = backend(&p).await;
+        let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_sluice"));
+        let s = run(&bin, b.addr, &p, "up-tls-ws").await;
+        // wss:// to the front, TLS to the backend.
+        let tls = connect(s.port, Some("front.test")).await;
+        let url = format!("wss://front.test:{}/ws/chat", s.port);
+        let (mut ws, resp) = tokio_tungstenite::client_async(url, tls)
+            .await
+            .expect("WebSocket handshake");
+        assert_eq!(resp.status().as_u16(), 101);
+        let first = ws.next().await.expect("first").expect("message");
+        assert_eq!(
+            first,
+            Message::text("sni=- proto=Some(TLSv1_2) suite=TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384 client=none host=ws.test xfp=https")
+        );
+        for i in 0..3 {
+            let m = Message::text(format!("hello {i}"));
+            ws.send(m.clone()).await.expect("send");
+            assert_eq!(ws.next().await.expect("echo").expect("message"), m);
+        }
+        let big = Message::binary(vec![7u8; 100_000]);
+        ws.send(big.clone()).await.expect("send");
+        assert_eq!(ws.next().await.expect("echo").expect("message"), big);
+        let _ = ws.close(None).await;
+
+        // Keep-alive: two requests of one location share a connection; the other
+        // location of the same group (same peer, other proxy_ssl_server_name) does not
+        // get that connection, made without SNI.
+        let before = b.conns.load(Ordering::SeqCst);
+        let mut conns = Vec::new();
+        let mut snis = Vec::new();
+        for path in [
+            "/ka-plain/",
+            "/ka-plain/",
+            "/ka-sni/",
+            "/ka-sni/",
+            "/ka-plain/",
+        ] {
+            let mut c = connect(s.port, Some("front.test")).await;
+            let r = exchange(
+                &mut c,
+                &format!("GET {path} HTTP/1.1\r\nHost: front.test\r\nConnection: close\r\n\r\n"),
+            )
+            .await;
+            let b = body(&r).to_string();
+            snis.push(b.split(' ').next().unwrap_or_default().to_string());
+            conns.push(b.rsplit("conn=").next().unwrap_or_default().to_string());
+        }
+        assert_eq!(
+            snis,
+            ["sni=-", "sni=-", "sni=ka.test", "sni=ka.test", "sni=-"],
+            "{conns:?}"
+        );
+        assert_eq!(conns[0], conns[1], "reused: {conns:?}");
+        assert_eq!(conns[2], conns[3], "reused: {conns:?}");
+        assert_eq!(conns[4], conns[0], "reused: {conns:?}");
+        assert_ne!(
+            conns[0], conns[2],
+            "not shared across TLS settings: {conns:?}"
+        );
+        assert_eq!(b.conns.load(Ordering::SeqCst) - before, 2, "{conns:?}");
+    });
+}
