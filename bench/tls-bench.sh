@@ -24,7 +24,7 @@
 #   DURATION=10  ROUNDS=3  CONNS=50 (keep-alive mode; the handshake modes use HS_CONNS=16)
 #   MODES="hs13 hs12 ka13"
 #   SERVER_CPU, WRK_CPU   taskset CPU lists (defaults: 1 and 0 with 2+ CPUs)
-#   PORT_BASE=18580       nginx PORT_BASE (TLSv1.2), +1 (TLSv1.3); sluice +2, +3
+#   PORT_BASE=18660       nginx PORT_BASE (TLSv1.2), +1 (TLSv1.3); sluice +2, +3
 #   NGINX, SLUICE, KEEP=0 as in bench/proxy-bench.sh
 # Only 127.0.0.1 is used; every process started here is stopped by its PID on exit.
 set -euo pipefail
@@ -36,7 +36,7 @@ ROUNDS=${ROUNDS:-3}
 CONNS=${CONNS:-50}
 HS_CONNS=${HS_CONNS:-16}
 MODES=${MODES:-hs13 hs12 ka13}
-PORT_BASE=${PORT_BASE:-18580}
+PORT_BASE=${PORT_BASE:-18660}
 KEEP=${KEEP:-0}
 BUILD=1
 

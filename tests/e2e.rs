@@ -13,5 +13,5 @@ mod process;
 mod reload;
 mod socketio;
 mod tls;
-mod upstream_tls;
+mod tls_diff;
 mod websocket;

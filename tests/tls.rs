@@ -25,7 +25,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 /// Accepts every certificate: the tests look at which one was presented.
 #[derive(Debug)]
-struct AcceptAny(Arc<rustls::crypto::CryptoProvider>);
+pub(crate) struct AcceptAny(pub(crate) Arc<rustls::crypto::CryptoProvider>);
 
 impl ServerCertVerifier for AcceptAny {
     fn verify_server_cert(

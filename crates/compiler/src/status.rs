@@ -114,6 +114,11 @@ pub static IMPLEMENTED: &[&str] = &[
     "ssl_certificate",
     "ssl_certificate_key",
     "ssl_protocols",
+    "ssl_ciphers",
+    "ssl_prefer_server_ciphers",
+    "ssl_session_cache",
+    "ssl_session_timeout",
+    "ssl_session_tickets",
     // static files (SEMANTICS §10)
     "root",
     "alias",

@@ -117,7 +117,7 @@ pub async fn serve<C: AsyncRead + AsyncWrite + Unpin + Send>(
     local: SocketAddr,
     addr: sluice_compiler::table::ListenAddr,
     conn_no: u64,
-    https: bool,
+    tls: Option<Arc<crate::tls::TlsInfo>>,
 ) {
     let mut buf = BytesMut::with_capacity(1024);
     let mut served: u64 = 0;
@@ -174,7 +174,7 @@ pub async fn serve<C: AsyncRead + AsyncWrite + Unpin + Send>(
         served += 1;
         let keep = handle(
             &shared, &live, l, head, start, http09, &mut io, &mut buf, peer, local, conn_no,
-            served, https,
+            served, &tls,
         )
         .await;
         if !keep {
@@ -216,7 +216,7 @@ async fn handle<C: AsyncRead + AsyncWrite + Unpin + Send>(
     local: SocketAddr,
     conn_no: u64,
     served: u64,
-    https: bool,
+    tls: &Option<Arc<crate::tls::TlsInfo>>,
 ) -> bool {
     let table = &live.table;
     let (server, host) = match server_for(table, l, head.host.as_deref()) {
@@ -239,10 +239,11 @@ async fn handle<C: AsyncRead + AsyncWrite + Unpin + Send>(
         http09,
         host,
         (peer, local),
-        https,
+        tls.is_some(),
         start,
         (conn_no, served),
     );
+    req.tls = tls.clone();
     let target = req.head.target.clone();
     let path_start = if target.starts_with(b"/") {
         0

@@ -102,6 +102,8 @@ pub struct Req<'t> {
     pub local: SocketAddr,
     /// `https`.
     pub https: bool,
+    /// The TLS connection's parameters (`$ssl_protocol`, `$ssl_cipher`, ...).
+    pub tls: Option<std::sync::Arc<crate::tls::TlsInfo>>,
     /// The subject and captures of the last regex match.
     pub captures: Option<(Vec<u8>, Captures)>,
     /// User variable cache.
@@ -193,6 +195,7 @@ impl<'t> Req<'t> {
             peer,
             local,
             https,
+            tls: None,
             captures: None,
             user: Vec::new(),
             proxy_host: Bytes::new(),
@@ -460,6 +463,24 @@ impl Req<'_> {
             ServerName => s(self.server.name.clone()),
             Scheme => Bytes::from_static(if self.https { b"https" } else { b"http" }),
             Https => Bytes::from_static(if self.https { b"on" } else { b"" }),
+            SslProtocol => self
+                .tls
+                .as_ref()
+                .map_or(Bytes::new(), |t| Bytes::from_static(t.protocol.as_bytes())),
+            SslCipher => self
+                .tls
+                .as_ref()
+                .map_or(Bytes::new(), |t| Bytes::from_static(t.cipher.as_bytes())),
+            SslServerName => self
+                .tls
+                .as_ref()
+                .and_then(|t| t.server_name.as_deref())
+                .map_or(Bytes::new(), Bytes::copy_from_slice),
+            SslSessionReused => match &self.tls {
+                Some(t) if t.reused => Bytes::from_static(b"r"),
+                Some(_) => Bytes::from_static(b"."),
+                None => Bytes::new(),
+            },
             RequestUri => self.head.target.clone(),
             Uri | DocumentUri => Bytes::copy_from_slice(&self.uri),
             Request => {

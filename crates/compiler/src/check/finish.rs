@@ -78,6 +78,7 @@ impl Checker<'_> {
                     })
                     .map_err(|m| self.emerg_nowhere(m))?;
                 }
+                self.ssl_ciphers(s.ciphers.as_ref().or(hs.ciphers.as_ref()))?;
                 if let Some(t) = s.trusted.as_ref().or(hs.trusted.as_ref()) {
                     let t = self.conf_path(t);
                     load(crate::TlsFile::Trusted(&t)).map_err(|m| self.emerg_nowhere(m))?;
@@ -205,6 +206,38 @@ impl Checker<'_> {
                 .push((PathBuf::from(DEFAULT_ACCESS_LOG), None));
         }
         Ok(())
+    }
+
+    /// `ngx_ssl_ciphers()` for a server with certificates: a list that matches no cipher
+    /// is OpenSSL's error; one that selects ciphers rustls lacks gets sluice's warning
+    /// (they are left out, never replaced by others).
+    fn ssl_ciphers(&mut self, ciphers: Option<&(String, super::http::Origin)>) -> R {
+        let Some((list, origin)) = ciphers else {
+            return Ok(());
+        };
+        match crate::table::ciphers::parse(list) {
+            crate::table::ciphers::Ciphers::NoMatch => Err(self.emerg_nowhere(format!(
+                "SSL_CTX_set_cipher_list(\"{list}\") failed (SSL: error:0A0000B9:SSL routines::no cipher match)"
+            ))),
+            crate::table::ciphers::Ciphers::Suites { chosen, lost } => {
+                if let Some(lost) = lost {
+                    let left = if chosen.is_empty() {
+                        "no TLSv1.2 cipher suite is left: only TLSv1.3 can be negotiated".to_string()
+                    } else {
+                        format!("TLSv1.2 uses {}", chosen.join(":"))
+                    };
+                    let (origin, rule) = (*origin, "tls-ciphers");
+                    let msg = format!(
+                        "\"ssl_ciphers\" selects \"{lost}\", which rustls does not offer; {left}"
+                    );
+                    self.diags.push(
+                        sluice_parser::Diagnostic::new(sluice_parser::Level::Warn, msg, Some(origin))
+                            .with_rule(rule),
+                    );
+                }
+                Ok(())
+            }
+        }
     }
 
     /// `ngx_http_proxy_set_ssl()` for each level whose `proxy_pass` makes TLS

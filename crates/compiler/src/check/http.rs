@@ -52,6 +52,8 @@ pub(crate) struct Server {
     pub ssl_on: Option<Origin>,
     /// `ssl_trusted_certificate`.
     pub trusted: Option<String>,
+    /// `ssl_ciphers` and where.
+    pub ciphers: Option<(String, Origin)>,
     /// The last regex `server_name` has captures (`cscf->captures`).
     pub captures: bool,
     pub locations: Vec<Loc>,
@@ -86,6 +88,8 @@ pub(crate) struct HttpState {
     pub keys: Vec<String>,
     /// `ssl_trusted_certificate` at http level.
     pub trusted: Option<String>,
+    /// `ssl_ciphers` at http level.
+    pub ciphers: Option<(String, Origin)>,
     pub http_access_log: bool,
     /// Stack of open locations (innermost last), to nest `Loc`s.
     loc_stack: Vec<Loc>,

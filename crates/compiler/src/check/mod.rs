@@ -455,6 +455,16 @@ impl<'o> Checker<'o> {
                 _ => self.server().trusted = v,
             }
         }
+        if spec.name == "ssl_ciphers" {
+            let v = Some((
+                d.args.first().map(|w| w.value.clone()).unwrap_or_default(),
+                at(d),
+            ));
+            match cx {
+                Ctx::Http => self.hs().ciphers = v,
+                _ => self.server().ciphers = v,
+            }
+        }
         if spec.name.starts_with("proxy_ssl_") {
             // Loaded when the level is merged (`ngx_http_proxy_set_ssl()`).
             let words: Vec<&str> = d.args.iter().map(|w| w.value.as_str()).collect();

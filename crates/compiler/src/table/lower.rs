@@ -111,6 +111,13 @@ struct Scope {
     ssl_protocols: Option<Vec<String>>,
     /// `ssl on|off` (deprecated).
     ssl_on: Option<bool>,
+    /// `ssl_ciphers`, `ssl_prefer_server_ciphers`, `ssl_session_cache`,
+    /// `ssl_session_timeout`, `ssl_session_tickets` as written.
+    ssl_ciphers: Option<String>,
+    ssl_prefer_server_ciphers: Option<bool>,
+    ssl_session_cache: Option<Vec<String>>,
+    ssl_session_timeout: Option<Duration>,
+    ssl_session_tickets: Option<bool>,
     /// `error_page` words (several add up; the list is inherited whole).
     error_pages: Option<Vec<Vec<String>>>,
     /// `recursive_error_pages`.
@@ -229,6 +236,14 @@ impl Scope {
             }
             "ssl_protocols" => self.ssl_protocols = Some(words(d)),
             "ssl" => self.ssl_on = Some(flag(d)),
+            "ssl_ciphers" => self.ssl_ciphers = Some(arg(d, 0).to_string()),
+            "ssl_prefer_server_ciphers" => self.ssl_prefer_server_ciphers = Some(flag(d)),
+            "ssl_session_cache" => self.ssl_session_cache = Some(words(d)),
+            "ssl_session_timeout" => {
+                self.ssl_session_timeout =
+                    parse_time(arg(d, 0), true).map(|t| Duration::from_secs(t.max(0) as u64))
+            }
+            "ssl_session_tickets" => self.ssl_session_tickets = Some(flag(d)),
             "error_page" => push_list(&mut self.error_pages, words(d)),
             "recursive_error_pages" => self.recursive_error_pages = Some(flag(d)),
             n if n.starts_with("proxy_ssl_") => {
@@ -303,6 +318,11 @@ impl Scope {
             ssl_certificate_keys,
             ssl_protocols,
             ssl_on,
+            ssl_ciphers,
+            ssl_prefer_server_ciphers,
+            ssl_session_cache,
+            ssl_session_timeout,
+            ssl_session_tickets,
             error_pages,
             recursive_error_pages,
             proxy_ssl
@@ -879,6 +899,17 @@ impl Lower {
                 .map(TlsProtocols::from_words)
                 .unwrap_or_default(),
             ssl_on: s.ssl_on.unwrap_or(false),
+            ciphers: s
+                .ssl_ciphers
+                .as_deref()
+                .and_then(|c| match super::ciphers::parse(c) {
+                    super::ciphers::Ciphers::Suites { chosen, .. } => Some(chosen),
+                    super::ciphers::Ciphers::NoMatch => None,
+                }),
+            prefer_server_ciphers: s.ssl_prefer_server_ciphers.unwrap_or(false),
+            session_cache: session_cache(s.ssl_session_cache.as_deref()),
+            session_timeout: s.ssl_session_timeout.unwrap_or(Duration::from_secs(300)),
+            session_tickets: s.ssl_session_tickets.unwrap_or(true),
         }
     }
 
@@ -1587,6 +1618,30 @@ fn types_map(list: Option<&[(String, String)]>) -> HashMap<Vec<u8>, Box<[u8]>> {
         }
     }
     m
+}
+
+/// `ssl_session_cache` words (checked): the last cache given wins (`off`/`none`
+/// included); `builtin` holds 20480 sessions by default, `shared:NAME:SIZE` about 4000
+/// per megabyte.
+fn session_cache(words: Option<&[String]>) -> SessionCache {
+    let mut out = SessionCache::None;
+    for w in words.unwrap_or_default() {
+        out = match w.as_str() {
+            "off" | "none" => SessionCache::None,
+            "builtin" => SessionCache::Sessions(20480),
+            _ => {
+                if let Some(n) = w.strip_prefix("builtin:") {
+                    SessionCache::Sessions(n.parse().unwrap_or(20480))
+                } else if let Some((_, size)) = w.rsplit_once(':') {
+                    let bytes = parse_size(size).unwrap_or(0).max(0) as usize;
+                    SessionCache::Sessions((bytes / 256).max(1))
+                } else {
+                    out
+                }
+            }
+        };
+    }
+    out
 }
 
 fn placeholder_conf() -> LocConf {

@@ -5,6 +5,7 @@
 //! values are ready to use (durations, socket addresses, compiled templates and regexes,
 //! lowercased header names). Where a place is needed for a log line, an [`Origin`].
 
+pub mod ciphers;
 mod lower;
 pub mod route;
 pub mod vars;
@@ -178,6 +179,29 @@ pub struct ServerTls {
     /// `ssl on` (deprecated): nginx then does TLS on every connection whose default
     /// server this is, whatever the `listen` says.
     pub ssl_on: bool,
+    /// `ssl_ciphers` mapped onto rustls's TLSv1.2 suites (OpenSSL names, see
+    /// [`ciphers`]); `None`: nginx's default `HIGH:!aNULL:!MD5`, every rustls suite.
+    pub ciphers: Option<Vec<&'static str>>,
+    /// `ssl_prefer_server_ciphers` (default off: the client's order).
+    pub prefer_server_ciphers: bool,
+    /// `ssl_session_cache`.
+    pub session_cache: SessionCache,
+    /// `ssl_session_timeout` (default 5m): the lifetime of sessions and tickets.
+    pub session_timeout: Duration,
+    /// `ssl_session_tickets` (default on).
+    pub session_tickets: bool,
+}
+
+/// `ssl_session_cache`: where resumable sessions are kept.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SessionCache {
+    /// `off`, or `none` (nginx's default: sessions may be offered, none is kept).
+    #[default]
+    None,
+    /// `builtin[:N]` or `shared:NAME:SIZE` (about 4000 sessions per megabyte, nginx's
+    /// figure): at most this many sessions, in memory (one process: shared by every
+    /// thread).
+    Sessions(usize),
 }
 
 /// One `ssl_certificate` with its `ssl_certificate_key`.

@@ -580,3 +580,291 @@ fn upstream_tls_websocket_and_pool_keyed_by_tls_settings() {
         assert_eq!(b.conns.load(Ordering::SeqCst) - before, 2, "{conns:?}");
     });
 }
+
+/// A TLS client offering `versions` and ALPN `http/1.1` only (the comparison is of
+/// HTTP/1.1; nginx would pick h2 where it is offered). Its session cache is kept.
+fn client(versions: &[&'static rustls::SupportedProtocolVersion]) -> Arc<rustls::ClientConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut cfg = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(versions)
+        .expect("versions")
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(crate::tls::AcceptAny(provider)))
+        .with_no_client_auth();
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Arc::new(cfg)
+}
+
+async fn tls_connect(
+    cfg: &Arc<rustls::ClientConfig>,
+    port: u16,
+    sni: Option<&str>,
+) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    let mut cfg = (**cfg).clone();
+    cfg.enable_sni = sni.is_some();
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    let name = rustls::pki_types::ServerName::try_from(sni.unwrap_or("no-sni.invalid").to_string())
+        .expect("name");
+    tokio_rustls::TlsConnector::from(Arc::new(cfg))
+        .connect(name, tcp)
+        .await
+        .expect("TLS handshake")
+}
+
+/// `$ssl_protocol $ssl_cipher [$ssl_server_name] $ssl_session_reused $https` on three
+/// listeners: the default suites with TLSv1.2 and TLSv1.3; `ssl_ciphers` with
+/// `ssl_prefer_server_ciphers on` (the server's order wins); `ssl_ciphers` alone (the
+/// client's order wins).
+fn write_vars_conf(dir: &Path, ports: [u16; 3]) {
+    let certs = dir.join("conf/certs");
+    std::fs::create_dir_all(&certs).expect("mkdir");
+    let (crt, key, _) = crate::tls::cert("vars.test");
+    std::fs::write(certs.join("front.crt"), crt).expect("crt");
+    std::fs::write(certs.join("front.key"), key).expect("key");
+    let d = dir.display();
+    let [p1, p2, p3] = ports;
+    let ret = r#"location / { return 200 "$ssl_protocol $ssl_cipher [$ssl_server_name] $ssl_session_reused $https"; }"#;
+    let conf = format!(
+        r#"pid {d}/run.pid;
+error_log {d}/error.log info;
+events {{}}
+http {{
+    access_log off;
+    ssl_certificate certs/front.crt;
+    ssl_certificate_key certs/front.key;
+    server {{
+        listen 127.0.0.1:{p1} ssl;
+        server_name vars.test;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        {ret}
+    }}
+    server {{
+        listen 127.0.0.1:{p2} ssl;
+        ssl_protocols TLSv1.2;
+        ssl_ciphers ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES128-GCM-SHA256;
+        ssl_prefer_server_ciphers on;
+        {ret}
+    }}
+    server {{
+        listen 127.0.0.1:{p3} ssl;
+        ssl_protocols TLSv1.2;
+        ssl_ciphers ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES128-GCM-SHA256;
+        {ret}
+    }}
+}}
+"#
+    );
+    std::fs::write(dir.join("conf/nginx.conf"), conf).expect("conf");
+}
+
+/// The answers of one server: (case, body).
+async fn vars_answers(ports: [u16; 3]) -> Vec<(String, String)> {
+    let v13 = client(&[&rustls::version::TLS13]);
+    let v12 = client(&[&rustls::version::TLS12]);
+    let mut out = Vec::new();
+    for (label, cfg, port, sni) in [
+        ("1.3 with SNI", &v13, ports[0], Some("vars.test")),
+        ("1.3 again: resumed", &v13, ports[0], Some("vars.test")),
+        ("1.2 without SNI", &v12, ports[0], None),
+        ("server's order", &v12, ports[1], Some("vars.test")),
+        ("client's order", &v12, ports[2], Some("vars.test")),
+    ] {
+        let mut s = tls_connect(cfg, port, sni).await;
+        let r = exchange(
+            &mut s,
+            "GET / HTTP/1.1\r\nHost: vars.test\r\nConnection: close\r\n\r\n",
+        )
+        .await;
+        out.push((label.to_string(), body(&r).to_string()));
+    }
+    out
+}
+
+#[test]
+fn tls_listener_variables_and_ciphers_as_nginx() {
+    bounded(60, async {
+        let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_sluice"));
+        let dir = TempDir::new("tls-vars");
+        let ports = [free_port(), free_port(), free_port()];
+        write_vars_conf(dir.path(), ports);
+        let s = start(&bin, dir, "conf/nginx.conf", ports[2]).await;
+        let got = vars_answers(ports).await;
+        let want = [
+            (
+                "1.3 with SNI",
+                "TLSv1.3 TLS_AES_256_GCM_SHA384 [vars.test] . on",
+            ),
+            (
+                "1.3 again: resumed",
+                "TLSv1.3 TLS_AES_256_GCM_SHA384 [vars.test] r on",
+            ),
+            (
+                "1.2 without SNI",
+                "TLSv1.2 ECDHE-ECDSA-AES256-GCM-SHA384 [] . on",
+            ),
+            (
+                "server's order",
+                "TLSv1.2 ECDHE-ECDSA-CHACHA20-POLY1305 [vars.test] . on",
+            ),
+            (
+                "client's order",
+                "TLSv1.2 ECDHE-ECDSA-AES128-GCM-SHA256 [vars.test] . on",
+            ),
+        ]
+        .map(|(a, b)| (a.to_string(), b.to_string()));
+        assert_eq!(got, want, "sluice");
+        drop(s);
+        let Some(nginx) = crate::harness::nginx() else {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "nginx must be on PATH under CI"
+            );
+            return;
+        };
+        let dir = TempDir::new("tls-vars-nginx");
+        let ports = [free_port(), free_port(), free_port()];
+        write_vars_conf(dir.path(), ports);
+        let _n = start(&nginx, dir, "conf/nginx.conf", ports[2]).await;
+        assert_eq!(vars_answers(ports).await, want, "nginx");
+    });
+}
+
+/// Date and server token out of a response, so two servers' answers compare.
+fn normalise(r: &str) -> String {
+    r.split("\r\n")
+        .map(|l| {
+            if l.starts_with("Date: ") {
+                "Date: -".to_string()
+            } else {
+                l.replace("nginx/1.22.1", "SERVER")
+                    .replace(concat!("sluice/", env!("CARGO_PKG_VERSION")), "SERVER")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\r\n")
+}
+
+/// `conf-examples/websocket-tls.conf` on `port` with `origin` as its backend.
+fn example(dir: &Path, port: u16, origin: SocketAddr) {
+    crate::harness::copy_tree(&crate::harness::repo().join("conf-examples"), dir)
+        .expect("copy conf-examples");
+    let file = dir.join("websocket-tls.conf");
+    let text = std::fs::read_to_string(&file).expect("read example");
+    assert!(
+        text.contains("127.0.0.1:18443 ssl http2"),
+        "the example changed"
+    );
+    let text = text
+        .replace("127.0.0.1:18443", &format!("127.0.0.1:{port}"))
+        .replace("127.0.0.1:8080;", &format!("{origin};"))
+        .lines()
+        .map(|l| {
+            if l.starts_with("pid ") {
+                format!("pid {}/example.pid;", dir.display())
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(&file, text).expect("write example");
+}
+
+/// What a client sees of the example, and what the origin saw of each request.
+async fn example_answers(port: u16) -> Vec<String> {
+    let cfg = client(&[&rustls::version::TLS12, &rustls::version::TLS13]);
+    let mut out = Vec::new();
+    for req in [
+        "GET /ws/plain?x=1 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+        "POST /ws/form HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello",
+        "GET /ws/keep HTTP/1.0\r\nHost: localhost\r\n\r\n",
+        "GET /other HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+    ] {
+        let mut s = tls_connect(&cfg, port, Some("localhost")).await;
+        assert_eq!(s.get_ref().1.alpn_protocol(), Some(&b"http/1.1"[..]));
+        out.push(normalise(&exchange(&mut s, req).await));
+    }
+    // The WebSocket recipe: the 101 the client gets, the upgrade request the origin got.
+    let tls = tls_connect(&cfg, port, Some("localhost")).await;
+    let url = format!("wss://localhost:{port}/ws/chat");
+    let (mut ws, resp) = tokio_tungstenite::client_async(url, tls)
+        .await
+        .expect("WebSocket handshake");
+    let mut head = format!("{:?}", resp.status());
+    let mut names: Vec<String> = resp
+        .headers()
+        .iter()
+        .map(|(n, v)| format!("{n}: {}", v.to_str().unwrap_or("?")))
+        // The accept value follows the client's random key.
+        .filter(|h| {
+            !h.starts_with("date:")
+                && !h.starts_with("server:")
+                && !h.starts_with("sec-websocket-accept:")
+        })
+        .collect();
+    names.sort();
+    head.push_str(&names.join("\n"));
+    out.push(head);
+    let first = ws.next().await.expect("first").expect("message");
+    // The key is random per connection.
+    let first = first
+        .to_text()
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.starts_with("sec-websocket-key"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    out.push(first);
+    ws.send(Message::text("ping")).await.expect("send");
+    let back = ws.next().await.expect("echo").expect("message");
+    out.push(format!("{back:?}"));
+    let _ = ws.close(None).await;
+    out
+}
+
+#[test]
+fn tls_conf_example_as_nginx() {
+    bounded(60, async {
+        // The origin answers a request with the head it received (lowercased), and greets
+        // a WebSocket with it.
+        let origin =
+            crate::harness::ws_http_origin(|head, _| head.to_string(), Some(|h| h.to_string()))
+                .await;
+        let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_sluice"));
+        let dir = TempDir::new("tls-example-diff");
+        let port = free_port();
+        example(dir.path(), port, origin);
+        let s = start(&bin, dir, "websocket-tls.conf", port).await;
+        let got = example_answers(port).await;
+        assert!(got[0].starts_with("HTTP/1.1 200 OK\r\n"), "{}", got[0]);
+        assert!(
+            got[0].contains("\r\nx-forwarded-proto: https\r\n"),
+            "{}",
+            got[0]
+        );
+        assert!(
+            got[3].starts_with("HTTP/1.1 404 Not Found\r\n"),
+            "{}",
+            got[3]
+        );
+        assert!(got[4].starts_with("101"), "{}", got[4]);
+        drop(s);
+        let Some(nginx) = crate::harness::nginx() else {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "nginx must be on PATH under CI"
+            );
+            return;
+        };
+        let dir = TempDir::new("tls-example-diff-nginx");
+        let port2 = free_port();
+        example(dir.path(), port2, origin);
+        let _n = start(&nginx, dir, "websocket-tls.conf", port2).await;
+        let want = example_answers(port2).await;
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            assert_eq!(g, w, "exchange {i}: sluice vs nginx");
+        }
+    });
+}
