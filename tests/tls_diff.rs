@@ -868,3 +868,38 @@ fn tls_conf_example_as_nginx() {
         }
     });
 }
+
+#[test]
+fn tls_dash_t_warns_of_unverified_https_upstreams_only_when_unsaid() {
+    let dir = TempDir::new("tls-t-warn");
+    let p = pki();
+    std::fs::write(dir.path().join("ca.crt"), &p.ca_pem).expect("ca");
+    let conf = dir.path().join("nginx.conf");
+    std::fs::write(
+        &conf,
+        "pid nginx.pid;\nevents {}\nhttp {\n    access_log off;\n    server {\n        listen 127.0.0.1:18099;\n        location /a/ { proxy_pass https://127.0.0.1:18443; }\n        location /b/ { proxy_pass https://127.0.0.1:18443; proxy_ssl_verify off; }\n        location /c/ { proxy_pass https://127.0.0.1:18443; proxy_ssl_verify on; proxy_ssl_trusted_certificate ca.crt; }\n        location /d/ { proxy_pass http://127.0.0.1:18080; }\n    }\n}\n",
+    )
+    .expect("conf");
+    let run = crate::harness::sluice_t(dir.path(), &conf);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let want = format!(
+        "sluice: [warn] \"proxy_pass\" to an https upstream does not verify the upstream's certificate (no \"proxy_ssl_verify on\"; nginx's default is off) in {}:7 (sluice: upstream-tls-unverified)\n",
+        conf.display()
+    );
+    let warns: String = run
+        .stderr
+        .lines()
+        .filter(|l| l.contains("[warn]"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!(warns, want);
+    // nginx says nothing about it (the comparison leaves sluice's own lines out).
+    if let Some(nginx) = crate::harness::nginx() {
+        let n = crate::harness::nginx_t(&nginx, dir.path(), &conf, &dir.path().join("err.log"));
+        assert_eq!(
+            crate::harness::normalise(&n, dir.path()),
+            crate::harness::normalise(&run, dir.path())
+        );
+        assert!(!n.stderr.contains("[warn]"), "{}", n.stderr);
+    }
+}

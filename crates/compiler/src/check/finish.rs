@@ -242,8 +242,10 @@ impl Checker<'_> {
 
     /// `ngx_http_proxy_set_ssl()` for each level whose `proxy_pass` makes TLS
     /// connections: a client certificate needs its key, verification needs trusted
-    /// certificates, and the files are loaded. A static `https://` URL without
-    /// verification gets sluice's warning (nginx's default, but rarely what is meant).
+    /// certificates, and the files are loaded. A static `https://` URL whose location says
+    /// nothing about `proxy_ssl_verify` gets sluice's warning (nginx's default is off,
+    /// rarely what is meant); the line ends in `(sluice: upstream-tls-unverified)`, so
+    /// comparisons with nginx's output (corpus, conformance) leave it out.
     fn proxy_ssl(&mut self, hs: &super::http::HttpState) -> R {
         for &(node, origin, is_static) in &hs.ssl_passes {
             let get = |name: &str| -> Option<&str> {
@@ -285,11 +287,13 @@ impl Checker<'_> {
                     let t = self.conf_path(trusted);
                     load(crate::TlsFile::Trusted(&t)).map_err(|m| self.emerg_nowhere(m))?;
                 }
-            } else if is_static {
+            } else if is_static && get("proxy_ssl_verify").is_none() {
+                // Only where nothing was said: an explicit `proxy_ssl_verify off` is a
+                // choice, not an oversight.
                 self.diags.push(
                     sluice_parser::Diagnostic::new(
                         sluice_parser::Level::Warn,
-                        "\"proxy_pass\" to an https upstream does not verify the upstream's certificate (\"proxy_ssl_verify\" is off, as nginx's default)",
+                        "\"proxy_pass\" to an https upstream does not verify the upstream's certificate (no \"proxy_ssl_verify on\"; nginx's default is off)",
                         Some(origin),
                     )
                     .with_rule("upstream-tls-unverified"),
