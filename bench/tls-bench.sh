@@ -5,9 +5,11 @@
 # starts the SAME configuration under nginx (worker_processes 1, master + 1 worker) and
 # under sluice (worker_processes 1), each pinned to one core with taskset: two TLS
 # listeners, one with `ssl_protocols TLSv1.2`, one with `ssl_protocols TLSv1.3`, each
-# answering `return 200` with a 100-byte body. wrk (built with OpenSSL, no session
-# resumption) loads one server at a time, interleaved (nginx, sluice, nginx, ...), for
-# ROUNDS rounds per mode:
+# answering `return 200` with a 100-byte body, with `ssl_session_tickets off` (and the
+# default `ssl_session_cache none`): wrk resumes sessions when the server lets it, so this
+# is what makes every new connection a full handshake (checked with openssl s_client
+# before measuring). wrk loads one server at a time, interleaved (nginx, sluice, nginx,
+# ...), for ROUNDS rounds per mode:
 #
 #   hs13, hs12   a new connection per request (`Connection: close`): full TLSv1.3 /
 #                TLSv1.2 handshakes per second (one request each)
@@ -112,6 +114,7 @@ http {
     keepalive_timeout 600s;
     ssl_certificate $WORK/bench.crt;
     ssl_certificate_key $WORK/bench.key;
+    ssl_session_tickets off;
     server {
         listen 127.0.0.1:$p12 ssl backlog=4096;
         ssl_protocols TLSv1.2;
@@ -146,6 +149,15 @@ for tool in nginx sluice; do
         out=$(printf 'GET /small HTTP/1.1\r\nHost: bench.test\r\nConnection: close\r\n\r\n' |
             timeout 10 openssl s_client -quiet -ign_eof -connect "127.0.0.1:$port" -tls1_$v 2>/dev/null | head -c 400 || true)
         case "$out" in "HTTP/1.1 200 OK"*) ;; *) die "$tool: TLSv1.$v GET /small gave: $(echo "$out" | head -1)" ;; esac
+        # No resumption: a second connection with the first one's session is a new one.
+        rm -f "$WORK/sess"
+        for i in 1 2; do
+            sess_in=(); [ -s "$WORK/sess" ] && sess_in=(-sess_in "$WORK/sess")
+            got=$(printf 'GET /small HTTP/1.1\r\nHost: bench.test\r\nConnection: close\r\n\r\n' |
+                timeout 10 openssl s_client -ign_eof -connect "127.0.0.1:$port" -tls1_$v \
+                    -sess_out "$WORK/sess" "${sess_in[@]}" 2>/dev/null | grep -E '^(New|Reused),' || true)
+            case "$got" in New,*) ;; *) die "$tool: TLSv1.$v connection $i was not a full handshake: $got" ;; esac
+        done
     done
 done
 
@@ -193,5 +205,5 @@ for tool in nginx sluice; do
     [ "${e:-0}" = 0 ] || say "note: $tool logged $e error line(s): $(grep -m3 '\[error\]\|\[crit\]\|\[alert\]' "$WORK/$tool/error.log" | tr '\n' ' ' | cut -c1-400)"
 done
 
-python3 "$HELP" report-tls "$RESULTS" "TLS, ECDSA P-256 certificate, 100-byte \`return 200\`; hs = new connection per request ($HS_CONNS connections), ka = $CONNS keep-alive connections;" \
+python3 "$HELP" report-tls "$RESULTS" "TLS, ECDSA P-256 certificate, 100-byte \`return 200\`, no session resumption; hs = new connection (full handshake) per request ($HS_CONNS connections), ka = $CONNS keep-alive connections;" \
     "${DURATION}s per run, $ROUNDS interleaved rounds; CPUs $NCPU (server $SERVER_CPU, wrk $WRK_CPU); load before: $LOAD_BEFORE; after: $LOAD_AFTER"

@@ -784,7 +784,21 @@ async fn example_answers(port: u16) -> Vec<String> {
     ] {
         let mut s = tls_connect(&cfg, port, Some("localhost")).await;
         assert_eq!(s.get_ref().1.alpn_protocol(), Some(&b"http/1.1"[..]));
-        out.push(normalise(&exchange(&mut s, req).await));
+        let r = normalise(&exchange(&mut s, req).await);
+        // The origin echoes what its first read saw: the head, and the request body only
+        // when it came in the same segment. Compare the heads.
+        let r = match r.split_once("\r\n\r\n") {
+            Some((head, echoed)) => {
+                let echoed = echoed.split("\r\n\r\n").next().unwrap_or_default();
+                let head: Vec<&str> = head
+                    .split("\r\n")
+                    .filter(|l| !l.starts_with("Content-Length: ") || !echoed.contains(" http/1."))
+                    .collect();
+                format!("{}\r\n\r\n{echoed}\r\n\r\n", head.join("\r\n"))
+            }
+            None => r,
+        };
+        out.push(r);
     }
     // The WebSocket recipe: the 101 the client gets, the upgrade request the origin got.
     let tls = tls_connect(&cfg, port, Some("localhost")).await;

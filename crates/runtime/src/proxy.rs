@@ -473,12 +473,11 @@ pub async fn proxy<C: AsyncRead + AsyncWrite + Unpin + Send>(
         req.upstream_body_len = req.head.content_length;
     }
 
-    let target = match resolve_target(req, &pass) {
+    let mut target = match resolve_target(req, &pass) {
         Ok(t) => t,
         Err(code) => return crate::conn::send_error(req, client, code).await,
     };
     req.upstream.https = target.tls;
-    req.upstream.uri = Bytes::from(target.uri.clone());
     // The TLS client configuration, built with the table for this location's settings.
     let tls = if target.tls {
         match req.tls_clients.get(&conf.proxy_ssl.key) {
@@ -489,6 +488,8 @@ pub async fn proxy<C: AsyncRead + AsyncWrite + Unpin + Send>(
         None
     };
     let head = request_head(req, &target.uri);
+    // Kept for the error log's `upstream: "..."` (moved, not copied).
+    req.upstream.uri = Bytes::from(std::mem::take(&mut target.uri));
     let body = if conf.proxy_pass_request_body {
         body.unwrap_or_default()
     } else {
