@@ -83,6 +83,9 @@ impl Checker<'_> {
                     let t = self.conf_path(t);
                     load(crate::TlsFile::Trusted(&t)).map_err(|m| self.emerg_nowhere(m))?;
                 }
+                if let Some(dh) = s.dhparam.as_ref().or(hs.dhparam.as_ref()) {
+                    self.dhparam(dh)?;
+                }
             } else if self.opts.touch_system {
                 for (cert, key) in certs.iter().zip(keys) {
                     self.load_pem(cert, "certificate", "-----BEGIN CERTIFICATE-----", "PEM_read_bio_X509_AUX() failed (SSL: error:0480006C:PEM routines::no start line:Expecting: TRUSTED CERTIFICATE)")?;
@@ -206,6 +209,28 @@ impl Checker<'_> {
                 .push((PathBuf::from(DEFAULT_ACCESS_LOG), None));
         }
         Ok(())
+    }
+
+    /// `ngx_ssl_dhparam()`: the file must open and hold DH parameters (rustls offers no
+    /// DHE suites, so they are not used).
+    fn dhparam(&mut self, file: &str) -> R {
+        let path = self.conf_path(file);
+        let shown = path.display().to_string();
+        match std::fs::read(&path) {
+            Err(e) => {
+                let errno = e.raw_os_error().unwrap_or(0);
+                let reason = super::strerror(errno);
+                Err(self.emerg_nowhere(format!(
+                    "BIO_new_file(\"{shown}\") failed (SSL: error:8000000{errno:X}:system library::{reason}:calling fopen({shown}, r) error:10000080:BIO routines::no such file)"
+                )))
+            }
+            Ok(b) if !String::from_utf8_lossy(&b).contains("-----BEGIN DH PARAMETERS-----") => {
+                Err(self.emerg_nowhere(format!(
+                    "PEM_read_bio_DHparams(\"{shown}\") failed (SSL: error:0480006C:PEM routines::no start line:Expecting: DH PARAMETERS)"
+                )))
+            }
+            Ok(_) => Ok(()),
+        }
     }
 
     /// `ngx_ssl_ciphers()` for a server with certificates: a list that matches no cipher

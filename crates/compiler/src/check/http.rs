@@ -54,6 +54,8 @@ pub(crate) struct Server {
     pub trusted: Option<String>,
     /// `ssl_ciphers` and where.
     pub ciphers: Option<(String, Origin)>,
+    /// `ssl_dhparam`.
+    pub dhparam: Option<String>,
     /// The last regex `server_name` has captures (`cscf->captures`).
     pub captures: bool,
     pub locations: Vec<Loc>,
@@ -90,6 +92,8 @@ pub(crate) struct HttpState {
     pub trusted: Option<String>,
     /// `ssl_ciphers` at http level.
     pub ciphers: Option<(String, Origin)>,
+    /// `ssl_dhparam` at http level.
+    pub dhparam: Option<String>,
     pub http_access_log: bool,
     /// Stack of open locations (innermost last), to nest `Loc`s.
     loc_stack: Vec<Loc>,

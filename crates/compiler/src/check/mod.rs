@@ -455,6 +455,13 @@ impl<'o> Checker<'o> {
                 _ => self.server().trusted = v,
             }
         }
+        if spec.name == "ssl_dhparam" {
+            let v = Some(d.args.first().map(|w| w.value.clone()).unwrap_or_default());
+            match cx {
+                Ctx::Http => self.hs().dhparam = v,
+                _ => self.server().dhparam = v,
+            }
+        }
         if spec.name == "ssl_ciphers" {
             let v = Some((
                 d.args.first().map(|w| w.value.clone()).unwrap_or_default(),
