@@ -84,9 +84,13 @@ impl ClientCertVerifier for AnyClient {
 }
 
 /// The test PKI: a CA, the backend's certificate for `backend.test` signed by it, another
-/// CA that signed nothing here, and a client certificate.
+/// CA that signed nothing here, a client certificate, and an intermediate CA with a
+/// second `backend.test` certificate under it (served with the intermediate).
 struct Pki {
     ca_pem: String,
+    int_pem: String,
+    chain_pem: String,
+    chain_key: String,
     other_ca_pem: String,
     backend_pem: String,
     backend_key: String,
@@ -125,7 +129,28 @@ fn pki() -> Pki {
     };
     let (backend, backend_key) = leaf(vec!["backend.test".into()], "backend.test");
     let (client, client_key) = leaf(Vec::new(), "sluice client");
+    let mut int_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+    int_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    int_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "sluice test intermediate");
+    int_params.key_usages = vec![
+        rcgen::KeyUsagePurpose::KeyCertSign,
+        rcgen::KeyUsagePurpose::CrlSign,
+    ];
+    let int_key = rcgen::KeyPair::generate().expect("key");
+    let int = rcgen::CertifiedIssuer::signed_by(int_params, int_key, &issuer).expect("int");
+    let mut chained =
+        rcgen::CertificateParams::new(vec!["backend.test".to_string()]).expect("params");
+    chained
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "backend.test");
+    let chain_key = rcgen::KeyPair::generate().expect("key");
+    let chain_leaf = chained.signed_by(&chain_key, &int).expect("sign");
     Pki {
+        int_pem: int.pem(),
+        chain_pem: format!("{}{}", chain_leaf.pem(), int.pem()),
+        chain_key: chain_key.serialize_pem(),
         ca_pem,
         other_ca_pem,
         backend_pem: backend.pem(),
@@ -146,12 +171,15 @@ struct Backend {
 }
 
 async fn backend(p: &Pki) -> Backend {
+    backend_with(p, &p.backend_pem, &p.backend_key).await
+}
+
+async fn backend_with(p: &Pki, chain_pem: &str, key_pem: &str) -> Backend {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let chain: Vec<CertificateDer<'static>> = vec![CertificateDer::from_pem_slice(
-        p.backend_pem.as_bytes(),
-    )
-    .expect("backend certificate")];
-    let key = PrivateKeyDer::from_pem_slice(p.backend_key.as_bytes()).expect("backend key");
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(chain_pem.as_bytes())
+        .collect::<Result<_, _>>()
+        .expect("backend certificates");
+    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).expect("backend key");
     let mut cfg = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS12, &rustls::version::TLS13])
         .expect("versions")
@@ -284,7 +312,7 @@ async fn backend(p: &Pki) -> Backend {
 /// Each location has its own upstream group: nginx keeps TLS sessions per peer of a
 /// group, and a session made without verification would carry its (failed) verify
 /// result into a location that verifies.
-fn write_conf(dir: &Path, port: u16, backend: SocketAddr, p: &Pki) {
+fn write_conf(dir: &Path, port: u16, (backend, chained): (SocketAddr, SocketAddr), p: &Pki) {
     let certs = dir.join("conf/certs");
     std::fs::create_dir_all(&certs).expect("mkdir");
     let (front_crt, front_key, _) = crate::tls::cert("front.test");
@@ -292,6 +320,7 @@ fn write_conf(dir: &Path, port: u16, backend: SocketAddr, p: &Pki) {
         ("front.crt", front_crt.as_str()),
         ("front.key", front_key.as_str()),
         ("ca.crt", p.ca_pem.as_str()),
+        ("int.crt", p.int_pem.as_str()),
         ("other-ca.crt", p.other_ca_pem.as_str()),
         ("client.crt", p.client_pem.as_str()),
         ("client.key", p.client_key.as_str()),
@@ -304,6 +333,11 @@ fn write_conf(dir: &Path, port: u16, backend: SocketAddr, p: &Pki) {
     ]
     .iter()
     .map(|g| format!("    upstream {g}.test {{ server {backend}; keepalive 4; }}\n"))
+    .chain(
+        ["chain1", "chain0", "chainint"]
+            .iter()
+            .map(|g| format!("    upstream {g}.test {{ server {chained}; }}\n")),
+    )
     .collect();
     let conf = format!(
         r#"pid {d}/run.pid;
@@ -350,6 +384,25 @@ http {{
             proxy_ssl_certificate_key certs/client.key;
         }}
         location /tls13/ {{ proxy_pass https://tls13.test/; proxy_ssl_protocols TLSv1.3; }}
+        location /chain-d1/ {{
+            proxy_pass https://chain1.test/;
+            proxy_ssl_verify on;
+            proxy_ssl_trusted_certificate certs/ca.crt;
+            proxy_ssl_name backend.test;
+        }}
+        location /chain-d0/ {{
+            proxy_pass https://chain0.test/;
+            proxy_ssl_verify on;
+            proxy_ssl_trusted_certificate certs/ca.crt;
+            proxy_ssl_name backend.test;
+            proxy_ssl_verify_depth 0;
+        }}
+        location /chain-int/ {{
+            proxy_pass https://chainint.test/;
+            proxy_ssl_verify on;
+            proxy_ssl_trusted_certificate certs/int.crt;
+            proxy_ssl_name backend.test;
+        }}
         location /ws/ {{
             proxy_pass https://ws.test;
             proxy_http_version 1.1;
@@ -375,10 +428,10 @@ http {{
     std::fs::write(dir.join("conf/nginx.conf"), conf).expect("conf");
 }
 
-async fn run(bin: &Path, backend: SocketAddr, p: &Pki, label: &str) -> Proc {
+async fn run(bin: &Path, backends: (SocketAddr, SocketAddr), p: &Pki, label: &str) -> Proc {
     let dir = TempDir::new(label);
     let port = free_port();
-    write_conf(dir.path(), port, backend, p);
+    write_conf(dir.path(), port, backends, p);
     start(bin, dir, "conf/nginx.conf", port).await
 }
 
@@ -436,6 +489,15 @@ const CASES: &[(&str, &str, &str)] = &[
         "HTTP/1.1 200 OK",
         "sni=- proto=Some(TLSv1_3) suite=TLS13_AES_256_GCM_SHA384 client=none host=tls13.test xfp=https",
     ),
+    // Leaf, intermediate, root: within the default proxy_ssl_verify_depth 1.
+    (
+        "/chain-d1/",
+        "HTTP/1.1 200 OK",
+        "sni=- proto=Some(TLSv1_2) suite=TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384 client=none host=chain1.test xfp=https",
+    ),
+    ("/chain-d0/", "HTTP/1.1 502 Bad Gateway", "(error page)"),
+    // Only the intermediate trusted: OpenSSL wants a self-signed anchor.
+    ("/chain-int/", "HTTP/1.1 502 Bad Gateway", "(error page)"),
 ];
 
 /// The error-log messages of the handshakes that failed, as nginx words them: `want`
@@ -469,8 +531,9 @@ fn upstream_tls_settings_as_nginx() {
     bounded(90, async {
         let p = pki();
         let b = backend(&p).await;
+        let chained = backend_with(&p, &p.chain_pem, &p.chain_key).await;
         let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_sluice"));
-        let s = run(&bin, b.addr, &p, "up-tls").await;
+        let s = run(&bin, (b.addr, chained.addr), &p, "up-tls").await;
         let mut got = Vec::new();
         for (path, status, want) in CASES {
             let (st, body) = get(s.port, path).await;
@@ -481,10 +544,12 @@ fn upstream_tls_settings_as_nginx() {
         let (st, ip) = get(s.port, "/ip/").await;
         assert_eq!(st, "HTTP/1.1 200 OK");
         assert!(ip.starts_with("sni=- "), "{ip}");
-        let errors = handshake_errors(s.dir.path(), 2).await;
+        let errors = handshake_errors(s.dir.path(), 4).await;
         let want_errors = [
             format!("upstream SSL certificate does not match \"vname.test\" while SSL handshaking to upstream, client: 127.0.0.1, server: front.test, request: \"GET /vname/ HTTP/1.1\", upstream: \"https://{}/\", host: \"front.test\"", b.addr),
             format!("upstream SSL certificate verify error: (21:unable to verify the first certificate) while SSL handshaking to upstream, client: 127.0.0.1, server: front.test, request: \"GET /vca/ HTTP/1.1\", upstream: \"https://{}/\", host: \"front.test\"", b.addr),
+            format!("upstream SSL certificate verify error: (20:unable to get local issuer certificate) while SSL handshaking to upstream, client: 127.0.0.1, server: front.test, request: \"GET /chain-d0/ HTTP/1.1\", upstream: \"https://{}/\", host: \"front.test\"", chained.addr),
+            format!("upstream SSL certificate verify error: (2:unable to get issuer certificate) while SSL handshaking to upstream, client: 127.0.0.1, server: front.test, request: \"GET /chain-int/ HTTP/1.1\", upstream: \"https://{}/\", host: \"front.test\"", chained.addr),
         ];
         assert_eq!(errors, want_errors);
 
@@ -498,7 +563,7 @@ fn upstream_tls_settings_as_nginx() {
             eprintln!("nginx not on PATH: compared with the recorded expectations only");
             return;
         };
-        let n = run(&nginx, b.addr, &p, "up-tls-nginx").await;
+        let n = run(&nginx, (b.addr, chained.addr), &p, "up-tls-nginx").await;
         for ((path, ..), mine) in CASES.iter().zip(&got) {
             let theirs = get(n.port, path).await;
             assert_eq!(mine, &theirs, "{path}: sluice vs nginx");
@@ -506,7 +571,7 @@ fn upstream_tls_settings_as_nginx() {
         let (_, nginx_ip) = get(n.port, "/ip/").await;
         assert_eq!(ip, nginx_ip, "/ip/: sluice vs nginx");
         assert_eq!(
-            handshake_errors(n.dir.path(), 2).await,
+            handshake_errors(n.dir.path(), 4).await,
             want_errors,
             "nginx's log"
         );
@@ -519,7 +584,7 @@ fn upstream_tls_websocket_and_pool_keyed_by_tls_settings() {
         let p = pki();
         let b = backend(&p).await;
         let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_sluice"));
-        let s = run(&bin, b.addr, &p, "up-tls-ws").await;
+        let s = run(&bin, (b.addr, b.addr), &p, "up-tls-ws").await;
         // wss:// to the front, TLS to the backend.
         let tls = connect(s.port, Some("front.test")).await;
         let url = format!("wss://front.test:{}/ws/chat", s.port);

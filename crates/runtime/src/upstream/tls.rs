@@ -68,13 +68,15 @@ fn client_config(t: &UpstreamTls, provider: &Arc<CryptoProvider>) -> Result<Clie
             t.protocols.words()
         ));
     }
+    let mut anchors = Vec::new();
     let inner = match (&t.verify, &t.trusted) {
         (true, Some(path)) => {
             let mut roots = rustls::RootCertStore::empty();
-            for c in crate::tls::load_trusted(path)? {
+            anchors = crate::tls::load_trusted(path)?;
+            for c in &anchors {
                 // A certificate webpki cannot use as an anchor is skipped, as OpenSSL
                 // keeps the others of a bundle.
-                let _ = roots.add(c);
+                let _ = roots.add(c.clone());
             }
             Some(
                 WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
@@ -91,6 +93,7 @@ fn client_config(t: &UpstreamTls, provider: &Arc<CryptoProvider>) -> Result<Clie
     };
     let verifier = Arc::new(Verifier {
         inner,
+        anchors,
         depth: t.verify_depth,
         provider: provider.clone(),
     });
@@ -137,6 +140,8 @@ impl rustls::client::ResolvesClientCert for ClientCert {
 #[derive(Debug)]
 struct Verifier {
     inner: Option<Arc<WebPkiServerVerifier>>,
+    /// The trusted certificates, for the checks webpki does not make.
+    anchors: Vec<CertificateDer<'static>>,
     depth: u32,
     provider: Arc<CryptoProvider>,
 }
@@ -165,13 +170,7 @@ impl ServerCertVerifier for Verifier {
             Err(e) => return Err(e),
             Ok(_) => {}
         }
-        // `SSL_CTX_set_verify_depth()`: the certificates above the leaf, the root
-        // included, may number at most `depth`.
-        if intermediates.len() as u64 + 1 > u64::from(self.depth) {
-            return Err(rustls::Error::General(
-                "(22:certificate chain too long)".into(),
-            ));
-        }
+        openssl_chain_rules(end_entity, intermediates, &self.anchors, self.depth)?;
         Ok(ServerCertVerified::assertion())
     }
 
@@ -207,6 +206,97 @@ impl ServerCertVerifier for Verifier {
         self.provider
             .signature_verification_algorithms
             .supported_schemes()
+    }
+}
+
+/// What OpenSSL checks beyond webpki, on the chain webpki accepted (followed by names
+/// from the leaf up): `SSL_CTX_set_verify_depth()` allows at most `depth` intermediate
+/// certificates between the leaf and the trust anchor (nginx 1.22.1 with the default
+/// depth 1 accepted leaf, intermediate, root; with depth 0 it logged `(20:unable to get
+/// local issuer certificate)`); and the anchor must be self-issued (no partial chains: a
+/// trusted intermediate gave `(2:unable to get issuer certificate)`).
+fn openssl_chain_rules(
+    end_entity: &CertificateDer<'_>,
+    intermediates: &[CertificateDer<'_>],
+    anchors: &[CertificateDer<'static>],
+    depth: u32,
+) -> Result<(), rustls::Error> {
+    let fail = |m: &str| Err(rustls::Error::General(m.into()));
+    let Some((mut issuer, _)) = der::issuer_subject(end_entity) else {
+        return Ok(());
+    };
+    let mut used = 0u32;
+    // Bounded: a chain longer than the certificates given cannot be built.
+    for _ in 0..=intermediates.len() {
+        if let Some((ai, asub)) = anchors
+            .iter()
+            .filter_map(|a| der::issuer_subject(a))
+            .find(|(_, sub)| *sub == issuer)
+        {
+            return if ai == asub {
+                Ok(())
+            } else {
+                fail("(2:unable to get issuer certificate)")
+            };
+        }
+        let Some((next, _)) = intermediates
+            .iter()
+            .filter_map(|c| der::issuer_subject(c))
+            .find(|(_, sub)| *sub == issuer)
+        else {
+            return Ok(());
+        };
+        used += 1;
+        if used > depth {
+            // OpenSSL stops building the chain at the depth and finds no issuer there.
+            return fail("(20:unable to get local issuer certificate)");
+        }
+        issuer = next;
+    }
+    Ok(())
+}
+
+/// Just enough DER to find a certificate's issuer and subject names.
+mod der {
+    /// One TLV: (tag, contents, the bytes after it).
+    fn tlv(d: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+        let (&tag, rest) = d.split_first()?;
+        let (&l0, rest) = rest.split_first()?;
+        let (len, rest) = if l0 < 0x80 {
+            (usize::from(l0), rest)
+        } else {
+            let n = usize::from(l0 & 0x7f);
+            if n == 0 || n > 4 || rest.len() < n {
+                return None;
+            }
+            let len = rest[..n]
+                .iter()
+                .fold(0usize, |a, b| (a << 8) | usize::from(*b));
+            (len, &rest[n..])
+        };
+        (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
+    }
+
+    /// The whole TLV at the start of `d`, and what follows.
+    fn whole(d: &[u8]) -> Option<(&[u8], &[u8])> {
+        let (_, _, rest) = tlv(d)?;
+        Some((&d[..d.len() - rest.len()], rest))
+    }
+
+    /// `(issuer, subject)`, as encoded.
+    pub fn issuer_subject(cert: &[u8]) -> Option<(&[u8], &[u8])> {
+        let (_, cert, _) = tlv(cert)?;
+        let (_, tbs, _) = tlv(cert)?;
+        let mut d = tbs;
+        if d.first() == Some(&0xa0) {
+            d = tlv(d)?.2; // version
+        }
+        d = tlv(d)?.2; // serial
+        d = tlv(d)?.2; // signature algorithm
+        let (issuer, d) = whole(d)?;
+        let d = tlv(d)?.2; // validity
+        let (subject, _) = whole(d)?;
+        Some((issuer, subject))
     }
 }
 
