@@ -88,6 +88,9 @@ impl ClientCertVerifier for AnyClient {
 /// second `backend.test` certificate under it (served with the intermediate).
 struct Pki {
     ca_pem: String,
+    /// A self-signed `backend.test` certificate and its key.
+    self_pem: String,
+    self_key: String,
     int_pem: String,
     chain_pem: String,
     chain_key: String,
@@ -147,7 +150,10 @@ fn pki() -> Pki {
         .push(rcgen::DnType::CommonName, "backend.test");
     let chain_key = rcgen::KeyPair::generate().expect("key");
     let chain_leaf = chained.signed_by(&chain_key, &int).expect("sign");
+    let (self_pem, self_key, _) = crate::tls::cert("backend.test");
     Pki {
+        self_pem,
+        self_key,
         int_pem: int.pem(),
         chain_pem: format!("{}{}", chain_leaf.pem(), int.pem()),
         chain_key: chain_key.serialize_pem(),
@@ -312,7 +318,12 @@ async fn backend_with(p: &Pki, chain_pem: &str, key_pem: &str) -> Backend {
 /// Each location has its own upstream group: nginx keeps TLS sessions per peer of a
 /// group, and a session made without verification would carry its (failed) verify
 /// result into a location that verifies.
-fn write_conf(dir: &Path, port: u16, (backend, chained): (SocketAddr, SocketAddr), p: &Pki) {
+fn write_conf(
+    dir: &Path,
+    port: u16,
+    (backend, chained, selfsigned): (SocketAddr, SocketAddr, SocketAddr),
+    p: &Pki,
+) {
     let certs = dir.join("conf/certs");
     std::fs::create_dir_all(&certs).expect("mkdir");
     let (front_crt, front_key, _) = crate::tls::cert("front.test");
@@ -321,6 +332,7 @@ fn write_conf(dir: &Path, port: u16, (backend, chained): (SocketAddr, SocketAddr
         ("front.key", front_key.as_str()),
         ("ca.crt", p.ca_pem.as_str()),
         ("int.crt", p.int_pem.as_str()),
+        ("self.crt", p.self_pem.as_str()),
         ("other-ca.crt", p.other_ca_pem.as_str()),
         ("client.crt", p.client_pem.as_str()),
         ("client.key", p.client_key.as_str()),
@@ -337,6 +349,11 @@ fn write_conf(dir: &Path, port: u16, (backend, chained): (SocketAddr, SocketAddr
         ["chain1", "chain0", "chainint"]
             .iter()
             .map(|g| format!("    upstream {g}.test {{ server {chained}; }}\n")),
+    )
+    .chain(
+        ["self", "selftrusted"]
+            .iter()
+            .map(|g| format!("    upstream {g}.test {{ server {selfsigned}; }}\n")),
     )
     .collect();
     let conf = format!(
@@ -397,6 +414,18 @@ http {{
             proxy_ssl_name backend.test;
             proxy_ssl_verify_depth 0;
         }}
+        location /self/ {{
+            proxy_pass https://self.test/;
+            proxy_ssl_verify on;
+            proxy_ssl_trusted_certificate certs/ca.crt;
+            proxy_ssl_name backend.test;
+        }}
+        location /self-trusted/ {{
+            proxy_pass https://selftrusted.test/;
+            proxy_ssl_verify on;
+            proxy_ssl_trusted_certificate certs/self.crt;
+            proxy_ssl_name backend.test;
+        }}
         location /chain-int/ {{
             proxy_pass https://chainint.test/;
             proxy_ssl_verify on;
@@ -428,7 +457,12 @@ http {{
     std::fs::write(dir.join("conf/nginx.conf"), conf).expect("conf");
 }
 
-async fn run(bin: &Path, backends: (SocketAddr, SocketAddr), p: &Pki, label: &str) -> Proc {
+async fn run(
+    bin: &Path,
+    backends: (SocketAddr, SocketAddr, SocketAddr),
+    p: &Pki,
+    label: &str,
+) -> Proc {
     let dir = TempDir::new(label);
     let port = free_port();
     write_conf(dir.path(), port, backends, p);
@@ -498,6 +532,13 @@ const CASES: &[(&str, &str, &str)] = &[
     ("/chain-d0/", "HTTP/1.1 502 Bad Gateway", "(error page)"),
     // Only the intermediate trusted: OpenSSL wants a self-signed anchor.
     ("/chain-int/", "HTTP/1.1 502 Bad Gateway", "(error page)"),
+    // A self-signed certificate: refused unless it is itself trusted.
+    ("/self/", "HTTP/1.1 502 Bad Gateway", "(error page)"),
+    (
+        "/self-trusted/",
+        "HTTP/1.1 200 OK",
+        "sni=- proto=Some(TLSv1_2) suite=TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384 client=none host=selftrusted.test xfp=https",
+    ),
 ];
 
 /// The error-log messages of the handshakes that failed, as nginx words them: `want`
@@ -532,8 +573,10 @@ fn upstream_tls_settings_as_nginx() {
         let p = pki();
         let b = backend(&p).await;
         let chained = backend_with(&p, &p.chain_pem, &p.chain_key).await;
+        let selfsigned = backend_with(&p, &p.self_pem, &p.self_key).await;
+        let backends = (b.addr, chained.addr, selfsigned.addr);
         let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_sluice"));
-        let s = run(&bin, (b.addr, chained.addr), &p, "up-tls").await;
+        let s = run(&bin, backends, &p, "up-tls").await;
         let mut got = Vec::new();
         for (path, status, want) in CASES {
             let (st, body) = get(s.port, path).await;
@@ -544,12 +587,13 @@ fn upstream_tls_settings_as_nginx() {
         let (st, ip) = get(s.port, "/ip/").await;
         assert_eq!(st, "HTTP/1.1 200 OK");
         assert!(ip.starts_with("sni=- "), "{ip}");
-        let errors = handshake_errors(s.dir.path(), 4).await;
+        let errors = handshake_errors(s.dir.path(), 5).await;
         let want_errors = [
             format!("upstream SSL certificate does not match \"vname.test\" while SSL handshaking to upstream, client: 127.0.0.1, server: front.test, request: \"GET /vname/ HTTP/1.1\", upstream: \"https://{}/\", host: \"front.test\"", b.addr),
             format!("upstream SSL certificate verify error: (21:unable to verify the first certificate) while SSL handshaking to upstream, client: 127.0.0.1, server: front.test, request: \"GET /vca/ HTTP/1.1\", upstream: \"https://{}/\", host: \"front.test\"", b.addr),
             format!("upstream SSL certificate verify error: (20:unable to get local issuer certificate) while SSL handshaking to upstream, client: 127.0.0.1, server: front.test, request: \"GET /chain-d0/ HTTP/1.1\", upstream: \"https://{}/\", host: \"front.test\"", chained.addr),
             format!("upstream SSL certificate verify error: (2:unable to get issuer certificate) while SSL handshaking to upstream, client: 127.0.0.1, server: front.test, request: \"GET /chain-int/ HTTP/1.1\", upstream: \"https://{}/\", host: \"front.test\"", chained.addr),
+            format!("upstream SSL certificate verify error: (18:self-signed certificate) while SSL handshaking to upstream, client: 127.0.0.1, server: front.test, request: \"GET /self/ HTTP/1.1\", upstream: \"https://{}/\", host: \"front.test\"", selfsigned.addr),
         ];
         assert_eq!(errors, want_errors);
 
@@ -563,7 +607,7 @@ fn upstream_tls_settings_as_nginx() {
             eprintln!("nginx not on PATH: compared with the recorded expectations only");
             return;
         };
-        let n = run(&nginx, (b.addr, chained.addr), &p, "up-tls-nginx").await;
+        let n = run(&nginx, backends, &p, "up-tls-nginx").await;
         for ((path, ..), mine) in CASES.iter().zip(&got) {
             let theirs = get(n.port, path).await;
             assert_eq!(mine, &theirs, "{path}: sluice vs nginx");
@@ -571,7 +615,7 @@ fn upstream_tls_settings_as_nginx() {
         let (_, nginx_ip) = get(n.port, "/ip/").await;
         assert_eq!(ip, nginx_ip, "/ip/: sluice vs nginx");
         assert_eq!(
-            handshake_errors(n.dir.path(), 4).await,
+            handshake_errors(n.dir.path(), 5).await,
             want_errors,
             "nginx's log"
         );
@@ -584,7 +628,7 @@ fn upstream_tls_websocket_and_pool_keyed_by_tls_settings() {
         let p = pki();
         let b = backend(&p).await;
         let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_sluice"));
-        let s = run(&bin, (b.addr, b.addr), &p, "up-tls-ws").await;
+        let s = run(&bin, (b.addr, b.addr, b.addr), &p, "up-tls-ws").await;
         // wss:// to the front, TLS to the backend.
         let tls = connect(s.port, Some("front.test")).await;
         let url = format!("wss://front.test:{}/ws/chat", s.port);

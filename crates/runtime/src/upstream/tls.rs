@@ -158,17 +158,34 @@ impl ServerCertVerifier for Verifier {
         let Some(inner) = &self.inner else {
             return Ok(ServerCertVerified::assertion());
         };
+        // A trusted certificate presented as it is (a self-signed one, say) is accepted
+        // by OpenSSL; only the name is left to check.
+        if self
+            .anchors
+            .iter()
+            .any(|c| c.as_ref() == end_entity.as_ref())
+        {
+            let parsed = rustls::server::ParsedCertificate::try_from(end_entity)?;
+            rustls::client::verify_server_name(&parsed, server_name)?;
+            return Ok(ServerCertVerified::assertion());
+        }
         // The chain first (OpenSSL's verify result), then the name (`ngx_ssl_check_host()`).
-        match inner.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
-            Err(rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer))
-                if intermediates.is_empty() =>
-            {
-                return Err(rustls::Error::General(
-                    "(21:unable to verify the first certificate)".into(),
-                ));
+        if let Err(e) =
+            inner.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+        {
+            let general = |m: &str| Err(rustls::Error::General(m.into()));
+            // OpenSSL's first complaint about a self-signed leaf it does not trust.
+            if der::issuer_subject(end_entity).is_some_and(|(i, s)| i == s) {
+                return general("(18:self-signed certificate)");
             }
-            Err(e) => return Err(e),
-            Ok(_) => {}
+            return match e {
+                rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer)
+                    if intermediates.is_empty() =>
+                {
+                    general("(21:unable to verify the first certificate)")
+                }
+                e => Err(e),
+            };
         }
         openssl_chain_rules(end_entity, intermediates, &self.anchors, self.depth)?;
         Ok(ServerCertVerified::assertion())
