@@ -342,6 +342,7 @@ fn write_conf(
     let d = dir.display();
     let groups: String = [
         "default", "sni", "sniname", "verify", "vname", "vca", "client", "tls13", "ws", "ka",
+        "ciph",
     ]
     .iter()
     .map(|g| format!("    upstream {g}.test {{ server {backend}; keepalive 4; }}\n"))
@@ -401,6 +402,10 @@ http {{
             proxy_ssl_certificate_key certs/client.key;
         }}
         location /tls13/ {{ proxy_pass https://tls13.test/; proxy_ssl_protocols TLSv1.3; }}
+        location /ciphers/ {{
+            proxy_pass https://ciph.test/;
+            proxy_ssl_ciphers AES128-SHA:ECDHE-ECDSA-CHACHA20-POLY1305;
+        }}
         location /chain-d1/ {{
             proxy_pass https://chain1.test/;
             proxy_ssl_verify on;
@@ -522,6 +527,12 @@ const CASES: &[(&str, &str, &str)] = &[
         "/tls13/",
         "HTTP/1.1 200 OK",
         "sni=- proto=Some(TLSv1_3) suite=TLS13_AES_256_GCM_SHA384 client=none host=tls13.test xfp=https",
+    ),
+    // proxy_ssl_ciphers: the client offers the one TLSv1.2 suite both have.
+    (
+        "/ciphers/",
+        "HTTP/1.1 200 OK",
+        "sni=- proto=Some(TLSv1_2) suite=TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256 client=none host=ciph.test xfp=https",
     ),
     // Leaf, intermediate, root: within the default proxy_ssl_verify_depth 1.
     (

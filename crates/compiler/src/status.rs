@@ -100,6 +100,7 @@ pub static IMPLEMENTED: &[&str] = &[
     "proxy_ssl_verify_depth",
     "proxy_ssl_trusted_certificate",
     "proxy_ssl_protocols",
+    "proxy_ssl_ciphers",
     "proxy_ssl_certificate",
     "proxy_ssl_certificate_key",
     "proxy_ssl_session_reuse",

@@ -300,6 +300,29 @@ impl Checker<'_> {
                     .map_err(|m| self.emerg_nowhere(m))?;
                 }
             }
+            if let Some(list) = get("proxy_ssl_ciphers") {
+                match crate::table::ciphers::parse(list) {
+                    crate::table::ciphers::Ciphers::NoMatch => {
+                        return Err(self.emerg_nowhere(format!(
+                            "SSL_CTX_set_cipher_list(\"{list}\") failed (SSL: error:0A0000B9:SSL routines::no cipher match)"
+                        )));
+                    }
+                    crate::table::ciphers::Ciphers::Suites {
+                        lost: Some(lost), ..
+                    } => {
+                        let msg = format!("\"proxy_ssl_ciphers\" selects \"{lost}\", which rustls does not offer; it is left out");
+                        self.diags.push(
+                            sluice_parser::Diagnostic::new(
+                                sluice_parser::Level::Warn,
+                                msg,
+                                Some(origin),
+                            )
+                            .with_rule("tls-ciphers"),
+                        );
+                    }
+                    crate::table::ciphers::Ciphers::Suites { .. } => {}
+                }
+            }
             let verify = get("proxy_ssl_verify").is_some_and(|v| v.eq_ignore_ascii_case("on"));
             if verify {
                 let Some(trusted) = get("proxy_ssl_trusted_certificate").filter(|t| !t.is_empty())

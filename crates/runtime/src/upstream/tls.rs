@@ -91,6 +91,45 @@ fn client_config(t: &UpstreamTls, provider: &Arc<CryptoProvider>) -> Result<Clie
         }
         _ => None,
     };
+    // `proxy_ssl_ciphers` (an OpenSSL list, `DEFAULT` unless set) chooses among the
+    // TLSv1.2 suites, in its order; the TLSv1.3 suites stay, as in OpenSSL.
+    let chosen = match sluice_compiler::table::ciphers::parse(&t.ciphers) {
+        sluice_compiler::table::ciphers::Ciphers::Suites { chosen, .. } => chosen,
+        sluice_compiler::table::ciphers::Ciphers::NoMatch => Vec::new(),
+    };
+    let rank = |cs: &rustls::SupportedCipherSuite| {
+        if cs.version() == &rustls::version::TLS12 {
+            chosen
+                .iter()
+                .position(|n| *n == crate::tls::openssl_name(cs.suite()))
+        } else {
+            Some(0)
+        }
+    };
+    let mut suites: Vec<rustls::SupportedCipherSuite> = provider
+        .cipher_suites
+        .iter()
+        .filter(|cs| rank(cs).is_some())
+        .copied()
+        .collect();
+    suites.sort_by_key(|cs| (cs.version() == &rustls::version::TLS12, rank(cs)));
+    if !suites
+        .iter()
+        .any(|cs| cs.version() == &rustls::version::TLS12)
+    {
+        versions.retain(|v| v.version != rustls::ProtocolVersion::TLSv1_2);
+        if versions.is_empty() {
+            return Err(format!(
+                "\"proxy_ssl_ciphers {}\" leaves no TLSv1.2 cipher suite rustls offers, and \"proxy_ssl_protocols {}\" has no TLSv1.3 (sluice: tls-ciphers)",
+                t.ciphers,
+                t.protocols.words()
+            ));
+        }
+    }
+    let provider = Arc::new(CryptoProvider {
+        cipher_suites: suites,
+        ..(**provider).clone()
+    });
     let verifier = Arc::new(Verifier {
         inner,
         anchors,
@@ -104,7 +143,7 @@ fn client_config(t: &UpstreamTls, provider: &Arc<CryptoProvider>) -> Result<Clie
         .with_custom_certificate_verifier(verifier);
     let mut cfg = match &t.client_cert {
         Some(pair) => {
-            let key = crate::tls::load_pair(pair, provider)?;
+            let key = crate::tls::load_pair(pair, &provider)?;
             builder.with_client_cert_resolver(Arc::new(ClientCert(Arc::new(key))))
         }
         None => builder.with_no_client_auth(),
