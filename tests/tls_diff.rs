@@ -318,12 +318,54 @@ async fn backend_with(p: &Pki, chain_pem: &str, key_pem: &str) -> Backend {
 /// Each location has its own upstream group: nginx keeps TLS sessions per peer of a
 /// group, and a session made without verification would carry its (failed) verify
 /// result into a location that verifies.
-fn write_conf(
-    dir: &Path,
-    port: u16,
-    (backend, chained, selfsigned): (SocketAddr, SocketAddr, SocketAddr),
-    p: &Pki,
-) {
+/// The backends a configuration proxies to.
+#[derive(Clone, Copy)]
+struct Addrs {
+    backend: SocketAddr,
+    chained: SocketAddr,
+    selfsigned: SocketAddr,
+    /// Answers a ClientHello with plain HTTP.
+    junk: SocketAddr,
+    /// Closes after reading the ClientHello.
+    closes: SocketAddr,
+}
+
+/// A server that reads what the client sends first, then writes `reply` and waits for
+/// the client to close (or, with no reply, closes at once).
+async fn not_tls(reply: &'static [u8]) -> SocketAddr {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = l.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let t = Duration::from_secs(5);
+                let _ = tokio::time::timeout(t, s.read(&mut buf)).await;
+                if reply.is_empty() {
+                    return;
+                }
+                let _ = s.write_all(reply).await;
+                while let Ok(Ok(n)) = tokio::time::timeout(t, s.read(&mut buf)).await {
+                    if n == 0 {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+fn write_conf(dir: &Path, port: u16, a: Addrs, p: &Pki) {
+    let Addrs {
+        backend,
+        chained,
+        selfsigned,
+        junk,
+        closes,
+    } = a;
     let certs = dir.join("conf/certs");
     std::fs::create_dir_all(&certs).expect("mkdir");
     let (front_crt, front_key, _) = crate::tls::cert("front.test");
@@ -356,6 +398,10 @@ fn write_conf(
             .iter()
             .map(|g| format!("    upstream {g}.test {{ server {selfsigned}; }}\n")),
     )
+    .chain([
+        format!("    upstream junk.test {{ server {junk}; }}\n"),
+        format!("    upstream closes.test {{ server {closes}; }}\n"),
+    ])
     .collect();
     let conf = format!(
         r#"pid {d}/run.pid;
@@ -431,6 +477,8 @@ http {{
             proxy_ssl_trusted_certificate certs/self.crt;
             proxy_ssl_name backend.test;
         }}
+        location /junk/ {{ proxy_pass https://junk.test/; }}
+        location /closes/ {{ proxy_pass https://closes.test/; }}
         location /chain-int/ {{
             proxy_pass https://chainint.test/;
             proxy_ssl_verify on;
@@ -462,12 +510,7 @@ http {{
     std::fs::write(dir.join("conf/nginx.conf"), conf).expect("conf");
 }
 
-async fn run(
-    bin: &Path,
-    backends: (SocketAddr, SocketAddr, SocketAddr),
-    p: &Pki,
-    label: &str,
-) -> Proc {
+async fn run(bin: &Path, backends: Addrs, p: &Pki, label: &str) -> Proc {
     let dir = TempDir::new(label);
     let port = free_port();
     write_conf(dir.path(), port, backends, p);
@@ -550,6 +593,9 @@ const CASES: &[(&str, &str, &str)] = &[
         "HTTP/1.1 200 OK",
         "sni=- proto=Some(TLSv1_2) suite=TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384 client=none host=selftrusted.test xfp=https",
     ),
+    // Not TLS: plain HTTP back, or a close.
+    ("/junk/", "HTTP/1.1 502 Bad Gateway", "(error page)"),
+    ("/closes/", "HTTP/1.1 502 Bad Gateway", "(error page)"),
 ];
 
 /// The error-log messages of the handshakes that failed, as nginx words them: `want`
@@ -585,7 +631,13 @@ fn upstream_tls_settings_as_nginx() {
         let b = backend(&p).await;
         let chained = backend_with(&p, &p.chain_pem, &p.chain_key).await;
         let selfsigned = backend_with(&p, &p.self_pem, &p.self_key).await;
-        let backends = (b.addr, chained.addr, selfsigned.addr);
+        let backends = Addrs {
+            backend: b.addr,
+            chained: chained.addr,
+            selfsigned: selfsigned.addr,
+            junk: not_tls(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n").await,
+            closes: not_tls(b"").await,
+        };
         let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_sluice"));
         let s = run(&bin, backends, &p, "up-tls").await;
         let mut got = Vec::new();
@@ -598,13 +650,15 @@ fn upstream_tls_settings_as_nginx() {
         let (st, ip) = get(s.port, "/ip/").await;
         assert_eq!(st, "HTTP/1.1 200 OK");
         assert!(ip.starts_with("sni=- "), "{ip}");
-        let errors = handshake_errors(s.dir.path(), 5).await;
+        let errors = handshake_errors(s.dir.path(), 7).await;
         let want_errors = [
             format!("upstream SSL certificate does not match \"vname.test\" while SSL handshaking to upstream, client: 127.0.0.1, server: front.test, request: \"GET /vname/ HTTP/1.1\", upstream: \"https://{}/\", host: \"front.test\"", b.addr),
             format!("upstream SSL certificate verify error: (21:unable to verify the first certificate) while SSL handshaking to upstream, client: 127.0.0.1, server: front.test, request: \"GET /vca/ HTTP/1.1\", upstream: \"https://{}/\", host: \"front.test\"", b.addr),
             format!("upstream SSL certificate verify error: (20:unable to get local issuer certificate) while SSL handshaking to upstream, client: 127.0.0.1, server: front.test, request: \"GET /chain-d0/ HTTP/1.1\", upstream: \"https://{}/\", host: \"front.test\"", chained.addr),
             format!("upstream SSL certificate verify error: (2:unable to get issuer certificate) while SSL handshaking to upstream, client: 127.0.0.1, server: front.test, request: \"GET /chain-int/ HTTP/1.1\", upstream: \"https://{}/\", host: \"front.test\"", chained.addr),
             format!("upstream SSL certificate verify error: (18:self-signed certificate) while SSL handshaking to upstream, client: 127.0.0.1, server: front.test, request: \"GET /self/ HTTP/1.1\", upstream: \"https://{}/\", host: \"front.test\"", selfsigned.addr),
+            format!("SSL_do_handshake() failed (SSL: error:0A00010B:SSL routines::wrong version number) while SSL handshaking to upstream, client: 127.0.0.1, server: front.test, request: \"GET /junk/ HTTP/1.1\", upstream: \"https://{}/\", host: \"front.test\"", backends.junk),
+            format!("peer closed connection in SSL handshake while SSL handshaking to upstream, client: 127.0.0.1, server: front.test, request: \"GET /closes/ HTTP/1.1\", upstream: \"https://{}/\", host: \"front.test\"", backends.closes),
         ];
         assert_eq!(errors, want_errors);
 
@@ -626,7 +680,7 @@ fn upstream_tls_settings_as_nginx() {
         let (_, nginx_ip) = get(n.port, "/ip/").await;
         assert_eq!(ip, nginx_ip, "/ip/: sluice vs nginx");
         assert_eq!(
-            handshake_errors(n.dir.path(), 5).await,
+            handshake_errors(n.dir.path(), 7).await,
             want_errors,
             "nginx's log"
         );
@@ -639,7 +693,14 @@ fn upstream_tls_websocket_and_pool_keyed_by_tls_settings() {
         let p = pki();
         let b = backend(&p).await;
         let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_sluice"));
-        let s = run(&bin, (b.addr, b.addr, b.addr), &p, "up-tls-ws").await;
+        let all = Addrs {
+            backend: b.addr,
+            chained: b.addr,
+            selfsigned: b.addr,
+            junk: b.addr,
+            closes: b.addr,
+        };
+        let s = run(&bin, all, &p, "up-tls-ws").await;
         // wss:// to the front, TLS to the backend.
         let tls = connect(s.port, Some("front.test")).await;
         let url = format!("wss://front.test:{}/ws/chat", s.port);

@@ -393,15 +393,14 @@ pub async fn handshake(
 /// nginx's words for a failed upstream handshake (OpenSSL 3's reasons).
 fn error_text(e: &std::io::Error, name: &str) -> String {
     let Some(tls) = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) else {
-        return match e.kind() {
-            std::io::ErrorKind::UnexpectedEof => "peer closed connection in SSL handshake".into(),
-            _ => {
-                let errno = e.raw_os_error().unwrap_or(104);
-                format!(
-                    "SSL_do_handshake() failed ({errno}: {})",
-                    sluice_compiler::strerror(errno)
-                )
-            }
+        // `ngx_ssl_handshake()`: the peer went away (`ngx_connection_error()` adds the
+        // errno when there is one: a reset, as nginx 1.22.1 logged it).
+        return match e.raw_os_error() {
+            Some(errno) => format!(
+                "peer closed connection in SSL handshake ({errno}: {})",
+                sluice_compiler::strerror(errno)
+            ),
+            None => "peer closed connection in SSL handshake".into(),
         };
     };
     let verify =
