@@ -384,7 +384,7 @@ fn write_conf(dir: &Path, port: u16, a: Addrs, p: &Pki) {
     let d = dir.display();
     let groups: String = [
         "default", "sni", "sniname", "verify", "vname", "vca", "client", "tls13", "ws", "ka",
-        "ciph",
+        "ciph", "kavar",
     ]
     .iter()
     .map(|g| format!("    upstream {g}.test {{ server {backend}; keepalive 4; }}\n"))
@@ -496,6 +496,13 @@ http {{
             proxy_pass https://ka.test/;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
+        }}
+        location /ka-var/ {{
+            proxy_pass https://kavar.test/;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_ssl_server_name on;
+            proxy_ssl_name $arg_n;
         }}
         location /ka-sni/ {{
             proxy_pass https://ka.test/;
@@ -759,6 +766,31 @@ fn upstream_tls_websocket_and_pool_keyed_by_tls_settings() {
             "not shared across TLS settings: {conns:?}"
         );
         assert_eq!(b.conns.load(Ordering::SeqCst) - before, 2, "{conns:?}");
+
+        // A proxy_ssl_name with variables: the name is part of the key.
+        let mut seen = Vec::new();
+        for n in ["a.test", "a.test", "b.test", "a.test"] {
+            let mut c = connect(s.port, Some("front.test")).await;
+            let r = exchange(
+                &mut c,
+                &format!(
+                    "GET /ka-var/?n={n} HTTP/1.1\r\nHost: front.test\r\nConnection: close\r\n\r\n"
+                ),
+            )
+            .await;
+            let b = body(&r).to_string();
+            let sni = b.split(' ').next().unwrap_or_default().to_string();
+            let conn = b.rsplit("conn=").next().unwrap_or_default().to_string();
+            seen.push((sni, conn));
+        }
+        assert_eq!(seen[0].0, "sni=a.test", "{seen:?}");
+        assert_eq!(seen[2].0, "sni=b.test", "{seen:?}");
+        assert_eq!(seen[0], seen[1], "reused for the same name: {seen:?}");
+        assert_eq!(seen[0], seen[3], "reused for the same name: {seen:?}");
+        assert_ne!(
+            seen[0].1, seen[2].1,
+            "not reused for another name: {seen:?}"
+        );
     });
 }
 

@@ -68,6 +68,8 @@ pub struct UpstreamInfo {
     pub response_length: u64,
     /// The upstream is `https://`.
     pub https: bool,
+    /// The keepalive pool's key for the TLS settings of the connection (0: plain).
+    pub tls_key: u64,
     /// The URI sent upstream (for the error log's `upstream: "..."`).
     pub uri: Bytes,
 }

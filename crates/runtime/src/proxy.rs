@@ -669,7 +669,21 @@ async fn try_peer(
     body: &[u8],
 ) -> Result<(UpIo, UpHead), UpError> {
     let conf = req.conf;
-    let tls_key = if tls.is_some() { conf.proxy_ssl.key } else { 0 };
+    // The pool key of the TLS settings: with a `proxy_ssl_name` that has variables, the
+    // name evaluated now is part of it (a connection made for one SNI name is not reused
+    // for another).
+    let tls_key = match (tls, &conf.proxy_ssl.name) {
+        (None, _) => 0,
+        (Some(_), Some(t)) if t.parts.iter().any(|p| matches!(p, TPart::Var(_))) => {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            conf.proxy_ssl.key.hash(&mut h);
+            req.eval(t).hash(&mut h);
+            h.finish() | 1
+        }
+        (Some(_), _) => conf.proxy_ssl.key | 1,
+    };
+    req.upstream.tls_key = tls_key;
     let pooled = group
         .and_then(|g| req.table.upstreams.get(g))
         .filter(|g| g.keepalive > 0)
@@ -1162,11 +1176,7 @@ async fn relay<C: AsyncRead + AsyncWrite + Unpin + Send>(
             // The peer's address is known: no getpeername() per request.
             {
                 let addr = peer_addr;
-                let tls_key = if req.upstream.https {
-                    conf.proxy_ssl.key
-                } else {
-                    0
-                };
+                let tls_key = req.upstream.tls_key;
                 shared
                     .pool
                     .put(&g.name, tls_key, addr, up_io, g.keepalive, 0);
