@@ -291,6 +291,17 @@ impl Checker<'_> {
                         "no \"proxy_ssl_certificate_key\" is defined for certificate \"{cert}\""
                     )));
                 };
+                if cert.contains('$') || key.contains('$') {
+                    let msg = "\"proxy_ssl_certificate\" with variables is not implemented: no client certificate is sent";
+                    self.diags.push(
+                        sluice_parser::Diagnostic::new(
+                            sluice_parser::Level::Warn,
+                            msg,
+                            Some(origin),
+                        )
+                        .with_rule("not-implemented"),
+                    );
+                }
                 if let (Some(load), false) = (loader, cert.contains('$') || key.contains('$')) {
                     let (cert, key) = (self.conf_path(cert), self.conf_path(key));
                     load(crate::TlsFile::Pair {

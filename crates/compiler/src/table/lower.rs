@@ -1516,6 +1516,10 @@ impl Lower {
         }
         let cert = set.iter().find(|(n, _)| n == "proxy_ssl_certificate");
         let key = set.iter().find(|(n, _)| n == "proxy_ssl_certificate_key");
+        // With variables (loaded per request by nginx): not supported, the checker warns.
+        let has_var = |w: &[String]| w.first().is_some_and(|v| v.contains('$'));
+        let cert = cert.filter(|(_, w)| !has_var(w));
+        let key = key.filter(|(_, w)| !has_var(w));
         if let (Some((_, c)), Some((_, k))) = (cert, key) {
             t.client_cert = Some(CertPair {
                 cert: self.conf_path(c.first().map_or("", String::as_str)),
