@@ -478,6 +478,11 @@ http {{
             proxy_ssl_name backend.test;
         }}
         location /junk/ {{ proxy_pass https://junk.test/; }}
+        location /if/ {{
+            if ($arg_go) {{
+                proxy_pass https://default.test;
+            }}
+        }}
         location /closes/ {{ proxy_pass https://closes.test/; }}
         location /chain-int/ {{
             proxy_pass https://chainint.test/;
@@ -599,6 +604,12 @@ const CASES: &[(&str, &str, &str)] = &[
         "/self-trusted/",
         "HTTP/1.1 200 OK",
         "sni=- proto=Some(TLSv1_2) suite=TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384 client=none host=selftrusted.test xfp=https",
+    ),
+    // proxy_pass inside `if` only.
+    (
+        "/if/?go=1",
+        "HTTP/1.1 200 OK",
+        "sni=- proto=Some(TLSv1_2) suite=TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384 client=none host=default.test xfp=https",
     ),
     // Not TLS: plain HTTP back, or a close.
     ("/junk/", "HTTP/1.1 502 Bad Gateway", "(error page)"),

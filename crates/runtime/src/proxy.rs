@@ -684,13 +684,20 @@ async fn try_peer(
         (Some(_), _) => conf.proxy_ssl.key | 1,
     };
     req.upstream.tls_key = tls_key;
+    // nginx closes an idle kept-alive connection as soon as the upstream closes it (or
+    // sends anything, a TLS close_notify say: `ngx_http_upstream_keepalive_close_handler()`);
+    // sluice looks when it takes one, and skips those.
     let pooled = group
         .and_then(|g| req.table.upstreams.get(g))
         .filter(|g| g.keepalive > 0)
         .and_then(|g| {
-            shared
-                .pool
-                .take(&g.name, tls_key, addr, g.keepalive_timeout)
+            std::iter::from_fn(|| {
+                shared
+                    .pool
+                    .take(&g.name, tls_key, addr, g.keepalive_timeout)
+            })
+            .take(g.keepalive.max(1))
+            .find(|(io, _)| crate::upstream::tls::idle_and_open(io))
         });
     let mut io = match pooled {
         Some((io, _)) => io,

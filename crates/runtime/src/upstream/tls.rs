@@ -35,21 +35,39 @@ pub type Clients = HashMap<u64, Arc<ClientConfig>>;
 pub fn build(table: &RoutingTable) -> Result<Clients, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut out = Clients::new();
-    for s in &table.servers {
-        for conf in s.locs.iter().chain(std::iter::once(&s.conf)) {
-            let tls_pass = match &conf.handler {
-                Handler::Proxy(p) => match &**p {
-                    sluice_compiler::table::ProxyPass::Static { tls, .. } => *tls,
-                    sluice_compiler::table::ProxyPass::Dynamic(_) => true,
-                },
-                Handler::Static => false,
-            };
-            if !tls_pass || out.contains_key(&conf.proxy_ssl.key) {
-                continue;
+    // Every location configuration: the locations', the servers', and those of `if`
+    // blocks, where `proxy_pass` may stand on its own.
+    let mut confs: Vec<&Arc<sluice_compiler::table::LocConf>> = Vec::new();
+    let mut todo: Vec<&Arc<sluice_compiler::table::LocConf>> = table
+        .servers
+        .iter()
+        .flat_map(|s| s.locs.iter().chain(std::iter::once(&s.conf)))
+        .collect();
+    while let Some(c) = todo.pop() {
+        confs.push(c);
+        let mut ops: Vec<&sluice_compiler::table::RewriteOp> = c.rewrites.iter().collect();
+        while let Some(op) = ops.pop() {
+            if let sluice_compiler::table::RewriteOp::If { conf, body, .. } = op {
+                if let Some(inner) = conf {
+                    todo.push(inner);
+                }
+                ops.extend(body.iter());
             }
-            let cfg = client_config(&conf.proxy_ssl, &provider)?;
-            out.insert(conf.proxy_ssl.key, Arc::new(cfg));
         }
+    }
+    for conf in confs {
+        let tls_pass = match &conf.handler {
+            Handler::Proxy(p) => match &**p {
+                sluice_compiler::table::ProxyPass::Static { tls, .. } => *tls,
+                sluice_compiler::table::ProxyPass::Dynamic(_) => true,
+            },
+            Handler::Static => false,
+        };
+        if !tls_pass || out.contains_key(&conf.proxy_ssl.key) {
+            continue;
+        }
+        let cfg = client_config(&conf.proxy_ssl, &provider)?;
+        out.insert(conf.proxy_ssl.key, Arc::new(cfg));
     }
     Ok(out)
 }
@@ -468,6 +486,15 @@ impl UpIo {
             UpIo::Tls(s) => s.get_ref().0,
         }
     }
+}
+
+/// Whether an idle upstream connection is still usable: nothing to read (no EOF, no
+/// byte), looked at without waiting and without consuming anything.
+pub fn idle_and_open(io: &UpIo) -> bool {
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    let mut byte = [0u8; 1];
+    let mut buf = ReadBuf::new(&mut byte);
+    matches!(io.tcp().poll_peek(&mut cx, &mut buf), Poll::Pending)
 }
 
 impl AsyncRead for UpIo {
