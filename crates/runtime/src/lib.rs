@@ -150,7 +150,8 @@ impl Shared {
 /// Idle upstream connections by peer address, each tagged with its group and its TLS
 /// settings (`UpstreamTls::key`, 0 for plain HTTP: a connection is reused only by a
 /// location with the same `proxy_ssl_*` values) — the keepalive pool of SEMANTICS §8.8.
-/// Connections that saw an error never come back here.
+/// Connections that saw an error never come back here; one the upstream closed while it
+/// was idle is skipped when taken (`upstream::tls::idle_and_open`).
 /// Looking up and returning a connection allocates nothing once a group has been seen.
 #[derive(Default)]
 pub struct Pool {
