@@ -11,6 +11,7 @@
   proxy-bench.py report TSV ...      the Markdown table, medians and sluice/nginx ratios
   proxy-bench.py report --static TSV ...   the same without the upstream columns
                                      (bench/static-bench.sh)
+  proxy-bench.py report-tls TSV ...  the same for bench/tls-bench.sh (no upstream columns)
 """
 import os
 import re
@@ -185,6 +186,48 @@ def report(tsv, meta, static=False):
             size, cr, "met" if cr <= 1.0 else "MISSED", pr, "met" if pr <= 1.0 else "MISSED", rr))
 
 
+def report_tls(tsv, meta):
+    # tsv rows as for report(); the first column is the mode (hs13, hs12, ka13)
+    rows = {}
+    for line in open(tsv):
+        f = line.split()
+        reqs, secs, rps, p99 = int(f[3]), float(f[4]), float(f[5]), float(f[7])
+        bad, tk, hz = int(f[8]) + int(f[9]), int(f[10]), int(f[11])
+        cpu_s = tk / hz
+        rows.setdefault((f[0], f[1]), []).append({
+            "rps": rps, "p99": p99, "bad": bad,
+            "cpu_us": cpu_s / reqs * 1e6 if reqs else float("nan"), "util": cpu_s / secs,
+        })
+    names = {"hs13": "new conn/request, TLSv1.3", "hs12": "new conn/request, TLSv1.2",
+             "ka13": "keep-alive, TLSv1.3"}
+    print(meta)
+    print()
+    print("| mode | server | req/s median (min–max) | p99 ms median (min–max) | server CPU µs/req median (min–max) | server CPU use | errors |")
+    print("|------|--------|-----------------------:|------------------------:|-----------------------------------:|---------------:|-------:|")
+    modes = []
+    for (mode, _tool) in rows:
+        if mode not in modes:
+            modes.append(mode)
+    med = {}
+    for mode in modes:
+        for tool in ("nginx", "sluice"):
+            r = rows.get((mode, tool))
+            if not r:
+                continue
+            m = {k: statistics.median(x[k] for x in r) for k in ("rps", "p99", "cpu_us", "util")}
+            rng = lambda k, fmt: (fmt % min(x[k] for x in r)) + "–" + (fmt % max(x[k] for x in r))
+            med[(mode, tool)] = m
+            print("| %s | %s | %.0f (%s) | %.2f (%s) | %.1f (%s) | %.0f%% | %d |" % (
+                names.get(mode, mode), tool, m["rps"], rng("rps", "%.0f"), m["p99"], rng("p99", "%.2f"),
+                m["cpu_us"], rng("cpu_us", "%.1f"), m["util"] * 100, sum(x["bad"] for x in r)))
+    print()
+    for mode in modes:
+        n, s = med.get((mode, "nginx")), med.get((mode, "sluice"))
+        if n and s:
+            print("%s: sluice/nginx req/s %.2f, CPU per request %.2f, p99 %.2f" % (
+                names.get(mode, mode), s["rps"] / n["rps"], s["cpu_us"] / n["cpu_us"], s["p99"] / n["p99"]))
+
+
 def main():
     cmd, args = sys.argv[1], sys.argv[2:]
     if cmd == "ticks":
@@ -201,6 +244,8 @@ def main():
         report(args[1], " ".join(args[2:]), static=True)
     elif cmd == "report":
         report(args[0], " ".join(args[1:]))
+    elif cmd == "report-tls":
+        report_tls(args[0], " ".join(args[1:]))
     else:
         raise SystemExit(__doc__)
 

@@ -16,4 +16,5 @@ mod reload;
 mod socketio;
 mod stub_status;
 mod tls;
+mod tls_diff;
 mod websocket;

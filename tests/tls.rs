@@ -25,7 +25,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 /// Accepts every certificate: the tests look at which one was presented.
 #[derive(Debug)]
-struct AcceptAny(Arc<rustls::crypto::CryptoProvider>);
+pub(crate) struct AcceptAny(pub(crate) Arc<rustls::crypto::CryptoProvider>);
 
 impl ServerCertVerifier for AcceptAny {
     fn verify_server_cert(
@@ -86,7 +86,7 @@ fn client_config(sni: bool) -> Arc<ClientConfig> {
 }
 
 /// A TLS connection to `port` with `sni` (`None`: no SNI extension at all).
-async fn connect(port: u16, sni: Option<&str>) -> TlsStream<TcpStream> {
+pub(crate) async fn connect(port: u16, sni: Option<&str>) -> TlsStream<TcpStream> {
     let tcp = TcpStream::connect(("127.0.0.1", port))
         .await
         .expect("connect");
@@ -108,19 +108,19 @@ fn presented(s: &TlsStream<TcpStream>) -> Vec<u8> {
 }
 
 /// Sends one request (with `Connection: close`) and reads the whole answer.
-async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(s: &mut S, req: &str) -> String {
+pub(crate) async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(s: &mut S, req: &str) -> String {
     s.write_all(req.as_bytes()).await.expect("write");
     let mut out = Vec::new();
     let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await;
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn body(resp: &str) -> &str {
+pub(crate) fn body(resp: &str) -> &str {
     resp.split_once("\r\n\r\n").map_or("", |(_, b)| b)
 }
 
 /// A self-signed certificate (PEM cert, PEM key, DER cert) for `name`.
-fn cert(name: &str) -> (String, String, Vec<u8>) {
+pub(crate) fn cert(name: &str) -> (String, String, Vec<u8>) {
     let c = rcgen::generate_simple_self_signed(vec![name.to_string()]).expect("rcgen");
     (
         c.cert.pem(),
@@ -129,7 +129,7 @@ fn cert(name: &str) -> (String, String, Vec<u8>) {
     )
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -137,10 +137,10 @@ fn free_port() -> u16 {
 }
 
 /// A server process, killed on drop.
-struct Proc {
+pub(crate) struct Proc {
     child: Child,
-    port: u16,
-    dir: TempDir,
+    pub(crate) port: u16,
+    pub(crate) dir: TempDir,
 }
 
 impl Drop for Proc {
@@ -161,7 +161,7 @@ impl Drop for Proc {
 }
 
 /// Starts `bin` on prefix `dir` with `conf` (relative to the prefix) and waits for `port`.
-async fn start(bin: &Path, dir: TempDir, conf: &str, port: u16) -> Proc {
+pub(crate) async fn start(bin: &Path, dir: TempDir, conf: &str, port: u16) -> Proc {
     let child = Command::new(bin)
         .arg("-p")
         .arg(format!("{}/", dir.path().display()))
@@ -300,7 +300,7 @@ fn rt() -> tokio::runtime::Runtime {
 }
 
 /// Runs `f` with a deadline, so no test can hang.
-fn bounded<F: std::future::Future<Output = ()>>(secs: u64, f: F) {
+pub(crate) fn bounded<F: std::future::Future<Output = ()>>(secs: u64, f: F) {
     rt().block_on(async {
         tokio::time::timeout(Duration::from_secs(secs), f)
             .await

@@ -12,6 +12,7 @@ fn options(a: &Args) -> Options {
         globals: a.globals.clone(),
         touch_system: true,
         want_tree: true,
+        tls_loader: Some(sluice_runtime::tls::load_file),
     }
 }
 

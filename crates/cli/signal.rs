@@ -14,6 +14,7 @@ pub fn send(a: &Args, name: &str) -> ExitCode {
         globals: a.globals.clone(),
         touch_system: false,
         want_tree: false,
+        tls_loader: None,
     };
     let out = check(&opts);
     for d in out.parse_diags.iter().chain(out.post_diags.iter()) {

@@ -13,6 +13,7 @@ pub fn run(a: &Args) -> ExitCode {
         globals: a.globals.clone(),
         touch_system: true,
         want_tree: false,
+        tls_loader: Some(sluice_runtime::tls::load_file),
     };
     let out = check(&opts);
     if a.json {

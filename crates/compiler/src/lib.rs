@@ -15,7 +15,7 @@ pub mod status;
 pub mod table;
 pub mod variables;
 
-pub use check::{check, strerror, CheckOutcome, Options};
+pub use check::{check, strerror, CheckOutcome, Options, TlsFile, TlsLoader};
 pub use sluice_parser::units::parse_time;
 pub use sluice_parser::{ast, Diagnostic, FileId, Level};
 pub use source::{SourceFile, SourceMap};

@@ -268,11 +268,7 @@ pub fn realip(req: &mut Req<'_>, conf: &RealIp) {
         return;
     }
     let values: Vec<&[u8]> = match &conf.header {
-        RealIpHeader::XRealIp => req
-            .head
-            .header(b"x-real-ip")
-            .into_iter()
-            .collect(),
+        RealIpHeader::XRealIp => req.head.header(b"x-real-ip").into_iter().collect(),
         RealIpHeader::XForwardedFor => req
             .head
             .headers
@@ -280,11 +276,7 @@ pub fn realip(req: &mut Req<'_>, conf: &RealIp) {
             .filter(|(n, _)| n.eq_ignore_ascii_case(b"x-forwarded-for"))
             .map(|(_, v)| v)
             .collect(),
-        RealIpHeader::Other(name) => req
-            .head
-            .header(name.as_bytes())
-            .into_iter()
-            .collect(),
+        RealIpHeader::Other(name) => req.head.header(name.as_bytes()).into_iter().collect(),
     };
     if values.is_empty() {
         return;

@@ -135,7 +135,7 @@ pub async fn serve<C: AsyncRead + AsyncWrite + Unpin + Send>(
     local: SocketAddr,
     addr: sluice_compiler::table::ListenAddr,
     conn_no: u64,
-    https: bool,
+    tls: Option<Arc<crate::tls::TlsInfo>>,
 ) {
     let mut buf = BytesMut::with_capacity(1024);
     let mut served: u64 = 0;
@@ -206,7 +206,7 @@ pub async fn serve<C: AsyncRead + AsyncWrite + Unpin + Send>(
         // the request ends, so neither an idle keep-alive connection nor a tunnel holds it.
         let handled = Box::pin(handle(
             &shared, &live, l, head, start, http09, &mut io, &mut buf, peer, local, conn_no,
-            served, https,
+            served, &tls,
         ))
         .await;
         match handled {
@@ -222,7 +222,7 @@ pub async fn serve<C: AsyncRead + AsyncWrite + Unpin + Send>(
                 crate::log::access(&shared, &mut req);
                 // nginx closes both sides of a finished tunnel at once (no lingering
                 // close); over TLS the close_notify goes out first.
-                if https {
+                if tls.is_some() {
                     let _ = io.shutdown().await;
                 }
                 return;
@@ -276,7 +276,7 @@ async fn handle<'t, C: AsyncRead + AsyncWrite + Unpin + Send>(
     local: SocketAddr,
     conn_no: u64,
     served: u64,
-    https: bool,
+    tls: &Option<Arc<crate::tls::TlsInfo>>,
 ) -> Handled<'t> {
     let table = &live.table;
     let (server, host) = match server_for(table, l, head.host.as_deref()) {
@@ -299,11 +299,12 @@ async fn handle<'t, C: AsyncRead + AsyncWrite + Unpin + Send>(
         http09,
         host,
         (peer, local),
-        https,
+        tls.is_some(),
         start,
         (conn_no, served),
     );
     req.stats = Some(shared);
+    req.tls = tls.clone();
     let target = req.head.target.clone();
     let path_start = if target.starts_with(b"/") {
         0

@@ -64,8 +64,12 @@ pub struct UpstreamInfo {
     pub bytes_sent: u64,
     /// Body length of the response.
     pub response_length: u64,
-    /// The URI sent upstream (`u->uri`, for the error log's `upstream: "..."`).
-    pub uri: Vec<u8>,
+    /// The upstream is `https://`.
+    pub https: bool,
+    /// The keepalive pool's key for the TLS settings of the connection (0: plain).
+    pub tls_key: u64,
+    /// The URI sent upstream (for the error log's `upstream: "..."`).
+    pub uri: Bytes,
 }
 
 /// The state of one request.
@@ -74,6 +78,8 @@ pub struct Req<'t> {
     pub table: &'t RoutingTable,
     /// The balancers of that table.
     pub balancers: &'t [crate::upstream::balance::Balancer],
+    /// The TLS client configurations for `https://` upstreams.
+    pub tls_clients: &'t crate::upstream::tls::Clients,
     /// The server chosen.
     pub server: &'t Server,
     /// The location's (or server's) configuration.
@@ -96,6 +102,8 @@ pub struct Req<'t> {
     pub local: SocketAddr,
     /// `https`.
     pub https: bool,
+    /// The TLS connection's parameters (`$ssl_protocol`, `$ssl_cipher`, ...).
+    pub tls: Option<std::sync::Arc<crate::tls::TlsInfo>>,
     /// The subject and captures of the last regex match.
     pub captures: Option<(Vec<u8>, Captures)>,
     /// User variable cache.
@@ -202,6 +210,7 @@ impl<'t> Req<'t> {
         Req {
             table: &live.table,
             balancers: &live.balancers,
+            tls_clients: &live.upstream_tls,
             server,
             conf: &server.conf,
             head,
@@ -213,6 +222,7 @@ impl<'t> Req<'t> {
             peer,
             local,
             https,
+            tls: None,
             captures: None,
             user: Vec::new(),
             proxy_host: Bytes::new(),
@@ -260,6 +270,7 @@ impl<'t> Req<'t> {
         Req {
             table: self.table,
             balancers: self.balancers,
+            tls_clients: self.tls_clients,
             server: self.server,
             conf: &self.server.conf,
             head,
@@ -307,6 +318,7 @@ impl<'t> Req<'t> {
                     .clone()
                     .unwrap_or_else(|| self.head.method.clone()),
             ),
+            tls: self.tls.clone(),
             realip_orig: self.realip_orig,
             www_authenticate: None,
             stats: self.stats,
@@ -561,6 +573,24 @@ impl Req<'_> {
             ServerName => s(self.server.name.clone()),
             Scheme => Bytes::from_static(if self.https { b"https" } else { b"http" }),
             Https => Bytes::from_static(if self.https { b"on" } else { b"" }),
+            SslProtocol => self
+                .tls
+                .as_ref()
+                .map_or(Bytes::new(), |t| Bytes::from_static(t.protocol.as_bytes())),
+            SslCipher => self
+                .tls
+                .as_ref()
+                .map_or(Bytes::new(), |t| Bytes::from_static(t.cipher.as_bytes())),
+            SslServerName => self
+                .tls
+                .as_ref()
+                .and_then(|t| t.server_name.as_deref())
+                .map_or(Bytes::new(), Bytes::copy_from_slice),
+            SslSessionReused => match &self.tls {
+                Some(t) if t.reused => Bytes::from_static(b"r"),
+                Some(_) => Bytes::from_static(b"."),
+                None => Bytes::new(),
+            },
             RequestUri => self.head.target.clone(),
             Uri | DocumentUri => Bytes::copy_from_slice(&self.uri),
             Request => {

@@ -33,7 +33,6 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
-use tokio::net::TcpStream;
 use upstream::balance::{Balancer, Method as BMethod, PeerConf};
 
 pub use server::{run, RunOptions};
@@ -69,6 +68,8 @@ pub struct Live {
     pub balancers: Vec<Balancer>,
     /// The TLS configuration of each ssl listener (empty from [`Live::new`]).
     pub tls: tls::Configs,
+    /// The TLS client configurations for `https://` upstreams (empty from [`Live::new`]).
+    pub upstream_tls: upstream::tls::Clients,
 }
 
 impl Live {
@@ -76,8 +77,10 @@ impl Live {
     /// error is nginx's message).
     pub fn load(table: RoutingTable) -> Result<Live, String> {
         let tls = tls::build(&table)?;
+        let upstream_tls = upstream::tls::build(&table)?;
         let mut live = Live::new(table);
         live.tls = tls;
+        live.upstream_tls = upstream_tls;
         Ok(live)
     }
 
@@ -116,6 +119,7 @@ impl Live {
             table,
             balancers,
             tls: tls::Configs::new(),
+            upstream_tls: upstream::tls::Clients::new(),
         }
     }
 }
@@ -192,8 +196,11 @@ impl Shared {
     }
 }
 
-/// Idle upstream connections by peer address, each tagged with its group — the
-/// keepalive pool of SEMANTICS §8.8. Connections that saw an error never come back here.
+/// Idle upstream connections by peer address, each tagged with its group and its TLS
+/// settings (`UpstreamTls::key`, 0 for plain HTTP: a connection is reused only by a
+/// location with the same `proxy_ssl_*` values) — the keepalive pool of SEMANTICS §8.8.
+/// Connections that saw an error never come back here; one the upstream closed while it
+/// was idle is skipped when taken (`upstream::tls::idle_and_open`).
 /// Looking up and returning a connection allocates nothing once a group has been seen.
 #[derive(Default)]
 pub struct Pool {
@@ -216,10 +223,12 @@ fn group_tag(name: &str) -> u64 {
     h.finish()
 }
 
-/// A parked connection: its group, since when, and how many requests it carried.
+/// A parked connection: its group, its TLS settings, since when, and how many requests
+/// it carried.
 struct Idle {
     group: u64,
-    io: TcpStream,
+    tls: u64,
+    io: upstream::tls::UpIo,
     since: Instant,
     uses: u64,
 }
@@ -230,14 +239,15 @@ impl Pool {
     pub fn take(
         &self,
         group: &str,
+        tls: u64,
         addr: SocketAddr,
         idle_timeout: Duration,
-    ) -> Option<(TcpStream, u64)> {
+    ) -> Option<(upstream::tls::UpIo, u64)> {
         let group = group_tag(group);
         let mut inner = self.inner.lock().ok()?;
         let PoolInner { idle, per_group } = &mut *inner;
         let list = idle.get_mut(&addr)?;
-        while let Some(i) = list.iter().rposition(|c| c.group == group) {
+        while let Some(i) = list.iter().rposition(|c| c.group == group && c.tls == tls) {
             let c = list.remove(i);
             if let Some(n) = per_group.get_mut(&group) {
                 *n = n.saturating_sub(1);
@@ -251,7 +261,15 @@ impl Pool {
 
     /// Parks a connection after a complete, reusable exchange; keeps at most `max` idle
     /// per group, dropping that group's oldest (nginx's LRU eviction).
-    pub fn put(&self, group: &str, addr: SocketAddr, io: TcpStream, max: usize, uses: u64) {
+    pub fn put(
+        &self,
+        group: &str,
+        tls: u64,
+        addr: SocketAddr,
+        io: upstream::tls::UpIo,
+        max: usize,
+        uses: u64,
+    ) {
         if max == 0 {
             return;
         }
@@ -281,6 +299,7 @@ impl Pool {
         *count += 1;
         idle.entry(addr).or_default().push(Idle {
             group,
+            tls,
             io,
             since: Instant::now(),
             uses,

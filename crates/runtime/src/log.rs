@@ -217,13 +217,20 @@ pub fn error_log(shared: &Shared, level: &str, msg: &str, req: &mut Req<'_>) {
         ));
     }
     if let Some(a) = req.upstream.addrs.last() {
+        // `u->schema`, the peer, `u->uri` (`ngx_http_upstream_log_error()`).
+        let uri = if req.upstream.uri.is_empty() {
+            &req.head.target
+        } else {
+            &req.upstream.uri
+        };
         line.push_str(&format!(
-            ", upstream: \"http://{a}{}\"",
-            String::from_utf8_lossy(if req.upstream.uri.is_empty() {
-                &req.head.target
+            ", upstream: \"{}{a}{}\"",
+            if req.upstream.https {
+                "https://"
             } else {
-                &req.upstream.uri
-            })
+                "http://"
+            },
+            String::from_utf8_lossy(uri)
         ));
     }
     // nginx prints the Host header as sent (port included), not the server-selection name.

@@ -7,6 +7,7 @@ use crate::ctx::Req;
 use crate::deadline::timeout;
 use crate::log::error_log;
 use crate::upstream::balance::{Attempt, PeerId};
+use crate::upstream::tls::UpIo;
 use crate::Shared;
 use bytes::{Buf, Bytes, BytesMut};
 use sluice_compiler::table::route::Captures;
@@ -30,6 +31,8 @@ struct Target {
     group: Option<usize>,
     direct: Option<SocketAddr>,
     uri: Vec<u8>,
+    /// `https://`.
+    tls: bool,
 }
 
 /// nginx's `NGX_ESCAPE_URI` set: what `ngx_escape_uri` re-encodes in a path.
@@ -82,6 +85,7 @@ fn resolve_target(req: &mut Req<'_>, pass: &ProxyPass) -> Result<Target, u16> {
             uri,
             proxy_host,
             proxy_port,
+            tls,
             ..
         } => {
             req.proxy_host = Bytes::from(proxy_host.clone());
@@ -91,15 +95,16 @@ fn resolve_target(req: &mut Req<'_>, pass: &ProxyPass) -> Result<Target, u16> {
                 group: Some(*upstream),
                 direct: None,
                 uri: u,
+                tls: *tls,
             })
         }
         ProxyPass::Dynamic(t) => {
             let url = req.eval(t);
             let lower = url.to_ascii_lowercase();
-            let (rest, default_port) = if lower.starts_with(b"http://") {
-                (&url[7..], 80u16)
+            let (rest, default_port, tls) = if lower.starts_with(b"http://") {
+                (&url[7..], 80u16, false)
             } else if lower.starts_with(b"https://") {
-                (&url[8..], 443u16)
+                (&url[8..], 443u16, true)
             } else {
                 return Err(500);
             };
@@ -135,6 +140,7 @@ fn resolve_target(req: &mut Req<'_>, pass: &ProxyPass) -> Result<Target, u16> {
                     group: Some(g),
                     direct: None,
                     uri: u,
+                    tls,
                 });
             }
             let ip: std::net::IpAddr = host
@@ -146,6 +152,7 @@ fn resolve_target(req: &mut Req<'_>, pass: &ProxyPass) -> Result<Target, u16> {
                 group: None,
                 direct: Some(SocketAddr::new(ip, port.unwrap_or(default_port))),
                 uri: u,
+                tls,
             })
         }
     }
@@ -224,6 +231,8 @@ struct UpHead {
 
 enum UpError {
     Connect(std::io::Error),
+    /// The TLS handshake failed: nginx's message.
+    Tls(String),
     Timeout(&'static str),
     Closed,
     Invalid(&'static str),
@@ -311,7 +320,7 @@ fn status_line_ok(buf: &[u8]) -> Option<bool> {
 }
 
 async fn read_up_head(
-    io: &mut TcpStream,
+    io: &mut UpIo,
     conf_read: Duration,
     buffer: usize,
 ) -> Result<UpHead, UpError> {
@@ -465,12 +474,23 @@ pub async fn proxy<C: AsyncRead + AsyncWrite + Unpin + Send>(
         req.upstream_body_len = req.head.content_length;
     }
 
-    let target = match resolve_target(req, &pass) {
+    let mut target = match resolve_target(req, &pass) {
         Ok(t) => t,
         Err(code) => return crate::conn::send_error(req, client, code).await,
     };
+    req.upstream.https = target.tls;
+    // The TLS client configuration, built with the table for this location's settings.
+    let tls = if target.tls {
+        match req.tls_clients.get(&conf.proxy_ssl.key) {
+            Some(c) => Some(c.clone()),
+            None => return crate::conn::send_error(req, client, 502).await,
+        }
+    } else {
+        None
+    };
     let head = request_head(req, &target.uri);
-    req.upstream.uri = target.uri.clone();
+    // Kept for the error log's `upstream: "..."` (moved, not copied).
+    req.upstream.uri = Bytes::from(std::mem::take(&mut target.uri));
     let body = if conf.proxy_pass_request_body {
         body.unwrap_or_default()
     } else {
@@ -542,7 +562,7 @@ pub async fn proxy<C: AsyncRead + AsyncWrite + Unpin + Send>(
             return crate::conn::send_error(req, client, 500).await;
         }
         let t0 = Instant::now();
-        let result = try_peer(shared, req, addr, target.group, &head, &body).await;
+        let result = try_peer(shared, req, addr, target.group, tls.as_ref(), &head, &body).await;
         req.upstream.times.push(t0.elapsed().as_secs_f64());
         let (retry_kind, code) = match result {
             Ok((io, up)) => {
@@ -570,7 +590,11 @@ pub async fn proxy<C: AsyncRead + AsyncWrite + Unpin + Send>(
                 req.upstream.statuses.push(Some(502));
                 let (msg, code, kind) = match &e {
                     UpError::Connect(err) => (format!("connect() failed ({}: {}) while connecting to upstream", err.raw_os_error().unwrap_or(0), sluice_compiler::strerror(err.raw_os_error().unwrap_or(0))), 502, "connect"),
+                    // nginx counts a failed handshake as an error of the connection
+                    // (`NGX_HTTP_UPSTREAM_FT_ERROR`); the request was not sent.
+                    UpError::Tls(m) => (format!("{m} while SSL handshaking to upstream"), 502, "connect"),
                     UpError::Timeout(what) if what.starts_with("connecting") => (format!("upstream timed out (110: Connection timed out) while {what}"), 504, "connect-timeout"),
+                    UpError::Timeout(what) if what.starts_with("SSL") => (format!("upstream timed out (110: Connection timed out) while {what}"), 504, "tls-timeout"),
                     UpError::Timeout(what) => (format!("upstream timed out (110: Connection timed out) while {what}"), 504, "timeout"),
                     UpError::Closed => ("upstream prematurely closed connection while reading response header from upstream".to_string(), 502, "error"),
                     UpError::Invalid(m) => (format!("{m} while reading response header from upstream"), 502, "invalid_header"),
@@ -584,6 +608,7 @@ pub async fn proxy<C: AsyncRead + AsyncWrite + Unpin + Send>(
                 // logged by their caller first.
                 let phase = match &e {
                     UpError::Connect(_) => "connecting to upstream",
+                    UpError::Tls(_) => "SSL handshaking to upstream",
                     UpError::Timeout(what) => what,
                     _ => "reading response header from upstream",
                 };
@@ -608,14 +633,14 @@ pub async fn proxy<C: AsyncRead + AsyncWrite + Unpin + Send>(
         let listed = match retry_kind {
             "error" | "connect" => nu.error,
             "timeout" => nu.timeout,
-            "connect-timeout" => nu.timeout,
+            "connect-timeout" | "tls-timeout" => nu.timeout,
             // An invalid header always counts as a failure (SEMANTICS §8.6, the peer was
             // given back as failed above) but moves on only when `invalid_header` is
             // listed (nginx 1.22.1: not retried with the default list).
             _ => nu.invalid_header,
         };
         // A request that never left (connect failed) may be retried whatever its method.
-        let sent = !matches!(retry_kind, "connect" | "connect-timeout");
+        let sent = !matches!(retry_kind, "connect" | "connect-timeout" | "tls-timeout");
         if nu.off
             || !listed
             || !tries_left(&attempt, tries)
@@ -659,27 +684,72 @@ async fn try_peer(
     req: &mut Req<'_>,
     addr: SocketAddr,
     group: Option<usize>,
+    tls: Option<&std::sync::Arc<rustls::ClientConfig>>,
     head: &[u8],
     body: &[u8],
-) -> Result<(TcpStream, UpHead), UpError> {
+) -> Result<(UpIo, UpHead), UpError> {
     let conf = req.conf;
+    // The pool key of the TLS settings: with a `proxy_ssl_name` that has variables, the
+    // name evaluated now is part of it (a connection made for one SNI name is not reused
+    // for another).
+    let tls_key = match (tls, &conf.proxy_ssl.name) {
+        (None, _) => 0,
+        (Some(_), Some(t)) if t.parts.iter().any(|p| matches!(p, TPart::Var(_))) => {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            conf.proxy_ssl.key.hash(&mut h);
+            req.eval(t).hash(&mut h);
+            h.finish() | 1
+        }
+        (Some(_), _) => conf.proxy_ssl.key | 1,
+    };
+    req.upstream.tls_key = tls_key;
+    // nginx closes an idle kept-alive connection as soon as the upstream closes it (or
+    // sends anything, a TLS close_notify say: `ngx_http_upstream_keepalive_close_handler()`);
+    // sluice looks when it takes one, and skips those.
     let pooled = group
         .and_then(|g| req.table.upstreams.get(g))
         .filter(|g| g.keepalive > 0)
-        .and_then(|g| shared.pool.take(&g.name, addr, g.keepalive_timeout));
+        .and_then(|g| {
+            std::iter::from_fn(|| {
+                shared
+                    .pool
+                    .take(&g.name, tls_key, addr, g.keepalive_timeout)
+            })
+            .take(g.keepalive.max(1))
+            .find(|(io, _)| crate::upstream::tls::idle_and_open(io))
+        });
     let mut io = match pooled {
         Some((io, _)) => io,
         None => {
             let t0 = Instant::now();
-            let io = match timeout(conf.proxy_connect_timeout, TcpStream::connect(addr)).await {
+            // nginx's `proxy_connect_timeout` covers the connect and the handshake.
+            let deadline = tokio::time::Instant::now() + conf.proxy_connect_timeout;
+            let io = match tokio::time::timeout_at(deadline, TcpStream::connect(addr)).await {
                 Err(_) => return Err(UpError::Timeout("connecting to upstream")),
                 Ok(Err(e)) => return Err(UpError::Connect(e)),
                 Ok(Ok(io)) => io,
             };
-            req.upstream.connect_times.push(t0.elapsed().as_secs_f64());
             if conf.tcp_nodelay {
                 let _ = io.set_nodelay(true);
             }
+            let io = match tls {
+                None => UpIo::Plain(io),
+                Some(cfg) => {
+                    let name_bytes = match &conf.proxy_ssl.name {
+                        Some(t) => req.eval(t),
+                        None => req.proxy_host.to_vec(),
+                    };
+                    let name = crate::upstream::tls::ssl_name(&name_bytes).map_err(UpError::Tls)?;
+                    let hs = crate::upstream::tls::handshake(cfg.clone(), name, io);
+                    match tokio::time::timeout_at(deadline, hs).await {
+                        Err(_) => return Err(UpError::Timeout("SSL handshaking to upstream")),
+                        Ok(Err(m)) => return Err(UpError::Tls(m)),
+                        Ok(Ok(s)) => UpIo::Tls(Box::new(s)),
+                    }
+                }
+            };
+            req.upstream.connect_times.push(t0.elapsed().as_secs_f64());
             io
         }
     };
@@ -803,7 +873,7 @@ async fn relay<C: AsyncRead + AsyncWrite + Unpin + Send>(
     shared: &Shared,
     req: &mut Req<'_>,
     client: &mut C,
-    mut up_io: TcpStream,
+    mut up_io: UpIo,
     up: UpHead,
     group: Option<usize>,
     peer_addr: SocketAddr,
@@ -856,7 +926,14 @@ async fn relay<C: AsyncRead + AsyncWrite + Unpin + Send>(
         let empty = matches!(up.status, 204 | 304 | 100..=199) || up.content_length == Some(0);
         if let Some(g) = group.and_then(|g| req.table.upstreams.get(g)) {
             if empty && !up.close && up.minor >= 1 && up.rest.is_empty() && g.keepalive > 0 {
-                shared.pool.put(&g.name, peer_addr, up_io, g.keepalive, 0);
+                shared.pool.put(
+                    &g.name,
+                    req.upstream.tls_key,
+                    peer_addr,
+                    up_io,
+                    g.keepalive,
+                    0,
+                );
             }
         }
         return After::KeepAlive;
@@ -1156,7 +1233,10 @@ async fn relay<C: AsyncRead + AsyncWrite + Unpin + Send>(
             // The peer's address is known: no getpeername() per request.
             {
                 let addr = peer_addr;
-                shared.pool.put(&g.name, addr, up_io, g.keepalive, 0);
+                let tls_key = req.upstream.tls_key;
+                shared
+                    .pool
+                    .put(&g.name, tls_key, addr, up_io, g.keepalive, 0);
             }
         }
     }

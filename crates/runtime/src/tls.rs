@@ -10,6 +10,12 @@
 //!   nginx's SNI callback switches servers, so nginx too negotiates with the default
 //!   server's list). rustls has TLSv1.2 and TLSv1.3 only: those listed are offered, the
 //!   older ones are dropped, and a list with neither is refused at load.
+//! - `ssl_ciphers` (the default server's) chooses among rustls's TLSv1.2 suites (the
+//!   OpenSSL list is mapped by `sluice_compiler::table::ciphers`; TLSv1.3 suites are not
+//!   affected, as in OpenSSL); `ssl_prefer_server_ciphers` is rustls's
+//!   `ignore_client_order`; `ssl_session_cache` is rustls's server session storage
+//!   (none by default, as nginx's `none`); `ssl_session_tickets` and
+//!   `ssl_session_timeout` are a ticketer and its lifetime.
 //! - ALPN: `http/1.1` only (HTTP/2 is later work).
 //! - A first byte that is not a TLS handshake record: nginx reads the plain request and
 //!   answers `400 The plain HTTP request was sent to HTTPS port` (code 497), then closes.
@@ -23,7 +29,7 @@ use rustls::ServerConfig;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use sluice_compiler::table::route::ServerNames;
-use sluice_compiler::table::{CertPair, ListenAddr, Listener, RoutingTable};
+use sluice_compiler::table::{CertPair, ListenAddr, Listener, RoutingTable, SessionCache};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -78,9 +84,29 @@ fn listener_config(
         .servers
         .get(l.default_server)
         .ok_or_else(|| "no default server (sluice: internal)".to_string())?;
-    let p = default.tls.protocols;
+    let t = &default.tls;
+    let p = t.protocols;
+    // `ssl_ciphers` chooses among the TLSv1.2 suites (the checker mapped the OpenSSL
+    // list onto rustls's); the TLSv1.3 suites stay, as in OpenSSL.
+    // The list's order is the server's preference (`ssl_prefer_server_ciphers on`).
+    let rank = |cs: &rustls::SupportedCipherSuite| match &t.ciphers {
+        Some(chosen) if cs.version() == &rustls::version::TLS12 => {
+            chosen.iter().position(|n| *n == openssl_name(cs.suite()))
+        }
+        _ => Some(0),
+    };
+    let mut suites: Vec<rustls::SupportedCipherSuite> = provider
+        .cipher_suites
+        .iter()
+        .filter(|cs| rank(cs).is_some())
+        .copied()
+        .collect();
+    suites.sort_by_key(|cs| (cs.version() == &rustls::version::TLS12, rank(cs)));
+    let has12 = suites
+        .iter()
+        .any(|cs| cs.version() == &rustls::version::TLS12);
     let mut versions: Vec<&'static rustls::SupportedProtocolVersion> = Vec::new();
-    if p.tlsv1_2 {
+    if p.tlsv1_2 && has12 {
         versions.push(&rustls::version::TLS12);
     }
     if p.tlsv1_3 {
@@ -93,22 +119,62 @@ fn listener_config(
             addr_text(&l.addr)
         ));
     }
+    let provider = Arc::new(rustls::crypto::CryptoProvider {
+        cipher_suites: suites,
+        ..(**provider).clone()
+    });
     let resolver = BySni {
         names: l.names.clone(),
         default: l.default_server,
         keys: keys.clone(),
     };
-    let mut cfg = ServerConfig::builder_with_provider(provider.clone())
+    let mut cfg = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&versions)
         .map_err(|e| format!("cannot set up TLS on {}: {e}", addr_text(&l.addr)))?
         .with_no_client_auth()
         .with_cert_resolver(Arc::new(resolver));
     cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
-    // nginx's `ssl_session_tickets on` default; the session cache stays rustls's.
-    if let Ok(t) = rustls::crypto::ring::Ticketer::new() {
-        cfg.ticketer = t;
+    // `ssl_prefer_server_ciphers`.
+    cfg.ignore_client_order = t.prefer_server_ciphers;
+    // `ssl_session_cache`: nginx's default `none` keeps no session on the server.
+    cfg.session_storage = match t.session_cache {
+        SessionCache::None => Arc::new(rustls::server::NoServerSessionStorage {}),
+        SessionCache::Sessions(n) => rustls::server::ServerSessionMemoryCache::new(n),
+    };
+    // `ssl_session_tickets` (on by default) with `ssl_session_timeout` as the tickets'
+    // lifetime.
+    if t.session_tickets {
+        if let Ok(inner) = rustls::crypto::ring::Ticketer::new() {
+            let secs = u32::try_from(t.session_timeout.as_secs()).unwrap_or(u32::MAX);
+            cfg.ticketer = Arc::new(TicketLifetime { inner, secs });
+        }
     }
     Ok(Arc::new(cfg))
+}
+
+/// Tickets made by rustls's ticketer, with `ssl_session_timeout` as their lifetime.
+#[derive(Debug)]
+struct TicketLifetime {
+    inner: Arc<dyn rustls::server::ProducesTickets>,
+    secs: u32,
+}
+
+impl rustls::server::ProducesTickets for TicketLifetime {
+    fn enabled(&self) -> bool {
+        self.inner.enabled()
+    }
+
+    fn lifetime(&self) -> u32 {
+        self.secs
+    }
+
+    fn encrypt(&self, plain: &[u8]) -> Option<Vec<u8>> {
+        self.inner.encrypt(plain)
+    }
+
+    fn decrypt(&self, cipher: &[u8]) -> Option<Vec<u8>> {
+        self.inner.decrypt(cipher)
+    }
 }
 
 fn addr_text(a: &ListenAddr) -> String {
@@ -128,8 +194,45 @@ fn open_failed(what: &str, path: &Path, e: &std::io::Error) -> String {
     )
 }
 
+/// What `-t` loads (`sluice_compiler::Options::tls_loader`): a certificate with its key,
+/// or a file of trusted certificates, with nginx's message when it fails.
+pub fn load_file(f: sluice_compiler::TlsFile<'_>) -> Result<(), String> {
+    match f {
+        sluice_compiler::TlsFile::Pair { cert, key } => {
+            let provider = rustls::crypto::ring::default_provider();
+            let pair = CertPair {
+                cert: cert.to_path_buf(),
+                key: key.to_path_buf(),
+            };
+            load_pair(&pair, &provider).map(|_| ())
+        }
+        sluice_compiler::TlsFile::Trusted(path) => load_trusted(path).map(|_| ()),
+    }
+}
+
+/// `SSL_CTX_load_verify_locations()`: the certificates of a CA file.
+pub(crate) fn load_trusted(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let shown = path.display();
+    let text = std::fs::read(path).map_err(|e| {
+        let errno = e.raw_os_error().unwrap_or(0);
+        let reason = sluice_compiler::strerror(errno);
+        format!(
+            "SSL_CTX_load_verify_locations(\"{shown}\") failed (SSL: error:8000000{errno:X}:system library::{reason}:calling fopen({shown}, r) error:10000080:BIO routines::no such file error:05880002:x509 certificate routines::system lib)"
+        )
+    })?;
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&text)
+        .filter_map(Result::ok)
+        .collect();
+    if certs.is_empty() {
+        return Err(format!(
+            "SSL_CTX_load_verify_locations(\"{shown}\") failed (SSL: error:05800088:x509 certificate routines::no certificate or crl found)"
+        ));
+    }
+    Ok(certs)
+}
+
 /// Loads one certificate chain and its key (`ngx_ssl_certificate()`).
-fn load_pair(
+pub(crate) fn load_pair(
     pair: &CertPair,
     provider: &rustls::crypto::CryptoProvider,
 ) -> Result<CertifiedKey, String> {
@@ -168,10 +271,9 @@ fn load_pair(
             "SSL_CTX_use_PrivateKey(\"{}\") failed (SSL: error:05800074:x509 certificate routines::key values mismatch)",
             pair.key.display()
         )),
-        Err(e) => Err(format!(
-            "cannot load certificate \"{}\": {e} (sluice: tls-cert)",
-            pair.cert.display()
-        )),
+        // A certificate webpki does not parse (an X.509 v1 one, say) is loaded as
+        // OpenSSL loads it; only the key comparison is skipped.
+        Err(_) => Ok(ck),
     }
 }
 
@@ -224,6 +326,54 @@ impl ResolvesServerCert for BySni {
     }
 }
 
+/// What a request may ask of its TLS connection (`$ssl_protocol`, `$ssl_cipher`,
+/// `$ssl_server_name`, `$ssl_session_reused`), in OpenSSL's spelling as nginx prints it.
+#[derive(Debug)]
+pub struct TlsInfo {
+    /// `TLSv1.2`, `TLSv1.3`.
+    pub protocol: &'static str,
+    /// `TLS_AES_256_GCM_SHA384`, `ECDHE-RSA-AES128-GCM-SHA256`, ...
+    pub cipher: &'static str,
+    /// The SNI name, as sent.
+    pub server_name: Option<Box<[u8]>>,
+    /// The session was resumed.
+    pub reused: bool,
+}
+
+impl TlsInfo {
+    fn of(c: &rustls::ServerConnection) -> TlsInfo {
+        TlsInfo {
+            protocol: match c.protocol_version() {
+                Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3",
+                Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2",
+                _ => "",
+            },
+            cipher: c
+                .negotiated_cipher_suite()
+                .map_or("", |s| openssl_name(s.suite())),
+            server_name: c.server_name().map(|n| n.as_bytes().into()),
+            reused: c.handshake_kind() == Some(rustls::HandshakeKind::Resumed),
+        }
+    }
+}
+
+/// OpenSSL's name of a cipher suite rustls offers (the names `ssl_ciphers` uses).
+pub fn openssl_name(s: rustls::CipherSuite) -> &'static str {
+    use rustls::CipherSuite as C;
+    match s {
+        C::TLS13_AES_256_GCM_SHA384 => "TLS_AES_256_GCM_SHA384",
+        C::TLS13_AES_128_GCM_SHA256 => "TLS_AES_128_GCM_SHA256",
+        C::TLS13_CHACHA20_POLY1305_SHA256 => "TLS_CHACHA20_POLY1305_SHA256",
+        C::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384 => "ECDHE-ECDSA-AES256-GCM-SHA384",
+        C::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 => "ECDHE-ECDSA-AES128-GCM-SHA256",
+        C::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256 => "ECDHE-ECDSA-CHACHA20-POLY1305",
+        C::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384 => "ECDHE-RSA-AES256-GCM-SHA384",
+        C::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 => "ECDHE-RSA-AES128-GCM-SHA256",
+        C::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256 => "ECDHE-RSA-CHACHA20-POLY1305",
+        _ => "",
+    }
+}
+
 /// The listener serving a connection: the specific address's, when a wildcard socket
 /// serves it (SEMANTICS §2.1).
 fn effective<'t>(
@@ -258,7 +408,7 @@ pub async fn serve(
         }
     } else {
         drop(live);
-        crate::conn::serve(shared, io, peer, local, addr, conn_no, false).await;
+        crate::conn::serve(shared, io, peer, local, addr, conn_no, None).await;
         return;
     };
     // Boxed: the handshake's and the TLS stream's state are large, and the task of a
@@ -313,7 +463,17 @@ async fn serve_ssl(
         Ok(Ok(s)) => s,
         _ => return,
     };
-    crate::conn::serve(shared, tls, peer, local, addr, conn_no, true).await;
+    let info = TlsInfo::of(tls.get_ref().1);
+    crate::conn::serve(
+        shared,
+        tls,
+        peer,
+        local,
+        addr,
+        conn_no,
+        Some(Arc::new(info)),
+    )
+    .await;
 }
 
 /// Plain HTTP on an ssl port (`ngx_http_process_request()`, `NGX_HTTP_TO_HTTPS`): the

@@ -2,29 +2,99 @@
 //! at them; any EOF ends both sides once pending data is written; the tunnel closes when
 //! no byte moved in either direction for `proxy_read_timeout`.
 //!
-//! Memory: an idle tunnel holds no upstream buffer (it waits for readiness and allocates
-//! a buffer only once bytes are there) and a small client buffer (512 bytes, doubled up
-//! to 16 KiB while reads fill it, back to 512 once traffic stops): the client side is any
-//! `AsyncRead` (TCP or TLS), which offers no readiness wait without a buffer.
+//! A tunnel runs after its request's future is gone (`conn::serve`), so an idle one holds
+//! the two sockets and little else. Memory: a plain upstream side holds no buffer (it
+//! waits for readiness and allocates a buffer only once bytes are there); a TLS upstream
+//! side and the client side (any `AsyncRead`, TCP or TLS, which offers no readiness wait
+//! without a buffer) hold a small buffer each: 512 bytes, doubled up to 16 KiB while
+//! reads fill it, back to 512 once traffic stops.
 
 use crate::ctx::Req;
 use crate::deadline::{timeout, timeout_at};
+use crate::upstream::tls::UpIo;
 use crate::Shared;
 use bytes::BytesMut;
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::net::tcp;
 use tokio::time::Instant;
 
+const SMALL: usize = 512;
+const LARGE: usize = 16 * 1024;
+
 /// An upgraded upstream connection waiting for its tunnel.
-#[derive(Debug)]
 pub struct Pending {
-    /// The upstream socket (its 101 was read and relayed).
-    pub upstream: TcpStream,
+    /// The upstream connection (its 101 was read and relayed).
+    pub upstream: UpIo,
     /// `proxy_read_timeout`: the tunnel closes after this long without a byte.
     pub idle: Duration,
     /// `send_timeout` for writes to the client (and to the upstream).
     pub send_timeout: Duration,
+}
+
+impl std::fmt::Debug for Pending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pending")
+            .field("idle", &self.idle)
+            .field("send_timeout", &self.send_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The reading half of the upstream side.
+enum UpRead<'a> {
+    /// Plain TCP: wait for readiness, then read into a fresh buffer.
+    Ready(tcp::ReadHalf<'a>),
+    /// TLS: read through the stream into an adaptive buffer.
+    Buffered(
+        ReadHalf<&'a mut tokio_rustls::client::TlsStream<tokio::net::TcpStream>>,
+        usize,
+    ),
+}
+
+impl UpRead<'_> {
+    /// The next bytes from the upstream; empty at EOF.
+    async fn next(&mut self) -> std::io::Result<BytesMut> {
+        match self {
+            UpRead::Ready(r) => loop {
+                r.readable().await?;
+                let mut buf = BytesMut::with_capacity(LARGE);
+                match r.try_read_buf(&mut buf) {
+                    Ok(_) => return Ok(buf),
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                    Err(e) => return Err(e),
+                }
+            },
+            UpRead::Buffered(r, want) => {
+                let mut buf = BytesMut::with_capacity(*want);
+                let n = r.read_buf(&mut buf).await?;
+                *want = if n == buf.capacity() {
+                    (*want * 2).min(LARGE)
+                } else {
+                    SMALL
+                };
+                Ok(buf)
+            }
+        }
+    }
+}
+
+/// The writing half of the upstream side.
+enum UpWrite<'a> {
+    Plain(tcp::WriteHalf<'a>),
+    Tls(WriteHalf<&'a mut tokio_rustls::client::TlsStream<tokio::net::TcpStream>>),
+}
+
+impl UpWrite<'_> {
+    async fn write_all(&mut self, data: &[u8]) -> std::io::Result<()> {
+        match self {
+            UpWrite::Plain(w) => w.write_all(data).await,
+            UpWrite::Tls(w) => {
+                w.write_all(data).await?;
+                w.flush().await
+            }
+        }
+    }
 }
 
 /// Relays until either side closes or the tunnel is idle for `idle`. `early` holds what
@@ -44,7 +114,30 @@ pub async fn run<C: AsyncRead + AsyncWrite + Unpin + Send>(
     } = pending;
     // Borrowed halves: nginx closes both sockets when the tunnel ends, with no
     // `shutdown()` first, and an owned write half would shut down on drop.
-    let (ur, mut uw) = upstream.split();
+    let (ur, uw) = match &mut upstream {
+        UpIo::Plain(s) => {
+            let (r, w) = s.split();
+            (UpRead::Ready(r), UpWrite::Plain(w))
+        }
+        UpIo::Tls(s) => {
+            let (r, w) = tokio::io::split(&mut **s);
+            (UpRead::Buffered(r, SMALL), UpWrite::Tls(w))
+        }
+    };
+    relay(shared, req, client, early, ur, uw, idle, send_timeout).await;
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn relay<C: AsyncRead + AsyncWrite + Unpin + Send>(
+    shared: &Shared,
+    req: &mut Req<'_>,
+    client: &mut C,
+    early: &mut BytesMut,
+    mut ur: UpRead<'_>,
+    mut uw: UpWrite<'_>,
+    idle: Duration,
+    send_timeout: Duration,
+) {
     if !early.is_empty() {
         req.request_length += early.len() as u64;
         let sent = timeout(send_timeout, uw.write_all(early)).await;
@@ -54,8 +147,6 @@ pub async fn run<C: AsyncRead + AsyncWrite + Unpin + Send>(
     }
     *early = BytesMut::new();
     let (mut cr, mut cw) = tokio::io::split(client);
-    const SMALL: usize = 512;
-    const LARGE: usize = 16 * 1024;
     let mut cbuf = BytesMut::new();
     let mut want = SMALL;
     let mut deadline = Instant::now() + idle;
@@ -83,25 +174,18 @@ pub async fn run<C: AsyncRead + AsyncWrite + Unpin + Send>(
                     break;
                 }
             },
-            r = timeout_at(deadline, ur.readable()) => match r {
-                Ok(Ok(())) => {
-                    let mut ubuf = BytesMut::with_capacity(LARGE);
-                    match ur.try_read_buf(&mut ubuf) {
-                        Ok(0) => break,
-                        Ok(n) => {
-                            req.body_bytes_sent += n as u64;
-                            req.bytes_sent += n as u64;
-                            if timeout(send_timeout, cw.write_all(&ubuf)).await.map_or(true, |r| r.is_err()) {
-                                break;
-                            }
-                            let _ = cw.flush().await;
-                            deadline = Instant::now() + idle;
-                        }
-                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                        Err(_) => break,
+            r = timeout_at(deadline, ur.next()) => match r {
+                Ok(Ok(ubuf)) if !ubuf.is_empty() => {
+                    let n = ubuf.len() as u64;
+                    req.body_bytes_sent += n;
+                    req.bytes_sent += n;
+                    if timeout(send_timeout, cw.write_all(&ubuf)).await.map_or(true, |r| r.is_err()) {
+                        break;
                     }
+                    let _ = cw.flush().await;
+                    deadline = Instant::now() + idle;
                 }
-                Ok(Err(_)) => break,
+                Ok(_) => break,
                 Err(_) => {
                     crate::log::error_log(shared, "info", idle_msg, req);
                     break;

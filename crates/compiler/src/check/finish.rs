@@ -69,7 +69,24 @@ impl Checker<'_> {
                 );
                 return Err(self.emerg_nowhere(msg));
             }
-            if self.opts.touch_system {
+            if let (true, Some(load)) = (self.opts.touch_system, self.opts.tls_loader) {
+                for (cert, key) in certs.iter().zip(keys) {
+                    let (cert, key) = (self.conf_path(cert), self.conf_path(key));
+                    load(crate::TlsFile::Pair {
+                        cert: &cert,
+                        key: &key,
+                    })
+                    .map_err(|m| self.emerg_nowhere(m))?;
+                }
+                self.ssl_ciphers(s.ciphers.as_ref().or(hs.ciphers.as_ref()))?;
+                if let Some(t) = s.trusted.as_ref().or(hs.trusted.as_ref()) {
+                    let t = self.conf_path(t);
+                    load(crate::TlsFile::Trusted(&t)).map_err(|m| self.emerg_nowhere(m))?;
+                }
+                if let Some(dh) = s.dhparam.as_ref().or(hs.dhparam.as_ref()) {
+                    self.dhparam(dh)?;
+                }
+            } else if self.opts.touch_system {
                 for (cert, key) in certs.iter().zip(keys) {
                     self.load_pem(cert, "certificate", "-----BEGIN CERTIFICATE-----", "PEM_read_bio_X509_AUX() failed (SSL: error:0480006C:PEM routines::no start line:Expecting: TRUSTED CERTIFICATE)")?;
                     self.load_pem(key, "certificate key", "PRIVATE KEY-----", "PEM_read_bio_PrivateKey() failed (SSL: error:1E08010C:DECODER routines::unsupported:No supported data to decode. Input type: PEM)")?;
@@ -85,6 +102,8 @@ impl Checker<'_> {
                 return Err(self.emerg(msg, origin));
             }
         };
+        // The proxy module's merge loads what its TLS connections need.
+        self.proxy_ssl(hs)?;
         // 3. location trees: duplicate exact or prefix locations at one level.
         for s in &hs.servers {
             self.duplicate_locations(&s.locations)?;
@@ -188,6 +207,157 @@ impl Checker<'_> {
             self.main
                 .log_files
                 .push((PathBuf::from(DEFAULT_ACCESS_LOG), None));
+        }
+        Ok(())
+    }
+
+    /// `ngx_ssl_dhparam()`: the file must open and hold DH parameters (rustls offers no
+    /// DHE suites, so they are not used).
+    fn dhparam(&mut self, file: &str) -> R {
+        let path = self.conf_path(file);
+        let shown = path.display().to_string();
+        match std::fs::read(&path) {
+            Err(e) => {
+                let errno = e.raw_os_error().unwrap_or(0);
+                let reason = super::strerror(errno);
+                Err(self.emerg_nowhere(format!(
+                    "BIO_new_file(\"{shown}\") failed (SSL: error:8000000{errno:X}:system library::{reason}:calling fopen({shown}, r) error:10000080:BIO routines::no such file)"
+                )))
+            }
+            Ok(b) if !String::from_utf8_lossy(&b).contains("-----BEGIN DH PARAMETERS-----") => {
+                Err(self.emerg_nowhere(format!(
+                    "PEM_read_bio_DHparams(\"{shown}\") failed (SSL: error:0480006C:PEM routines::no start line:Expecting: DH PARAMETERS)"
+                )))
+            }
+            Ok(_) => Ok(()),
+        }
+    }
+
+    /// `ngx_ssl_ciphers()` for a server with certificates: a list that matches no cipher
+    /// is OpenSSL's error; one that selects ciphers rustls lacks gets sluice's warning
+    /// (they are left out, never replaced by others).
+    fn ssl_ciphers(&mut self, ciphers: Option<&(String, super::http::Origin)>) -> R {
+        let Some((list, origin)) = ciphers else {
+            return Ok(());
+        };
+        match crate::table::ciphers::parse(list) {
+            crate::table::ciphers::Ciphers::NoMatch => Err(self.emerg_nowhere(format!(
+                "SSL_CTX_set_cipher_list(\"{list}\") failed (SSL: error:0A0000B9:SSL routines::no cipher match)"
+            ))),
+            crate::table::ciphers::Ciphers::Suites { chosen, lost } => {
+                if let Some(lost) = lost {
+                    let left = if chosen.is_empty() {
+                        "no TLSv1.2 cipher suite is left: only TLSv1.3 can be negotiated".to_string()
+                    } else {
+                        format!("TLSv1.2 uses {}", chosen.join(":"))
+                    };
+                    let (origin, rule) = (*origin, "tls-ciphers");
+                    let msg = format!(
+                        "\"ssl_ciphers\" selects \"{lost}\", which rustls does not offer; {left}"
+                    );
+                    self.diags.push(
+                        sluice_parser::Diagnostic::new(sluice_parser::Level::Warn, msg, Some(origin))
+                            .with_rule(rule),
+                    );
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// `ngx_http_proxy_set_ssl()` for each level whose `proxy_pass` makes TLS
+    /// connections: a client certificate needs its key, verification needs trusted
+    /// certificates, and the files are loaded. A static `https://` URL whose location says
+    /// nothing about `proxy_ssl_verify` gets sluice's warning (nginx's default is off,
+    /// rarely what is meant); the line ends in `(sluice: upstream-tls-unverified)`, so
+    /// comparisons with nginx's output (corpus, conformance) leave it out.
+    fn proxy_ssl(&mut self, hs: &super::http::HttpState) -> R {
+        for &(node, origin, is_static) in &hs.ssl_passes {
+            let get = |name: &str| -> Option<&str> {
+                let mut n = Some(node);
+                while let Some(i) = n {
+                    let found = hs.merge_nodes.get(i)?.values.iter().rev();
+                    if let Some((_, v)) = found.into_iter().find(|(k, _)| *k == name) {
+                        return Some(v.as_str());
+                    }
+                    n = hs.merge_nodes[i].parent;
+                }
+                None
+            };
+            let loader = self.opts.tls_loader.filter(|_| self.opts.touch_system);
+            if let Some(cert) = get("proxy_ssl_certificate").filter(|c| !c.is_empty()) {
+                let Some(key) = get("proxy_ssl_certificate_key") else {
+                    return Err(self.emerg_nowhere(format!(
+                        "no \"proxy_ssl_certificate_key\" is defined for certificate \"{cert}\""
+                    )));
+                };
+                if cert.contains('$') || key.contains('$') {
+                    let msg = "\"proxy_ssl_certificate\" with variables is not implemented: no client certificate is sent";
+                    self.diags.push(
+                        sluice_parser::Diagnostic::new(
+                            sluice_parser::Level::Warn,
+                            msg,
+                            Some(origin),
+                        )
+                        .with_rule("not-implemented"),
+                    );
+                }
+                if let (Some(load), false) = (loader, cert.contains('$') || key.contains('$')) {
+                    let (cert, key) = (self.conf_path(cert), self.conf_path(key));
+                    load(crate::TlsFile::Pair {
+                        cert: &cert,
+                        key: &key,
+                    })
+                    .map_err(|m| self.emerg_nowhere(m))?;
+                }
+            }
+            if let Some(list) = get("proxy_ssl_ciphers") {
+                match crate::table::ciphers::parse(list) {
+                    crate::table::ciphers::Ciphers::NoMatch => {
+                        return Err(self.emerg_nowhere(format!(
+                            "SSL_CTX_set_cipher_list(\"{list}\") failed (SSL: error:0A0000B9:SSL routines::no cipher match)"
+                        )));
+                    }
+                    crate::table::ciphers::Ciphers::Suites {
+                        lost: Some(lost), ..
+                    } => {
+                        let msg = format!("\"proxy_ssl_ciphers\" selects \"{lost}\", which rustls does not offer; it is left out");
+                        self.diags.push(
+                            sluice_parser::Diagnostic::new(
+                                sluice_parser::Level::Warn,
+                                msg,
+                                Some(origin),
+                            )
+                            .with_rule("tls-ciphers"),
+                        );
+                    }
+                    crate::table::ciphers::Ciphers::Suites { .. } => {}
+                }
+            }
+            let verify = get("proxy_ssl_verify").is_some_and(|v| v.eq_ignore_ascii_case("on"));
+            if verify {
+                let Some(trusted) = get("proxy_ssl_trusted_certificate").filter(|t| !t.is_empty())
+                else {
+                    return Err(
+                        self.emerg_nowhere("no proxy_ssl_trusted_certificate for proxy_ssl_verify")
+                    );
+                };
+                if let Some(load) = loader {
+                    let t = self.conf_path(trusted);
+                    load(crate::TlsFile::Trusted(&t)).map_err(|m| self.emerg_nowhere(m))?;
+                }
+            } else if is_static && get("proxy_ssl_verify").is_none() {
+                // Only where nothing was said: an explicit `proxy_ssl_verify off` is a
+                // choice, not an oversight.
+                self.diags.push(
+                    sluice_parser::Diagnostic::new(
+                        sluice_parser::Level::Warn,
+                        "\"proxy_pass\" to an https upstream does not verify the upstream's certificate (no \"proxy_ssl_verify on\"; nginx's default is off)",
+                        Some(origin),
+                    )
+                    .with_rule("upstream-tls-unverified"),
+                );
+            }
         }
         Ok(())
     }

@@ -50,6 +50,12 @@ pub(crate) struct Server {
     pub keys: Vec<String>,
     /// `ssl on;`
     pub ssl_on: Option<Origin>,
+    /// `ssl_trusted_certificate`.
+    pub trusted: Option<String>,
+    /// `ssl_ciphers` and where.
+    pub ciphers: Option<(String, Origin)>,
+    /// `ssl_dhparam`.
+    pub dhparam: Option<String>,
     /// The last regex `server_name` has captures (`cscf->captures`).
     pub captures: bool,
     pub locations: Vec<Loc>,
@@ -82,6 +88,12 @@ pub(crate) struct HttpState {
     /// ssl_certificate / _key at http level, inherited by servers that set none.
     pub certificates: Vec<String>,
     pub keys: Vec<String>,
+    /// `ssl_trusted_certificate` at http level.
+    pub trusted: Option<String>,
+    /// `ssl_ciphers` at http level.
+    pub ciphers: Option<(String, Origin)>,
+    /// `ssl_dhparam` at http level.
+    pub dhparam: Option<String>,
     pub http_access_log: bool,
     /// Stack of open locations (innermost last), to nest `Loc`s.
     loc_stack: Vec<Loc>,
@@ -96,6 +108,10 @@ pub(crate) struct HttpState {
     ups_by_host: HashMap<String, Vec<usize>>,
     /// Per listen address: socket options set, default server set (any server so far).
     listen_flags: HashMap<String, (bool, bool)>,
+    /// `proxy_pass` directives that make TLS connections (`https://`, or with variables,
+    /// which may evaluate to one): level, where, and whether the URL is a static
+    /// `https://` one.
+    pub ssl_passes: Vec<(usize, Origin, bool)>,
     /// Shared memory zones (`ngx_shared_memory_add`): name, size (0: not given yet),
     /// owner.
     pub shm: Vec<(String, i64, &'static str)>,
@@ -153,6 +169,12 @@ impl HttpState {
         self.merge_nodes[cur].values.push((directive, value));
     }
 
+    /// The level being read.
+    pub fn cur_level(&mut self) -> usize {
+        self.merge_root();
+        self.merge_cur
+    }
+
     pub fn use_var(&mut self, name: &str) {
         if self.used_set.insert(name.to_string()) {
             self.used_vars.push(name.to_string());
@@ -165,7 +187,7 @@ impl Checker<'_> {
         self.http.get_or_insert_with(HttpState::default)
     }
 
-    fn server(&mut self) -> &mut Server {
+    pub(crate) fn server(&mut self) -> &mut Server {
         let hs = self.hs();
         if hs.servers.is_empty() {
             hs.servers.push(Server::default());
@@ -1404,9 +1426,17 @@ impl Checker<'_> {
         let url = d.args[0].value.clone();
         if url.contains('$') {
             level.seen.insert("proxy_pass with variables");
+            let hs = self.hs();
+            let node = hs.cur_level();
+            hs.ssl_passes.push((node, at(d), false));
             return self.compile_value(d, &url, false);
         }
         let lower = url.to_ascii_lowercase();
+        if lower.starts_with("https://") {
+            let hs = self.hs();
+            let node = hs.cur_level();
+            hs.ssl_passes.push((node, at(d), true));
+        }
         let (rest, default_port) = if lower.starts_with("http://") {
             (&url[7..], 80)
         } else if lower.starts_with("https://") {

@@ -42,7 +42,29 @@ pub struct Options {
     /// Serving also leaves the pid file alone: `nginx -t` creates it empty, but a server
     /// writes it only once its listeners are bound.
     pub want_tree: bool,
+    /// Loads a certificate, key or CA file with the TLS library the way `nginx -t` does
+    /// (this crate has none): `None` falls back to a check of readability and PEM
+    /// markers, which cannot see a key that does not match its certificate.
+    pub tls_loader: Option<TlsLoader>,
 }
+
+/// A TLS file `-t` loads (`ngx_ssl_certificate()`, `ngx_ssl_trusted_certificate()`).
+#[derive(Debug, Clone, Copy)]
+pub enum TlsFile<'a> {
+    /// A certificate chain with its key (`ssl_certificate`, `proxy_ssl_certificate`).
+    Pair {
+        /// The chain.
+        cert: &'a Path,
+        /// The private key.
+        key: &'a Path,
+    },
+    /// A file of CA certificates (`proxy_ssl_trusted_certificate`,
+    /// `ssl_trusted_certificate`, `ssl_client_certificate`).
+    Trusted(&'a Path),
+}
+
+/// Loads one TLS file; the error is nginx's message for it.
+pub type TlsLoader = fn(TlsFile<'_>) -> Result<(), String>;
 
 /// Everything the checker found.
 #[derive(Debug, Default)]
@@ -400,8 +422,49 @@ impl<'o> Checker<'o> {
         self.handle(spec, d, cx, level)
     }
 
-    /// Runs the directive's handler: a module's own, else the generic slot check.
+    /// Runs the directive's handler: a module's own, else the generic slot check; then
+    /// notes what the post-http checks need of it.
     fn handle(&mut self, spec: &'static Spec, d: &Directive, cx: Ctx, level: &mut Level_) -> R {
+        self.handle_inner(spec, d, cx, level)?;
+        if spec.name == "ssl_trusted_certificate" {
+            let v = Some(d.args.first().map(|w| w.value.clone()).unwrap_or_default());
+            match cx {
+                Ctx::Http => self.hs().trusted = v,
+                _ => self.server().trusted = v,
+            }
+        }
+        if spec.name == "ssl_dhparam" {
+            let v = Some(d.args.first().map(|w| w.value.clone()).unwrap_or_default());
+            match cx {
+                Ctx::Http => self.hs().dhparam = v,
+                _ => self.server().dhparam = v,
+            }
+        }
+        if spec.name == "ssl_ciphers" {
+            let v = Some((
+                d.args.first().map(|w| w.value.clone()).unwrap_or_default(),
+                at(d),
+            ));
+            match cx {
+                Ctx::Http => self.hs().ciphers = v,
+                _ => self.server().ciphers = v,
+            }
+        }
+        if spec.name.starts_with("proxy_ssl_") {
+            // Loaded when the level is merged (`ngx_http_proxy_set_ssl()`).
+            let words: Vec<&str> = d.args.iter().map(|w| w.value.as_str()).collect();
+            self.hs().merge_value(spec.name, words.join(" "));
+        }
+        Ok(())
+    }
+
+    fn handle_inner(
+        &mut self,
+        spec: &'static Spec,
+        d: &Directive,
+        cx: Ctx,
+        level: &mut Level_,
+    ) -> R {
         if let Some(r) = self.core_handler(spec, d, cx, level) {
             return r;
         }

@@ -123,10 +123,19 @@ struct Scope {
     ssl_protocols: Option<Vec<String>>,
     /// `ssl on|off` (deprecated).
     ssl_on: Option<bool>,
+    /// `ssl_ciphers`, `ssl_prefer_server_ciphers`, `ssl_session_cache`,
+    /// `ssl_session_timeout`, `ssl_session_tickets` as written.
+    ssl_ciphers: Option<String>,
+    ssl_prefer_server_ciphers: Option<bool>,
+    ssl_session_cache: Option<Vec<String>>,
+    ssl_session_timeout: Option<Duration>,
+    ssl_session_tickets: Option<bool>,
     /// `error_page` words (several add up; the list is inherited whole).
     error_pages: Option<Vec<Vec<String>>>,
     /// `recursive_error_pages`.
     recursive_error_pages: Option<bool>,
+    /// `proxy_ssl_*` values as written, by directive name (each inherited on its own).
+    proxy_ssl: Option<Vec<(String, Vec<String>)>>,
 }
 
 /// What an `if` block inherits from the level it is written in.
@@ -253,8 +262,21 @@ impl Scope {
             }
             "ssl_protocols" => self.ssl_protocols = Some(words(d)),
             "ssl" => self.ssl_on = Some(flag(d)),
+            "ssl_ciphers" => self.ssl_ciphers = Some(arg(d, 0).to_string()),
+            "ssl_prefer_server_ciphers" => self.ssl_prefer_server_ciphers = Some(flag(d)),
+            "ssl_session_cache" => self.ssl_session_cache = Some(words(d)),
+            "ssl_session_timeout" => {
+                self.ssl_session_timeout =
+                    parse_time(arg(d, 0), true).map(|t| Duration::from_secs(t.max(0) as u64))
+            }
+            "ssl_session_tickets" => self.ssl_session_tickets = Some(flag(d)),
             "error_page" => push_list(&mut self.error_pages, words(d)),
             "recursive_error_pages" => self.recursive_error_pages = Some(flag(d)),
+            n if n.starts_with("proxy_ssl_") => {
+                let list = self.proxy_ssl.get_or_insert_with(Vec::new);
+                list.retain(|(k, _)| k != n);
+                list.push((n.to_string(), words(d)));
+            }
             // `sendfile`, `tcp_nopush`: socket and copy tuning only (SEMANTICS §10);
             // sluice streams files in chunks either way.
             "types" => {
@@ -274,7 +296,7 @@ impl Scope {
         macro_rules! m {
             ($($f:ident),*) => { Scope { $($f: self.$f.clone().or_else(|| parent.$f.clone()),)* } };
         }
-        m!(
+        let mut out = m!(
             access,
             internal,
             auth_request,
@@ -330,9 +352,31 @@ impl Scope {
             ssl_certificate_keys,
             ssl_protocols,
             ssl_on,
+            ssl_ciphers,
+            ssl_prefer_server_ciphers,
+            ssl_session_cache,
+            ssl_session_timeout,
+            ssl_session_tickets,
             error_pages,
-            recursive_error_pages
-        )
+            recursive_error_pages,
+            proxy_ssl
+        );
+        out.proxy_ssl = self.merge_proxy_ssl(parent);
+        out
+    }
+
+    /// `proxy_ssl_*`: each directive inherits on its own, so the lists merge by name
+    /// (this level's value wins).
+    fn merge_proxy_ssl(&self, parent: &Scope) -> Option<Vec<(String, Vec<String>)>> {
+        match (&self.proxy_ssl, &parent.proxy_ssl) {
+            (Some(mine), Some(theirs)) => {
+                let mut out = theirs.clone();
+                out.retain(|(k, _)| !mine.iter().any(|(m, _)| m == k));
+                out.extend(mine.iter().cloned());
+                Some(out)
+            }
+            (a, b) => a.clone().or_else(|| b.clone()),
+        }
     }
 }
 
@@ -889,6 +933,17 @@ impl Lower {
                 .map(TlsProtocols::from_words)
                 .unwrap_or_default(),
             ssl_on: s.ssl_on.unwrap_or(false),
+            ciphers: s
+                .ssl_ciphers
+                .as_deref()
+                .and_then(|c| match super::ciphers::parse(c) {
+                    super::ciphers::Ciphers::Suites { chosen, .. } => Some(chosen),
+                    super::ciphers::Ciphers::NoMatch => None,
+                }),
+            prefer_server_ciphers: s.ssl_prefer_server_ciphers.unwrap_or(false),
+            session_cache: session_cache(s.ssl_session_cache.as_deref()),
+            session_timeout: s.ssl_session_timeout.unwrap_or(Duration::from_secs(300)),
+            session_tickets: s.ssl_session_tickets.unwrap_or(true),
         }
     }
 
@@ -1598,7 +1653,53 @@ impl Lower {
                 _ => IfModifiedSince::Exact,
             },
             log_not_found: s.log_not_found.unwrap_or(true),
+            proxy_ssl: Arc::new(self.upstream_tls(s.proxy_ssl.as_deref().unwrap_or(&[]))),
         }
+    }
+
+    /// The `proxy_ssl_*` settings of a level (`ngx_http_proxy_merge_loc_conf()`'s
+    /// defaults for those not set).
+    fn upstream_tls(&self, set: &[(String, Vec<String>)]) -> UpstreamTls {
+        use std::hash::{Hash, Hasher};
+        let mut t = UpstreamTls::default();
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        let mut sorted: Vec<&(String, Vec<String>)> = set.iter().collect();
+        sorted.sort();
+        for (name, w) in sorted {
+            (name, w).hash(&mut h);
+            let first = w.first().map_or("", String::as_str);
+            let on = first.eq_ignore_ascii_case("on");
+            match name.as_str() {
+                "proxy_ssl_server_name" => t.server_name = on,
+                "proxy_ssl_name" => t.name = Some(self.t(first)),
+                "proxy_ssl_verify" => t.verify = on,
+                "proxy_ssl_verify_depth" => {
+                    t.verify_depth = parse_number(first).map_or(1, |n| n as u32)
+                }
+                "proxy_ssl_trusted_certificate" => t.trusted = Some(self.conf_path(first)),
+                "proxy_ssl_protocols" => t.protocols = TlsProtocols::from_words(w),
+                "proxy_ssl_ciphers" => t.ciphers = first.to_string(),
+                "proxy_ssl_session_reuse" => t.session_reuse = on,
+                _ => {}
+            }
+        }
+        let cert = set.iter().find(|(n, _)| n == "proxy_ssl_certificate");
+        let key = set.iter().find(|(n, _)| n == "proxy_ssl_certificate_key");
+        // With variables (loaded per request by nginx): not supported, the checker warns.
+        let has_var = |w: &[String]| w.first().is_some_and(|v| v.contains('$'));
+        let cert = cert.filter(|(_, w)| !has_var(w));
+        let key = key.filter(|(_, w)| !has_var(w));
+        if let (Some((_, c)), Some((_, k))) = (cert, key) {
+            t.client_cert = Some(CertPair {
+                cert: self.conf_path(c.first().map_or("", String::as_str)),
+                key: self.conf_path(k.first().map_or("", String::as_str)),
+            });
+        }
+        // Paths resolve against the prefix: two configurations of different prefixes
+        // must not share a key.
+        (&t.trusted, &t.client_cert).hash(&mut h);
+        t.key = h.finish();
+        t
     }
 
     /// `ngx_http_core_error_page()`: codes, an optional `=[CODE]`, the URI. Without
@@ -1690,6 +1791,30 @@ fn types_map(list: Option<&[(String, String)]>) -> HashMap<Vec<u8>, Box<[u8]>> {
         }
     }
     m
+}
+
+/// `ssl_session_cache` words (checked): the last cache given wins (`off`/`none`
+/// included); `builtin` holds 20480 sessions by default, `shared:NAME:SIZE` about 4000
+/// per megabyte.
+fn session_cache(words: Option<&[String]>) -> SessionCache {
+    let mut out = SessionCache::None;
+    for w in words.unwrap_or_default() {
+        out = match w.as_str() {
+            "off" | "none" => SessionCache::None,
+            "builtin" => SessionCache::Sessions(20480),
+            _ => {
+                if let Some(n) = w.strip_prefix("builtin:") {
+                    SessionCache::Sessions(n.parse().unwrap_or(20480))
+                } else if let Some((_, size)) = w.rsplit_once(':') {
+                    let bytes = parse_size(size).unwrap_or(0).max(0) as usize;
+                    SessionCache::Sessions((bytes / 256).max(1))
+                } else {
+                    out
+                }
+            }
+        };
+    }
+    out
 }
 
 fn placeholder_conf() -> LocConf {

@@ -5,6 +5,7 @@
 //! values are ready to use (durations, socket addresses, compiled templates and regexes,
 //! lowercased header names). Where a place is needed for a log line, an [`Origin`].
 
+pub mod ciphers;
 mod lower;
 pub mod route;
 pub mod vars;
@@ -178,10 +179,33 @@ pub struct ServerTls {
     /// `ssl on` (deprecated): nginx then does TLS on every connection whose default
     /// server this is, whatever the `listen` says.
     pub ssl_on: bool,
+    /// `ssl_ciphers` mapped onto rustls's TLSv1.2 suites (OpenSSL names, see
+    /// [`ciphers`]); `None`: nginx's default `HIGH:!aNULL:!MD5`, every rustls suite.
+    pub ciphers: Option<Vec<&'static str>>,
+    /// `ssl_prefer_server_ciphers` (default off: the client's order).
+    pub prefer_server_ciphers: bool,
+    /// `ssl_session_cache`.
+    pub session_cache: SessionCache,
+    /// `ssl_session_timeout` (default 5m): the lifetime of sessions and tickets.
+    pub session_timeout: Duration,
+    /// `ssl_session_tickets` (default on).
+    pub session_tickets: bool,
+}
+
+/// `ssl_session_cache`: where resumable sessions are kept.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SessionCache {
+    /// `off`, or `none` (nginx's default: sessions may be offered, none is kept).
+    #[default]
+    None,
+    /// `builtin[:N]` or `shared:NAME:SIZE` (about 4000 sessions per megabyte, nginx's
+    /// figure): at most this many sessions, in memory (one process: shared by every
+    /// thread).
+    Sessions(usize),
 }
 
 /// One `ssl_certificate` with its `ssl_certificate_key`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct CertPair {
     /// The certificate chain (PEM).
     pub cert: PathBuf,
@@ -190,7 +214,7 @@ pub struct CertPair {
 }
 
 /// The protocol versions `ssl_protocols` lists.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[allow(missing_docs)]
 pub struct TlsProtocols {
     pub sslv2: bool,
@@ -654,6 +678,52 @@ pub struct LocConf {
     pub if_modified_since: IfModifiedSince,
     /// `log_not_found` (default on): whether a missing file is logged.
     pub log_not_found: bool,
+    /// The `proxy_ssl_*` settings, used when `proxy_pass` names an `https://` URL.
+    pub proxy_ssl: Arc<UpstreamTls>,
+}
+
+/// TLS to an `https://` upstream (`ngx_http_proxy_set_ssl()`), after inheritance, with
+/// nginx's defaults: no SNI, no verification, `TLSv1 TLSv1.1 TLSv1.2`, session reuse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamTls {
+    /// A digest of every setting below: connections and TLS client configurations are
+    /// shared only between locations with the same key.
+    pub key: u64,
+    /// `proxy_ssl_server_name` (default off: no SNI).
+    pub server_name: bool,
+    /// `proxy_ssl_name` (default `$proxy_host`): the name sent as SNI and verified.
+    pub name: Option<Template>,
+    /// `proxy_ssl_verify` (default off).
+    pub verify: bool,
+    /// `proxy_ssl_verify_depth` (default 1).
+    pub verify_depth: u32,
+    /// `proxy_ssl_trusted_certificate`, resolved against the conf prefix.
+    pub trusted: Option<PathBuf>,
+    /// `proxy_ssl_protocols`.
+    pub protocols: TlsProtocols,
+    /// `proxy_ssl_ciphers` (default `DEFAULT`), as written.
+    pub ciphers: String,
+    /// `proxy_ssl_certificate` and `proxy_ssl_certificate_key`, resolved.
+    pub client_cert: Option<CertPair>,
+    /// `proxy_ssl_session_reuse` (default on).
+    pub session_reuse: bool,
+}
+
+impl Default for UpstreamTls {
+    fn default() -> Self {
+        UpstreamTls {
+            key: 0,
+            server_name: false,
+            name: None,
+            verify: false,
+            verify_depth: 1,
+            trusted: None,
+            protocols: TlsProtocols::default(),
+            ciphers: "DEFAULT".into(),
+            client_cert: None,
+            session_reuse: true,
+        }
+    }
 }
 
 /// `root PATH` or `alias PATH` (`ngx_http_core_root()`), ready to map `$uri` to a file.

@@ -1,2 +1,3 @@
 //! Upstream groups: peer selection, failure accounting.
 pub mod balance;
+pub mod tls;
