@@ -86,6 +86,7 @@ pub fn run(a: &Args) -> ExitCode {
         daemon,
         shutdown_timeout,
         error_log,
+        http2_websocket: !a.no_http2_websocket,
     };
     match sluice_runtime::run(table, opts) {
         Ok(()) => ExitCode::SUCCESS,

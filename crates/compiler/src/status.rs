@@ -104,6 +104,17 @@ pub static IMPLEMENTED: &[&str] = &[
     "ssl_certificate",
     "ssl_certificate_key",
     "ssl_protocols",
+    // HTTP/2 (`listen ... http2`): the limits, and the obsolete directives nginx 1.22
+    // itself ignores with a warning
+    "http2_max_concurrent_streams",
+    "http2_body_preread_size",
+    "http2_chunk_size",
+    "http2_idle_timeout",
+    "http2_max_requests",
+    "http2_recv_timeout",
+    "http2_max_field_size",
+    "http2_max_header_size",
+    "http2",
     // static files (SEMANTICS §10)
     "root",
     "alias",

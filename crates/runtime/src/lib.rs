@@ -10,6 +10,7 @@
 
 pub mod conn;
 pub mod ctx;
+pub mod h2;
 pub mod http1;
 pub mod log;
 pub mod proxy;
@@ -134,6 +135,8 @@ pub struct Shared {
     pub shutdown: tokio::sync::watch::Sender<bool>,
     /// Woken whenever a connection closes.
     pub closed: tokio::sync::Notify,
+    /// Advertise `SETTINGS_ENABLE_CONNECT_PROTOCOL` and bridge RFC 8441 WebSockets.
+    pub http2_websocket: bool,
 }
 
 impl Shared {

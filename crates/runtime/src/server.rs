@@ -32,6 +32,8 @@ pub struct RunOptions {
     pub shutdown_timeout: Option<Duration>,
     /// `-e FILE`: the error log when the configuration names none.
     pub error_log: Option<std::path::PathBuf>,
+    /// Offer WebSocket over HTTP/2 (RFC 8441) on h2 connections (`--http2-websocket`).
+    pub http2_websocket: bool,
 }
 
 /// Binds a TCP listener as nginx does (`SO_REUSEADDR`, backlog, `IPV6_V6ONLY`).
@@ -166,6 +168,7 @@ pub fn run(table: RoutingTable, opts: RunOptions) -> Result<(), String> {
         active: Default::default(),
         shutdown: tokio::sync::watch::channel(false).0,
         closed: tokio::sync::Notify::new(),
+        http2_websocket: opts.http2_websocket,
     });
     let r = rt.block_on(async {
         let mut accepts: HashMap<ListenAddr, JoinHandle<()>> = HashMap::new();

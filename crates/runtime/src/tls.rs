@@ -10,7 +10,9 @@
 //!   nginx's SNI callback switches servers, so nginx too negotiates with the default
 //!   server's list). rustls has TLSv1.2 and TLSv1.3 only: those listed are offered, the
 //!   older ones are dropped, and a list with neither is refused at load.
-//! - ALPN: `http/1.1` only (HTTP/2 is later work).
+//! - ALPN: `h2` then `http/1.1` where the address has `listen ... http2` (or `http2 on`
+//!   in its default server), `http/1.1` alone otherwise; `h2` hands the connection to
+//!   `h2.rs`.
 //! - A first byte that is not a TLS handshake record: nginx reads the plain request and
 //!   answers `400 The plain HTTP request was sent to HTTPS port` (code 497), then closes.
 
@@ -103,7 +105,11 @@ fn listener_config(
         .map_err(|e| format!("cannot set up TLS on {}: {e}", addr_text(&l.addr)))?
         .with_no_client_auth()
         .with_cert_resolver(Arc::new(resolver));
-    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    cfg.alpn_protocols = if l.http2 {
+        vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+    } else {
+        vec![b"http/1.1".to_vec()]
+    };
     // nginx's `ssl_session_tickets on` default; the session cache stays rustls's.
     if let Ok(t) = rustls::crypto::ring::Ticketer::new() {
         cfg.ticketer = t;
@@ -185,20 +191,24 @@ struct BySni {
     keys: Arc<Vec<Option<Keys>>>,
 }
 
+/// The server an SNI name selects (`ngx_http_ssl_servername()`: the name lowercased,
+/// one trailing dot dropped, looked up as a `Host` is).
+fn sni_lookup(names: &ServerNames, name: &str) -> Option<usize> {
+    let mut host = name.as_bytes().to_ascii_lowercase();
+    if host.last() == Some(&b'.') {
+        host.pop();
+    }
+    if host.is_empty() {
+        return None;
+    }
+    names.lookup(&host).map(|(i, _)| i)
+}
+
 impl BySni {
-    /// The server whose certificate answers `sni` (`ngx_http_ssl_servername()`: the name
-    /// lowercased, one trailing dot dropped, looked up as a `Host` is).
+    /// The server whose certificate answers `sni`: the one it selects, when that server
+    /// has certificates.
     fn server_for(&self, sni: Option<&str>) -> usize {
-        let found = sni.and_then(|name| {
-            let mut host = name.as_bytes().to_ascii_lowercase();
-            if host.last() == Some(&b'.') {
-                host.pop();
-            }
-            if host.is_empty() {
-                return None;
-            }
-            self.names.lookup(&host).map(|(i, _)| i)
-        });
+        let found = sni.and_then(|name| sni_lookup(&self.names, name));
         match found {
             Some(i) if self.keys.get(i).is_some_and(Option::is_some) => i,
             _ => self.default,
@@ -287,6 +297,21 @@ pub async fn serve(
         Ok(Ok(s)) => s,
         _ => return,
     };
+    let (_, session) = tls.get_ref();
+    if session.alpn_protocol() == Some(b"h2") {
+        // nginx takes a connection's h2 settings from the server SNI chose.
+        let server = {
+            let live = shared.live.load();
+            effective(&live.table, &addr, local).map_or(0, |l| {
+                session
+                    .server_name()
+                    .and_then(|n| sni_lookup(&l.names, n))
+                    .unwrap_or(l.default_server)
+            })
+        };
+        crate::h2::serve(shared, tls, peer, local, addr, conn_no, server).await;
+        return;
+    }
     crate::conn::serve(shared, tls, peer, local, addr, conn_no, true).await;
 }
 

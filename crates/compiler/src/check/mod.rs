@@ -120,7 +120,7 @@ fn index() -> &'static HashMap<&'static str, Vec<&'static Spec>> {
     static INDEX: OnceLock<HashMap<&'static str, Vec<&'static Spec>>> = OnceLock::new();
     INDEX.get_or_init(|| {
         let mut m: HashMap<&'static str, Vec<&'static Spec>> = HashMap::new();
-        for s in DIRECTIVES {
+        for s in DIRECTIVES.iter().chain(crate::registry::EXTENSIONS) {
             m.entry(s.name).or_default().push(s);
         }
         m
@@ -397,6 +397,16 @@ impl<'o> Checker<'o> {
             self.diags
                 .push(Diagnostic::new(Level::Emerg, msg, Some(at(d))).with_rule("refused-unsafe"));
             return Err(Stop);
+        }
+
+        if let Some(since) = crate::registry::extension_since(name) {
+            if self.warned.insert(spec.name) {
+                let msg = format!(
+                    "\"{name}\" directive is accepted as nginx {since} does; nginx 1.22.1 does not know it and refuses this configuration"
+                );
+                self.diags
+                    .push(Diagnostic::new(Level::Warn, msg, Some(at(d))).with_rule("extension"));
+            }
         }
 
         match status(name) {

@@ -47,6 +47,7 @@ pub fn parse(buf: &[u8], server: &Server) -> Result<Option<(Head, usize)>, (u16,
                 keep_alive: head.keep_alive,
                 upgrade: head.upgrade,
                 head_len: consumed,
+                h2: crate::ctx::H2Kind::No,
             };
             Ok(Some((h, consumed)))
         }
