@@ -7,6 +7,7 @@ mod corpus;
 mod diff;
 mod examples;
 mod examples_serve;
+mod h2;
 mod harness;
 mod hostile;
 mod process;
