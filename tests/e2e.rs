@@ -1,6 +1,7 @@
 //! The one test binary (STYLE §1: `autotests = false`, one `[[test]]`): end-to-end
 //! tests of the built `sluice` binary.
 
+mod browser;
 mod cli;
 mod conformance;
 mod corpus;
