@@ -92,9 +92,10 @@ fn upgrade_view(head: &str) -> String {
         .join("|")
 }
 
-/// `conf/nginx.conf` under `dir` with an h2 listener on `port` and an HTTP/1.1-only one
-/// on `port2`.
-fn write_conf(dir: &Path, port: u16, port2: u16, rec: SocketAddr, ws: SocketAddr) {
+/// `conf/nginx.conf` under `dir` with an h2 listener on `port`, an HTTP/1.1-only one
+/// on `port2`, and a plain `listen ... http2` (h2c) on `port3`.
+fn write_conf(dir: &Path, ports: (u16, u16, u16), rec: SocketAddr, ws: SocketAddr) {
+    let (port, port2, port3) = ports;
     let certs = dir.join("conf/certs");
     std::fs::create_dir_all(&certs).expect("mkdir certs");
     let (crt, key, _) = cert("a.test");
@@ -140,6 +141,10 @@ http {{
         server_name a.test;
         location /proto {{ return 200 "$server_protocol $http2 $scheme\n"; }}
     }}
+    server {{
+        listen 127.0.0.1:{port3} http2;
+        location /proto {{ return 200 "$server_protocol $http2 $scheme\n"; }}
+    }}
 }}
 "#
     );
@@ -150,14 +155,15 @@ http {{
 struct Server {
     p: Proc,
     port2: u16,
+    port3: u16,
 }
 
 async fn server(bin: &Path, rec: SocketAddr, ws: SocketAddr, extra: &[&str]) -> Server {
     let dir = TempDir::new("h2");
-    let (port, port2) = (free_port(), free_port());
-    write_conf(dir.path(), port, port2, rec, ws);
+    let (port, port2, port3) = (free_port(), free_port(), free_port());
+    write_conf(dir.path(), (port, port2, port3), rec, ws);
     let p = start_with(bin, dir, "conf/nginx.conf", port, extra).await;
-    Server { p, port2 }
+    Server { p, port2, port3 }
 }
 
 fn sluice() -> std::path::PathBuf {
@@ -268,6 +274,16 @@ fn h2_alpn_chooses_h2_or_http11_per_listener() {
             "{}",
             r.body
         );
+        // `listen ... http2` without ssl: HTTP/2 with prior knowledge, as nginx 1.22.
+        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", s.port3))
+            .await
+            .expect("connect");
+        let (mut send, conn) = h2::client::handshake(tcp).await.expect("h2c handshake");
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        let r = request(&mut send, get(s.port3, "/proto"), None).await;
+        assert_eq!(r.body, "HTTP/2.0 h2c http\n");
     });
 }
 

@@ -199,6 +199,7 @@ pub(crate) async fn serve_h2_stream<C: AsyncRead + AsyncWrite + Unpin + Send>(
     addr: &sluice_compiler::table::ListenAddr,
     conn_no: u64,
     served: u64,
+    https: bool,
 ) {
     let start = Instant::now();
     let live = shared.live.load_full();
@@ -231,7 +232,8 @@ pub(crate) async fn serve_h2_stream<C: AsyncRead + AsyncWrite + Unpin + Send>(
     // A stream is never "closed" by the request: nginx's h2 requests keep the connection.
     head.keep_alive = true;
     handle(
-        shared, &live, l, head, start, false, &mut io, &mut buf, peer, local, conn_no, served, true,
+        shared, &live, l, head, start, false, &mut io, &mut buf, peer, local, conn_no, served,
+        https,
     )
     .await;
 }

@@ -561,11 +561,11 @@ impl Req<'_> {
                 .map(|n| s(n.to_string()))
                 .unwrap_or_default(),
             ProxyInternalChunked => Bytes::new(),
-            // `ngx_http_variable_http2()`: "h2" over TLS (sluice speaks h2 over TLS only).
-            Http2 => Bytes::from_static(if self.head.h2 != H2Kind::No {
-                b"h2"
-            } else {
-                b""
+            // `ngx_http_variable_http2()`: "h2" over TLS, "h2c" over plain TCP.
+            Http2 => Bytes::from_static(match (self.head.h2, self.https) {
+                (H2Kind::No, _) => b"",
+                (_, true) => b"h2",
+                (_, false) => b"h2c",
             }),
             RequestCompletion => Bytes::new(),
         }

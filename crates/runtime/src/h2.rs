@@ -44,6 +44,7 @@ struct Conn {
     local: SocketAddr,
     addr: ListenAddr,
     conn_no: u64,
+    https: bool,
     chunk: usize,
     send_timeout: Duration,
 }
@@ -51,8 +52,9 @@ struct Conn {
 /// The pipe between a stream and the phases: large enough for a head and a few frames.
 const PIPE: usize = 64 * 1024;
 
-/// Serves an h2 connection (after ALPN chose `h2`) until it closes. `server` is the
-/// server SNI selected (nginx reads a connection's h2 settings from it).
+/// Serves an h2 connection (after ALPN chose `h2`, or on a plain `listen ... http2`
+/// after the client's preface) until it closes. `server` is the server SNI selected
+/// (nginx reads a connection's h2 settings from it), the default server without TLS.
 #[allow(clippy::too_many_arguments)]
 pub async fn serve<C: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     shared: Arc<Shared>,
@@ -62,6 +64,7 @@ pub async fn serve<C: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     addr: ListenAddr,
     conn_no: u64,
     server: usize,
+    https: bool,
 ) {
     let live = shared.live.load_full();
     let Some(s) = live.table.servers.get(server) else {
@@ -96,6 +99,7 @@ pub async fn serve<C: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         local,
         addr,
         conn_no,
+        https,
         chunk: h.chunk_size.max(1),
         send_timeout,
     });
@@ -165,7 +169,7 @@ async fn stream(
     let (rd, wr) = tokio::io::split(ours);
     let phases = async {
         crate::conn::serve_h2_stream(
-            &c.shared, pipe, head, kind, c.peer, c.local, &c.addr, c.conn_no, served,
+            &c.shared, pipe, head, kind, c.peer, c.local, &c.addr, c.conn_no, served, c.https,
         )
         .await;
     };

@@ -267,7 +267,29 @@ pub async fn serve(
             None => return,
         }
     } else {
+        let (http2, server, wait) = (
+            l.http2,
+            l.default_server,
+            live.table
+                .servers
+                .get(l.default_server)
+                .map_or(Duration::from_secs(60), |s| s.client_header_timeout),
+        );
         drop(live);
+        // `listen ... http2` without `ssl`: HTTP/2 with prior knowledge (h2c), which is
+        // all nginx 1.22 speaks there; a client that starts with an HTTP/1 request line
+        // is served HTTP/1 (nginx would drop it).
+        if http2 {
+            match h2_preface(&io, tokio::time::Instant::now() + wait).await {
+                Some(true) => {
+                    crate::h2::serve(shared, io, peer, local, addr, conn_no, server, false).await;
+                    return;
+                }
+                Some(false) => {}
+                // Closed, or silent for client_header_timeout: nginx closes too.
+                None => return,
+            }
+        }
         crate::conn::serve(shared, io, peer, local, addr, conn_no, false).await;
         return;
     };
@@ -309,10 +331,34 @@ pub async fn serve(
                     .unwrap_or(l.default_server)
             })
         };
-        crate::h2::serve(shared, tls, peer, local, addr, conn_no, server).await;
+        crate::h2::serve(shared, tls, peer, local, addr, conn_no, server, true).await;
         return;
     }
     crate::conn::serve(shared, tls, peer, local, addr, conn_no, true).await;
+}
+
+/// Whether a plain connection opens with the HTTP/2 connection preface (RFC 9113 §3.4).
+/// Clients send it in one piece; a partial match is looked at again every 10 ms until
+/// `deadline`. `None`: the client closed or sent nothing in time.
+async fn h2_preface(io: &TcpStream, deadline: tokio::time::Instant) -> Option<bool> {
+    const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    let mut buf = [0u8; 24];
+    loop {
+        let n = match tokio::time::timeout_at(deadline, io.peek(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => n,
+            _ => return None,
+        };
+        if buf[..n] != PREFACE[..n] {
+            return Some(false);
+        }
+        if n == PREFACE.len() {
+            return Some(true);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 /// Plain HTTP on an ssl port (`ngx_http_process_request()`, `NGX_HTTP_TO_HTTPS`): the
