@@ -212,7 +212,7 @@ pub(crate) async fn serve_h2_stream<C: AsyncRead + AsyncWrite + Unpin + Send>(
     let Some(default) = table.servers.get(l.default_server) else {
         return;
     };
-    let mut head = match crate::http1::adapter::parse(&buf, default) {
+    let mut head = match crate::http1::adapter::parse_h2(&buf, default) {
         Ok(Some((head, used))) => {
             let _ = buf.split_to(used);
             head

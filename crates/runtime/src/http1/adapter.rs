@@ -19,10 +19,28 @@ fn uri_ok(target: &[u8], merge: bool) -> bool {
 /// needed, `Err((status, http09))` for nginx's error (494 stays 494 so the page says why;
 /// `http09`: the request was HTTP/0.9, so the page goes out without a status line).
 pub fn parse(buf: &[u8], server: &Server) -> Result<Option<(Head, usize)>, (u16, bool)> {
+    parse_with(buf, server, server.client_header_buffer_size, server.large_client_header_buffers)
+}
+
+/// [`parse`] for the head of an HTTP/2 stream (`h2.rs`), rebuilt whole: its size was
+/// bounded by `SETTINGS_MAX_HEADER_LIST_SIZE` (`large_client_header_buffers` size ×
+/// number, nginx 1.22's h2 `header_limit`), and nginx's h2 module has no per-line limit,
+/// so the HTTP/1 buffer rules (a line within one large buffer: 414, 494) do not apply.
+pub fn parse_h2(buf: &[u8], server: &Server) -> Result<Option<(Head, usize)>, (u16, bool)> {
+    let all = buf.len().saturating_add(1);
+    parse_with(buf, server, all, (1, all))
+}
+
+fn parse_with(
+    buf: &[u8],
+    server: &Server,
+    header_buffer: usize,
+    large: (usize, usize),
+) -> Result<Option<(Head, usize)>, (u16, bool)> {
     let limits = Limits {
-        header_buffer: server.client_header_buffer_size,
-        large_buffers: server.large_client_header_buffers.0,
-        large_buffer_size: server.large_client_header_buffers.1,
+        header_buffer,
+        large_buffers: large.0,
+        large_buffer_size: large.1,
         underscores_in_headers: server.underscores_in_headers,
         ignore_invalid_headers: server.ignore_invalid_headers,
         merge_slashes: server.merge_slashes,
