@@ -19,7 +19,12 @@ fn uri_ok(target: &[u8], merge: bool) -> bool {
 /// needed, `Err((status, http09))` for nginx's error (494 stays 494 so the page says why;
 /// `http09`: the request was HTTP/0.9, so the page goes out without a status line).
 pub fn parse(buf: &[u8], server: &Server) -> Result<Option<(Head, usize)>, (u16, bool)> {
-    parse_with(buf, server, server.client_header_buffer_size, server.large_client_header_buffers)
+    parse_with(
+        buf,
+        server,
+        server.client_header_buffer_size,
+        server.large_client_header_buffers,
+    )
 }
 
 /// [`parse`] for the head of an HTTP/2 stream (`h2.rs`), rebuilt whole: its size was
