@@ -137,6 +137,13 @@ http {{
         }}
     }}
     server {{
+        listen 127.0.0.1:{port} ssl http2;
+        server_name limits.test;
+        keepalive_requests 2;
+        keepalive_timeout 1s;
+        location /proto {{ return 200 "$server_protocol $http2 $scheme\n"; }}
+    }}
+    server {{
         listen 127.0.0.1:{port2} ssl;
         server_name a.test;
         location /proto {{ return 200 "$server_protocol $http2 $scheme\n"; }}
@@ -172,13 +179,21 @@ fn sluice() -> std::path::PathBuf {
 
 /// An h2 client connection (ALPN `h2`) to `port`.
 async fn h2_client(port: u16) -> h2::client::SendRequest<Bytes> {
-    let tls = connect_alpn(port, Some("a.test"), &[b"h2"]).await;
+    h2_client_sni(port, "a.test").await.0
+}
+
+/// [`h2_client`] with SNI `sni`; the task driving the connection ends when it closes.
+async fn h2_client_sni(
+    port: u16,
+    sni: &str,
+) -> (h2::client::SendRequest<Bytes>, tokio::task::JoinHandle<()>) {
+    let tls = connect_alpn(port, Some(sni), &[b"h2"]).await;
     assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
     let (send, conn) = h2::client::handshake(tls).await.expect("h2 handshake");
-    tokio::spawn(async move {
+    let driver = tokio::spawn(async move {
         let _ = conn.await;
     });
-    send
+    (send, driver)
 }
 
 /// A response as the client saw it: status, headers (no `date`, server token
@@ -622,5 +637,42 @@ fn h2_streams_past_max_concurrent_streams_are_refused() {
         };
         let n = server(&nginx, rec, rec, &[]).await;
         assert_eq!(streams_past_the_limit(n.p.port).await, got);
+    });
+}
+
+#[test]
+fn h2_keepalive_requests_and_timeout_of_the_sni_server_close_the_connection() {
+    bounded(30, async {
+        let (rec, _) = recording_origin().await;
+        let s = server(&sluice(), rec, rec, &[]).await;
+        let port = s.p.port;
+        // `keepalive_requests 2` of the server SNI chose: GOAWAY after the second stream.
+        let (mut send, driver) = h2_client_sni(port, "limits.test").await;
+        for _ in 0..2 {
+            let r = request(&mut send, get(port, "/proto"), None).await;
+            assert_eq!(r.body, "HTTP/2.0 h2 https\n");
+        }
+        tokio::time::timeout(Duration::from_secs(10), driver)
+            .await
+            .expect("the connection closes after keepalive_requests")
+            .expect("driver");
+        // `keepalive_timeout 1s`: an idle connection is closed after about a second.
+        let started = tokio::time::Instant::now();
+        let (mut send, driver) = h2_client_sni(port, "limits.test").await;
+        let r = request(&mut send, get(port, "/proto"), None).await;
+        assert_eq!(r.status, 200);
+        tokio::time::timeout(Duration::from_secs(10), driver)
+            .await
+            .expect("the idle connection closes")
+            .expect("driver");
+        let took = started.elapsed();
+        assert!(took >= Duration::from_millis(900), "{took:?}");
+        // The default server (a.test) keeps its connections longer (75 s).
+        let (mut send, driver) = h2_client_sni(port, "a.test").await;
+        for _ in 0..4 {
+            let r = request(&mut send, get(port, "/proto"), None).await;
+            assert_eq!(r.status, 200);
+        }
+        assert!(!driver.is_finished());
     });
 }

@@ -52,6 +52,11 @@ struct Conn {
 /// The pipe between a stream and the phases: large enough for a head and a few frames.
 const PIPE: usize = 64 * 1024;
 
+/// How long a closing connection with no stream left waits for the client to let go
+/// (nginx's `lingering_timeout`): a GOAWAY's PING that is never answered does not keep
+/// it open.
+const LINGER: Duration = Duration::from_secs(5);
+
 /// Serves an h2 connection (after ALPN chose `h2`, or on a plain `listen ... http2`
 /// after the client's preface) until it closes. `server` is the server SNI selected
 /// (nginx reads a connection's h2 settings from it), the default server without TLS.
@@ -126,18 +131,29 @@ pub async fn serve<C: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
             },
             Some(_) = streams.join_next(), if !streams.is_empty() => {
                 if streams.is_empty() {
-                    idle_timer.as_mut().reset(tokio::time::Instant::now() + idle);
+                    let wait = if closing { LINGER } else { idle };
+                    idle_timer.as_mut().reset(tokio::time::Instant::now() + wait);
                 }
             }
-            // `keepalive_timeout` with no stream open: GOAWAY, then close.
-            () = &mut idle_timer, if streams.is_empty() && !closing => {
+            // `keepalive_timeout` with no stream open: GOAWAY and close at once
+            // (`ngx_http_v2_idle_handler()`), not the two-step graceful GOAWAY that waits
+            // for a PING answer a silent client never sends.
+            // Closing with no stream left, the client still holding on: drop it.
+            () = &mut idle_timer, if streams.is_empty() => {
+                if closing {
+                    break;
+                }
                 closing = true;
-                conn.graceful_shutdown();
+                conn.abrupt_shutdown(Reason::NO_ERROR);
+                idle_timer.as_mut().reset(tokio::time::Instant::now() + LINGER);
             }
             r = stopping.changed(), if !closing => {
                 if r.is_err() || *stopping.borrow() {
                     closing = true;
                     conn.graceful_shutdown();
+                    if streams.is_empty() {
+                        idle_timer.as_mut().reset(tokio::time::Instant::now() + LINGER);
+                    }
                 }
             }
         }
