@@ -676,3 +676,46 @@ fn h2_keepalive_requests_and_timeout_of_the_sni_server_close_the_connection() {
         assert!(!driver.is_finished());
     });
 }
+
+#[test]
+fn h2_reset_stream_frees_its_upstream() {
+    bounded(30, async {
+        // An origin that never answers and reports when the proxy lets go.
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind origin");
+        let origin = l.local_addr().expect("addr");
+        let (got_tx, got_rx) = tokio::sync::oneshot::channel::<()>();
+        let (closed_tx, closed_rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            if let Ok((mut s, _)) = l.accept().await {
+                let mut chunk = [0u8; 4096];
+                let mut got = Some(got_tx);
+                while matches!(s.read(&mut chunk).await, Ok(n) if n > 0) {
+                    if let Some(g) = got.take() {
+                        let _ = g.send(());
+                    }
+                }
+                let _ = closed_tx.send(());
+            }
+        });
+        let s = server(&sluice(), origin, origin, &[]).await;
+        let port = s.p.port;
+        let mut send = h2_client(port).await;
+        let mut ready = send.clone().ready().await.expect("ready");
+        let (resp, tx) = ready
+            .send_request(get(port, "/slow/never"), true)
+            .expect("send request");
+        // Once the request reached the origin, reset the stream (dropping both halves
+        // sends RST_STREAM(CANCEL)).
+        got_rx.await.expect("the request reached the origin");
+        drop((resp, tx));
+        tokio::time::timeout(Duration::from_secs(5), closed_rx)
+            .await
+            .expect("the upstream connection is closed soon after the reset")
+            .expect("origin saw the close");
+        // The connection serves on.
+        let r = request(&mut send, get(port, "/proto"), None).await;
+        assert_eq!(r.body, "HTTP/2.0 h2 https\n");
+    });
+}

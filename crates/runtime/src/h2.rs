@@ -196,8 +196,17 @@ async fn stream(
         std::future::pending::<()>().await;
     };
     // The response ends the stream; a body the phases did not read is dropped with it.
+    // A stream that ends early (client reset) stops the phases.
     tokio::select! {
-        _ = async { tokio::join!(phases, download) } => {}
+        _ = async {
+            tokio::try_join!(
+                async {
+                    phases.await;
+                    Ok::<(), ()>(())
+                },
+                download
+            )
+        } => {}
         () = upload => {}
     }
 }
@@ -359,13 +368,16 @@ fn hop_by_hop(name: &[u8]) -> bool {
 }
 
 /// Reads the phases' HTTP/1.1 response from the pipe and sends it on the stream.
+/// `Err` when the stream ended early (the client reset it, or the response could not be
+/// relayed): the phases are stopped then, so a reset stream frees its upstream at once
+/// and a client cannot pile up work by opening and resetting streams.
 async fn relay_response<R: AsyncRead + Unpin>(
     c: &Conn,
     mut rd: R,
     mut respond: SendResponse<Bytes>,
     websocket: bool,
     head_request: bool,
-) {
+) -> Result<(), ()> {
     let mut buf = BytesMut::with_capacity(4096);
     // The head; `100 Continue` and other interim answers are not relayed.
     let (status, headers, content_length, chunked) = loop {
@@ -406,7 +418,7 @@ async fn relay_response<R: AsyncRead + Unpin>(
                 Ok(httparse::Status::Partial) => None,
                 Err(_) => {
                     respond.send_reset(Reason::INTERNAL_ERROR);
-                    return;
+                    return Err(());
                 }
             }
         };
@@ -418,15 +430,21 @@ async fn relay_response<R: AsyncRead + Unpin>(
                 }
                 break (status, headers, cl, ch);
             }
-            None => match rd.read_buf(&mut buf).await {
-                Ok(n) if n > 0 => {}
-                // No response (`return 444`, a client that went away, a timeout):
-                // nginx closes the stream with RST_STREAM(INTERNAL_ERROR).
-                _ => {
-                    respond.send_reset(Reason::INTERNAL_ERROR);
-                    return;
+            None => {
+                let read = tokio::select! {
+                    r = rd.read_buf(&mut buf) => r,
+                    _ = std::future::poll_fn(|cx| respond.poll_reset(cx)) => return Err(()),
+                };
+                match read {
+                    Ok(n) if n > 0 => {}
+                    // No response (`return 444`, a client that went away, a timeout):
+                    // nginx closes the stream with RST_STREAM(INTERNAL_ERROR).
+                    _ => {
+                        respond.send_reset(Reason::INTERNAL_ERROR);
+                        return Err(());
+                    }
                 }
-            },
+            }
         }
     };
     let tunnel = websocket && status == 101;
@@ -434,7 +452,7 @@ async fn relay_response<R: AsyncRead + Unpin>(
     // `return 200` in a rewrite phase, say) must not look like an open WebSocket.
     if websocket && !tunnel && (200..300).contains(&status) || !websocket && status == 101 {
         respond.send_reset(Reason::CANCEL);
-        return;
+        return Err(());
     }
     let mut resp = http::Response::new(());
     *resp.status_mut() = if tunnel {
@@ -444,19 +462,16 @@ async fn relay_response<R: AsyncRead + Unpin>(
             Ok(s) => s,
             Err(_) => {
                 respond.send_reset(Reason::INTERNAL_ERROR);
-                return;
+                return Err(());
             }
         }
     };
     *resp.headers_mut() = headers;
     let no_body =
         !tunnel && (head_request || status == 204 || status == 304 || content_length == Some(0));
-    let mut tx = match respond.send_response(resp, no_body) {
-        Ok(tx) => tx,
-        Err(_) => return,
-    };
+    let mut tx = respond.send_response(resp, no_body).map_err(|_| ())?;
     if no_body {
-        return;
+        return drain(rd).await;
     }
     let mut dec = chunked.then(crate::http1::chunked::ChunkedDecoder::new);
     let mut left = if tunnel || chunked {
@@ -473,14 +488,14 @@ async fn relay_response<R: AsyncRead + Unpin>(
                         let _ = buf.split_to(p.consumed);
                         if p.done {
                             let data = out.split().freeze();
-                            let _ = send_all(c, &mut tx, data, true).await;
-                            return;
+                            send_all(c, &mut tx, data, true).await?;
+                            return drain(rd).await;
                         }
                         out.split().freeze()
                     }
                     Err(_) => {
                         tx.send_reset(Reason::INTERNAL_ERROR);
-                        return;
+                        return Err(());
                     }
                 }
             } else if let Some(n) = left.as_mut() {
@@ -491,14 +506,16 @@ async fn relay_response<R: AsyncRead + Unpin>(
                 buf.split().freeze()
             };
             let last = left == Some(0);
-            if send_all(c, &mut tx, piece, last).await.is_err() {
-                return;
-            }
+            send_all(c, &mut tx, piece, last).await?;
             if last {
-                return;
+                return drain(rd).await;
             }
         }
-        match rd.read_buf(&mut buf).await {
+        let read = tokio::select! {
+            r = rd.read_buf(&mut buf) => r,
+            _ = std::future::poll_fn(|cx| tx.poll_reset(cx)) => return Err(()),
+        };
+        match read {
             Ok(n) if n > 0 => {}
             _ => break,
         }
@@ -507,9 +524,18 @@ async fn relay_response<R: AsyncRead + Unpin>(
     // short of its length or its last chunk is reset, as nginx resets a truncated one.
     if dec.is_some() || left.is_some_and(|n| n > 0) {
         tx.send_reset(Reason::INTERNAL_ERROR);
+        Err(())
     } else {
-        let _ = tx.send_data(Bytes::new(), true);
+        tx.send_data(Bytes::new(), true).map_err(|_| ())
     }
+}
+
+/// After a complete response: reads what the phases still write until they finish, so
+/// they never block on a full pipe.
+async fn drain<R: AsyncRead + Unpin>(mut rd: R) -> Result<(), ()> {
+    let mut scratch = [0u8; 4096];
+    while matches!(rd.read(&mut scratch).await, Ok(n) if n > 0) {}
+    Ok(())
 }
 
 /// Sends `data` within the peer's flow-control window, `http2_chunk_size` at a time; a
