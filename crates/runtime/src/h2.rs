@@ -258,9 +258,13 @@ fn build_head(parts: &http::request::Parts, websocket: bool, has_body: bool) -> 
         out.extend_from_slice(b"\r\n");
     }
     if websocket {
-        out.extend_from_slice(b"upgrade: websocket\r\nconnection: upgrade\r\nsec-websocket-key: ");
-        out.extend_from_slice(websocket_key().as_bytes());
-        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(b"upgrade: websocket\r\nconnection: upgrade\r\n");
+        // RFC 8441 §5: no key on the h2 side (a client that sends one anyway keeps it).
+        if !parts.headers.contains_key("sec-websocket-key") {
+            out.extend_from_slice(b"sec-websocket-key: ");
+            out.extend_from_slice(websocket_key().as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
     }
     let chunked =
         has_body && !websocket && !parts.headers.contains_key(http::header::CONTENT_LENGTH);
