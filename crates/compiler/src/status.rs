@@ -123,9 +123,13 @@ pub static IMPLEMENTED: &[&str] = &[
     "etag",
     "if_modified_since",
     "log_not_found",
-    // accepted as no-ops: socket and copy tuning only
+    // accepted as no-ops: socket, copy and memory-pool tuning only (the h2 crate keeps
+    // its own read buffer and stream table; their values are still checked)
     "sendfile",
     "tcp_nopush",
+    "http2_recv_buffer_size",
+    "http2_pool_size",
+    "http2_streams_index_size",
     // access control (the realip module is refused alongside allow/deny until it lands)
     "allow",
     "deny",
