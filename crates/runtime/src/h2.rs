@@ -18,6 +18,8 @@
 //! `large_client_header_buffers` (size × number bounds a head: `SETTINGS_MAX_HEADER_LIST_SIZE`),
 //! `keepalive_timeout` (idle connection), `keepalive_requests` (streams per connection),
 //! `client_header_timeout` (the connection preface), `send_timeout` (a stalled window).
+//! A stream the client resets stops its phases at once (its upstream request is dropped),
+//! so resetting streams cannot pile up work beyond the stream limit.
 //!
 //! RFC 8441 (nginx cannot do this): with `SETTINGS_ENABLE_CONNECT_PROTOCOL` advertised
 //! (unless `--http2-websocket=off`), an extended CONNECT with `:protocol websocket`
@@ -135,10 +137,10 @@ pub async fn serve<C: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
                     idle_timer.as_mut().reset(tokio::time::Instant::now() + wait);
                 }
             }
-            // `keepalive_timeout` with no stream open: GOAWAY and close at once
+            // No stream open. Idle for `keepalive_timeout`: GOAWAY and close at once
             // (`ngx_http_v2_idle_handler()`), not the two-step graceful GOAWAY that waits
-            // for a PING answer a silent client never sends.
-            // Closing with no stream left, the client still holding on: drop it.
+            // for a PING answer a silent client never sends. Already closing, and the
+            // client still holds on after LINGER: drop the connection.
             () = &mut idle_timer, if streams.is_empty() => {
                 if closing {
                     break;
