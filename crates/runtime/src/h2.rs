@@ -183,8 +183,10 @@ async fn stream(
         H2Kind::Request
     };
     let head_request = parts.method == http::Method::HEAD;
-    let (pipe, ours) = tokio::io::duplex(PIPE);
-    let (rd, wr) = tokio::io::split(ours);
+    // Two one-way pipes rather than one split duplex: no lock shared by the two halves.
+    let (wr, body_in) = tokio::io::duplex(PIPE);
+    let (resp_out, rd) = tokio::io::duplex(PIPE);
+    let pipe = tokio::io::join(body_in, resp_out);
     let phases = async {
         crate::conn::serve_h2_stream(
             &c.shared, pipe, head, kind, c.peer, c.local, &c.addr, c.conn_no, served, c.https,
