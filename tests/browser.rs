@@ -126,6 +126,7 @@ async fn page_text(chromium: &Path, port: u16, pin: &str, profile: &Path) -> Str
             "--headless",
             "--no-sandbox",
             "--disable-gpu",
+            "--disable-dev-shm-usage",
             "--no-first-run",
             "--disable-extensions",
             "--disable-background-networking",
