@@ -757,3 +757,76 @@ fn h2_reset_stream_frees_its_upstream() {
         assert_eq!(r.body, "HTTP/2.0 h2 https\n");
     });
 }
+
+/// How an h2 request with these extra headers ended: its status, or the connection
+/// error (GOAWAY reason) the client's connection ended with.
+async fn header_outcome(port: u16, headers: &[(&str, String)]) -> String {
+    let tls = connect_alpn(port, Some("a.test"), &[b"h2"]).await;
+    let (send, conn) = h2::client::handshake(tls).await.expect("h2 handshake");
+    let driver = tokio::spawn(conn);
+    let mut b = http::Request::builder().uri(format!("https://a.test:{port}/proto"));
+    for (n, v) in headers {
+        b = b.header(*n, v.as_str());
+    }
+    let req = b.body(()).expect("request");
+    let mut send = send.ready().await.expect("ready");
+    let (resp, _tx) = send.send_request(req, true).expect("send request");
+    if let Ok(r) = resp.await {
+        return format!("status {}", r.status().as_u16());
+    }
+    match tokio::time::timeout(Duration::from_secs(5), driver).await {
+        Ok(Ok(Err(e))) if e.is_go_away() => format!("GOAWAY {:?}", e.reason()),
+        other => format!("connection ended {other:?}"),
+    }
+}
+
+#[test]
+fn h2_oversized_header_blocks_end_the_connection_as_nginx_does() {
+    bounded(60, async {
+        let (rec, _) = recording_origin().await;
+        // Text HPACK's Huffman code cannot shrink below 6 bits a byte: 12,000 bytes are
+        // about 9,000 on the wire, past one 8k `large_client_header_buffers` buffer.
+        let mut x: u32 = 1;
+        let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let noisy: String = (0..12000)
+            .map(|_| {
+                x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                alphabet[(x >> 16) as usize % 64] as char
+            })
+            .collect();
+        let cases: Vec<Vec<(&str, String)>> = vec![
+            // One field too long as sent.
+            vec![("x-big", noisy)],
+            // Fields each within a buffer, 35,000 bytes together (limit 4 × 8k).
+            (0..5).map(|_| ("x-part", "b".repeat(7000))).collect(),
+            // 9,000 bytes that Huffman codes into 7,875: within the buffer.
+            vec![("x-long", "v".repeat(9000))],
+        ];
+        let s = server(&sluice(), rec, rec, &[]).await;
+        let mut got = Vec::new();
+        for c in &cases {
+            got.push(header_outcome(s.p.port, c).await);
+        }
+        assert_eq!(
+            got,
+            vec![
+                "GOAWAY Some(ENHANCE_YOUR_CALM)",
+                "GOAWAY Some(ENHANCE_YOUR_CALM)",
+                "status 200"
+            ]
+        );
+        let Some(nginx) = crate::harness::nginx() else {
+            if std::env::var_os("CI").is_some() {
+                panic!("nginx is not on PATH under CI");
+            }
+            eprintln!("nginx not on PATH: checked against the recorded outcomes only");
+            return;
+        };
+        let n = server(&nginx, rec, rec, &[]).await;
+        let mut want = Vec::new();
+        for c in &cases {
+            want.push(header_outcome(n.p.port, c).await);
+        }
+        assert_eq!(got, want);
+    });
+}

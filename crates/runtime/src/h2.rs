@@ -15,7 +15,8 @@
 //! (128; a stream past it is refused with `RST_STREAM(REFUSED_STREAM)`),
 //! `http2_body_preread_size` (64k, the initial stream window: the request body buffered
 //! per stream before the phases read it), `http2_chunk_size` (8k DATA frames),
-//! `large_client_header_buffers` (size × number bounds a head: `SETTINGS_MAX_HEADER_LIST_SIZE`),
+//! `large_client_header_buffers` (an HPACK string longer than one buffer, or names and
+//! values over size × number: GOAWAY ENHANCE_YOUR_CALM, as nginx),
 //! `keepalive_timeout` (idle connection), `keepalive_requests` (streams per connection),
 //! `client_header_timeout` (the connection preface), `send_timeout` (a stalled window).
 //! A stream the client resets stops its phases at once (its upstream request is dropped),
@@ -65,7 +66,7 @@ const LINGER: Duration = Duration::from_secs(5);
 #[allow(clippy::too_many_arguments)]
 pub async fn serve<C: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     shared: Arc<Shared>,
-    io: C,
+    mut io: C,
     peer: SocketAddr,
     local: SocketAddr,
     addr: ListenAddr,
@@ -91,15 +92,23 @@ pub async fn serve<C: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
                 .unwrap_or(i32::MAX as u32)
                 .min(i32::MAX as u32),
         )
-        .max_header_list_size(u32::try_from(num.saturating_mul(size)).unwrap_or(u32::MAX))
+        // nginx's own limits (`header_too_large`) answer first with its GOAWAY; the h2
+        // crate's 431 is the backstop for lists far beyond them.
+        .max_header_list_size(
+            u32::try_from(num.saturating_mul(size).saturating_mul(4)).unwrap_or(u32::MAX),
+        )
         .max_send_buffer_size(h.chunk_size.max(16 * 1024));
     if shared.http2_websocket {
         b.enable_connect_protocol();
     }
-    let mut conn = match tokio::time::timeout(preface_timeout, b.handshake::<_, Bytes>(io)).await {
-        Ok(Ok(c)) => c,
-        _ => return,
-    };
+    // The connection borrows the socket, so that it can be closed as nginx closes one
+    // (lingering) once h2 is done with it: a GOAWAY followed by an abrupt close could be
+    // lost to a reset when the client's frames are still unread.
+    let mut conn =
+        match tokio::time::timeout(preface_timeout, b.handshake::<_, Bytes>(&mut io)).await {
+            Ok(Ok(c)) => c,
+            _ => return,
+        };
     let info = Arc::new(Conn {
         shared: shared.clone(),
         peer,
@@ -120,6 +129,23 @@ pub async fn serve<C: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         tokio::select! {
             r = conn.accept() => match r {
                 Some(Ok((req, respond))) => {
+                    if let Some(msg) = header_too_large(&req, size, num.saturating_mul(size)) {
+                        crate::log::connection(
+                            &shared,
+                            "info",
+                            conn_no,
+                            &format!("{msg} while processing HTTP/2 connection"),
+                            peer,
+                            local,
+                        );
+                        drop((req, respond));
+                        closing = true;
+                        conn.abrupt_shutdown(Reason::ENHANCE_YOUR_CALM);
+                        if streams.is_empty() {
+                            idle_timer.as_mut().reset(tokio::time::Instant::now() + LINGER);
+                        }
+                        continue;
+                    }
                     served += 1;
                     streams.spawn(stream(info.clone(), served, req, respond));
                     // `keepalive_requests` (nginx 1.19.7+ for h2): GOAWAY after the last.
@@ -160,7 +186,85 @@ pub async fn serve<C: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
             }
         }
     }
+    // Whatever h2 still has to write (the GOAWAY of an error it raised or of ours) goes
+    // out before the socket is closed.
+    let _ = tokio::time::timeout(LINGER, std::future::poll_fn(|cx| conn.poll_closed(cx))).await;
+    drop(conn);
+    drop(streams);
+    crate::tls::close(&mut io).await;
 }
+
+/// nginx 1.22's limits on a stream's header block (`ngx_http_v2_state_field_len()`,
+/// `ngx_http_v2_state_process_header()`), both connection errors (GOAWAY
+/// ENHANCE_YOUR_CALM): a name or value whose HPACK string is longer than one
+/// `large_client_header_buffers` buffer, and names plus values (pseudo-headers included)
+/// over size × number. nginx measures the string as sent; the h2 crate hands over the
+/// decoded text, so the sent length is taken as the shorter of its raw and its Huffman
+/// form, the one HPACK encoders choose.
+fn header_too_large(
+    req: &http::Request<RecvStream>,
+    field_limit: usize,
+    total_limit: usize,
+) -> Option<&'static str> {
+    let uri = req.uri();
+    let protocol = req.extensions().get::<h2::ext::Protocol>();
+    let pseudo = [
+        (":method", Some(req.method().as_str())),
+        (":scheme", uri.scheme_str()),
+        (":authority", uri.authority().map(|a| a.as_str())),
+        (":path", uri.path_and_query().map(|p| p.as_str())),
+        (":protocol", protocol.map(|p| p.as_str())),
+    ];
+    let fields = pseudo
+        .iter()
+        .filter_map(|(n, v)| v.map(|v| (n.as_bytes(), v.as_bytes())))
+        .chain(
+            req.headers()
+                .iter()
+                .map(|(n, v)| (n.as_str().as_bytes(), v.as_bytes())),
+        );
+    let mut total = 0usize;
+    for (name, value) in fields {
+        if hpack_len(name) > field_limit || hpack_len(value) > field_limit {
+            return Some("client sent too large header field");
+        }
+        total += name.len() + value.len();
+        if total > total_limit {
+            return Some("client sent too large header");
+        }
+    }
+    None
+}
+
+/// The length of `s` as an HPACK string: the shorter of raw and Huffman-coded.
+fn hpack_len(s: &[u8]) -> usize {
+    let bits: usize = s
+        .iter()
+        .map(|b| usize::from(HUFFMAN_BITS[usize::from(*b)]))
+        .sum();
+    bits.div_ceil(8).min(s.len())
+}
+
+/// The Huffman code length of each octet, RFC 7541 Appendix B.
+#[rustfmt::skip]
+const HUFFMAN_BITS: [u8; 256] = [
+    13, 23, 28, 28, 28, 28, 28, 28, 28, 24, 30, 28, 28, 30, 28, 28,
+    28, 28, 28, 28, 28, 28, 30, 28, 28, 28, 28, 28, 28, 28, 28, 28,
+    6, 10, 10, 12, 13, 6, 8, 11, 10, 10, 8, 11, 8, 6, 6, 6,
+    5, 5, 5, 6, 6, 6, 6, 6, 6, 6, 7, 8, 15, 6, 12, 10,
+    13, 6, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
+    7, 7, 7, 7, 7, 7, 7, 7, 8, 7, 8, 13, 19, 13, 14, 6,
+    15, 5, 6, 5, 6, 5, 6, 6, 6, 5, 7, 7, 6, 6, 6, 5,
+    6, 7, 6, 5, 5, 6, 7, 7, 7, 7, 7, 15, 11, 14, 13, 28,
+    20, 22, 20, 20, 22, 22, 22, 23, 22, 23, 23, 23, 23, 23, 24, 23,
+    24, 24, 22, 23, 24, 23, 23, 23, 23, 21, 22, 23, 22, 23, 23, 24,
+    22, 21, 20, 22, 22, 23, 23, 21, 23, 22, 22, 24, 21, 22, 23, 23,
+    21, 21, 22, 21, 23, 22, 23, 23, 20, 22, 22, 22, 23, 22, 22, 23,
+    26, 26, 20, 19, 22, 23, 22, 25, 26, 26, 26, 27, 27, 26, 24, 25,
+    19, 21, 26, 27, 27, 26, 27, 24, 21, 21, 26, 26, 28, 27, 27, 27,
+    20, 24, 20, 21, 22, 21, 21, 23, 22, 22, 25, 25, 24, 24, 26, 23,
+    26, 27, 26, 26, 27, 27, 27, 27, 27, 28, 27, 27, 27, 27, 27, 26,
+];
 
 /// One stream: the head rebuilt for the phases, the body pumped in, the response out.
 async fn stream(
@@ -586,6 +690,15 @@ async fn send_all(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hpack_lengths_follow_rfc7541() {
+        // '0' and 'a' have 5-bit codes, 'v' 7 bits, 0x00 13 bits (Appendix B).
+        assert_eq!(hpack_len(b"aaaaaaaa"), 5);
+        assert_eq!(hpack_len(&[b'v'; 9000]), 7875);
+        assert_eq!(hpack_len(&[0u8; 10]), 10);
+        assert_eq!(HUFFMAN_BITS.iter().map(|b| u32::from(*b)).min(), Some(5));
+    }
 
     #[test]
     fn base64_matches_rfc4648() {

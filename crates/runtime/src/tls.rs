@@ -461,7 +461,7 @@ fn path_start(target: &[u8]) -> usize {
 
 /// nginx's lingering close: FIN, then drop what the client still sends for a while, so
 /// unread input does not turn the close into a reset that destroys the response.
-async fn close<C: AsyncRead + AsyncWrite + Unpin>(io: &mut C) {
+pub(crate) async fn close<C: AsyncRead + AsyncWrite + Unpin>(io: &mut C) {
     let _ = io.shutdown().await;
     let end = tokio::time::Instant::now() + Duration::from_secs(30);
     let mut scratch = [0u8; 4096];

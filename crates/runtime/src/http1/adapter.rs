@@ -27,10 +27,11 @@ pub fn parse(buf: &[u8], server: &Server) -> Result<Option<(Head, usize)>, (u16,
     )
 }
 
-/// [`parse`] for the head of an HTTP/2 stream (`h2.rs`), rebuilt whole: its size was
-/// bounded by `SETTINGS_MAX_HEADER_LIST_SIZE` (`large_client_header_buffers` size ×
-/// number, nginx 1.22's h2 `header_limit`), and nginx's h2 module has no per-line limit,
-/// so the HTTP/1 buffer rules (a line within one large buffer: 414, 494) do not apply.
+/// [`parse`] for the head of an HTTP/2 stream (`h2.rs`), rebuilt whole: nginx's h2
+/// limits (each HPACK string within one `large_client_header_buffers` buffer, names and
+/// values within size × number) were applied to the frames already, so the HTTP/1
+/// buffer rules (a request line or header line within one large buffer: 414, 494) do
+/// not apply: a 9000-byte field that HPACK sent in under 8k is served.
 pub fn parse_h2(buf: &[u8], server: &Server) -> Result<Option<(Head, usize)>, (u16, bool)> {
     let all = buf.len().saturating_add(1);
     parse_with(buf, server, all, (1, all))
