@@ -173,8 +173,20 @@ pub async fn serve<C: AsyncRead + AsyncWrite + Unpin + Send>(
         let l = l.specific.iter().find(|s| s.addr == here).unwrap_or(l);
         served += 1;
         let keep = handle(
-            &shared, &live, l, head, start, http09, &mut io, &mut buf, peer, local, conn_no,
-            served, https,
+            &shared,
+            &live,
+            l,
+            head,
+            start,
+            http09,
+            &mut io,
+            &mut buf,
+            peer,
+            local,
+            conn_no,
+            served,
+            https,
+            std::future::pending(),
         )
         .await;
         if !keep {
@@ -200,6 +212,7 @@ pub(crate) async fn serve_h2_stream<C: AsyncRead + AsyncWrite + Unpin + Send>(
     conn_no: u64,
     served: u64,
     https: bool,
+    cancel: impl std::future::Future<Output = ()>,
 ) {
     let start = Instant::now();
     let live = shared.live.load_full();
@@ -233,7 +246,7 @@ pub(crate) async fn serve_h2_stream<C: AsyncRead + AsyncWrite + Unpin + Send>(
     head.keep_alive = true;
     handle(
         shared, &live, l, head, start, false, &mut io, &mut buf, peer, local, conn_no, served,
-        https,
+        https, cancel,
     )
     .await;
 }
@@ -283,6 +296,7 @@ async fn handle<C: AsyncRead + AsyncWrite + Unpin + Send>(
     conn_no: u64,
     served: u64,
     https: bool,
+    cancel: impl std::future::Future<Output = ()>,
 ) -> bool {
     let table = &live.table;
     let (server, host) = match server_for(table, l, head.host.as_deref()) {
@@ -328,7 +342,22 @@ async fn handle<C: AsyncRead + AsyncWrite + Unpin + Send>(
             req.uri = n.path;
             req.args = n.args;
             req.uri_escaped = n.had_escapes;
-            route_and_run(shared, &mut req, io, buf).await
+            // An HTTP/2 stream the client reset stops here, upstream request and all,
+            // and is logged with 499 as nginx logs it.
+            let run = {
+                let run = route_and_run(shared, &mut req, io, buf);
+                tokio::select! {
+                    after = run => Some(after),
+                    () = cancel => None,
+                }
+            };
+            match run {
+                Some(after) => after,
+                None => {
+                    req.status = 499;
+                    After::Close
+                }
+            }
         }
     };
     crate::log::access(shared, &mut req);

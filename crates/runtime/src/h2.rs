@@ -19,8 +19,9 @@
 //! values over size × number: GOAWAY ENHANCE_YOUR_CALM, as nginx),
 //! `keepalive_timeout` (idle connection), `keepalive_requests` (streams per connection),
 //! `client_header_timeout` (the connection preface), `send_timeout` (a stalled window).
-//! A stream the client resets stops its phases at once (its upstream request is dropped),
-//! so resetting streams cannot pile up work beyond the stream limit.
+//! A stream the client resets, or whose connection goes, stops its phases at once (its
+//! upstream request is dropped) and is logged with 499, as nginx logs it; resetting
+//! streams cannot pile up work beyond the stream limit.
 //!
 //! RFC 8441 (nginx cannot do this): with `SETTINGS_ENABLE_CONNECT_PROTOCOL` advertised
 //! (unless `--http2-websocket=off`), an extended CONNECT with `:protocol websocket`
@@ -189,7 +190,11 @@ pub async fn serve<C: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     // Whatever h2 still has to write (the GOAWAY of an error it raised or of ours) goes
     // out before the socket is closed.
     let _ = tokio::time::timeout(LINGER, std::future::poll_fn(|cx| conn.poll_closed(cx))).await;
+    // Streams still open learn that the connection is gone and cancel their phases
+    // (logged with 499); the ones that do not finish within LINGER are aborted.
     drop(conn);
+    let deadline = tokio::time::Instant::now() + LINGER;
+    while let Ok(Some(_)) = tokio::time::timeout_at(deadline, streams.join_next()).await {}
     drop(streams);
     crate::tls::close(&mut io).await;
 }
@@ -291,30 +296,37 @@ async fn stream(
     let (wr, body_in) = tokio::io::duplex(PIPE);
     let (resp_out, rd) = tokio::io::duplex(PIPE);
     let pipe = tokio::io::join(body_in, resp_out);
+    // A stream that ends early (the client reset it, or the connection went) cancels the
+    // phases, which log it with 499 and drop its upstream request.
+    let (cancel_tx, cancel_rx) = tokio::sync::oneshot::channel::<()>();
+    let cancel = async {
+        if cancel_rx.await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
     let phases = async {
         crate::conn::serve_h2_stream(
             &c.shared, pipe, head, kind, c.peer, c.local, &c.addr, c.conn_no, served, c.https,
+            cancel,
         )
         .await;
     };
-    let download = relay_response(&c, rd, respond, websocket, head_request);
+    let download = async {
+        if relay_response(&c, rd, respond, websocket, head_request)
+            .await
+            .is_err()
+        {
+            let _ = cancel_tx.send(());
+        }
+    };
     let upload = async {
         pump_body(body, wr, chunked, has_body, c.send_timeout).await;
         // The body is all in (or the client gave up on it): the response decides.
         std::future::pending::<()>().await;
     };
     // The response ends the stream; a body the phases did not read is dropped with it.
-    // A stream that ends early (client reset) stops the phases.
     tokio::select! {
-        _ = async {
-            tokio::try_join!(
-                async {
-                    phases.await;
-                    Ok::<(), ()>(())
-                },
-                download
-            )
-        } => {}
+        _ = async { tokio::join!(phases, download) } => {}
         () = upload => {}
     }
 }
