@@ -352,3 +352,60 @@ fn signal_reaches_the_process_in_the_pid_file() {
     use std::os::unix::process::ExitStatusExt;
     assert_eq!(status.signal(), Some(15), "stop sends TERM");
 }
+
+#[test]
+fn http2_directive_is_an_extension_with_a_warning() {
+    // nginx 1.22.1 says `unknown directive "http2"`; sluice accepts nginx 1.25.1's
+    // directive and says so.
+    let d = test_dir(
+        "http2-on",
+        "pid logs/nginx.pid;\nevents {}\nhttp {\n    http2 on;\n    server { listen 127.0.0.1:18999; http2 off; }\n}\n",
+    );
+    let conf = d.path().join("nginx.conf");
+    let conf = conf.to_str().expect("utf-8 path");
+    let o = sluice(&["-t", "-p", &d.prefix(), "-c", conf]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        stderr(&o),
+        format!(
+            "sluice: [warn] \"http2\" directive is accepted as nginx 1.25.1 does; nginx 1.22.1 does not know it and refuses this configuration in {conf}:4 (sluice: extension)\nsluice: the configuration file {conf} syntax is ok\nsluice: configuration file {conf} test is successful\n"
+        )
+    );
+    // Its value is checked as nginx 1.25.1 checks a flag.
+    d.write("nginx.conf", "events {}\nhttp { http2 yes; }\n");
+    let o = sluice(&["-t", "-p", &d.prefix(), "-c", conf]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o)
+            .contains("invalid value \"yes\" in \"http2\" directive, it must be \"on\" or \"off\""),
+        "{}",
+        stderr(&o)
+    );
+    // The RFC 8441 switch is a command-line flag: `on` or `off`; anything else is an
+    // unknown option, worded as nginx words `--anything` (`invalid option: "-"`).
+    d.write("nginx.conf", MINIMAL);
+    let o = sluice(&[
+        "--http2-websocket=off",
+        "-t",
+        "-q",
+        "-p",
+        &d.prefix(),
+        "-c",
+        conf,
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = sluice(&[
+        "--http2-websocket=maybe",
+        "-t",
+        "-p",
+        &d.prefix(),
+        "-c",
+        conf,
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("invalid option: \"-\""),
+        "{}",
+        stderr(&o)
+    );
+}

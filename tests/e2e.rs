@@ -2,6 +2,7 @@
 //! tests of the built `sluice` binary.
 
 mod access_security;
+mod browser;
 mod cli;
 mod conformance;
 mod connections;
@@ -9,6 +10,7 @@ mod corpus;
 mod diff;
 mod examples;
 mod examples_serve;
+mod h2;
 mod harness;
 mod hostile;
 mod process;

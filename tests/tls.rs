@@ -72,7 +72,8 @@ impl ServerCertVerifier for AcceptAny {
     }
 }
 
-fn client_config(sni: bool) -> Arc<ClientConfig> {
+/// A client config offering the ALPN protocols `alpn`.
+pub(crate) fn client_config_alpn(sni: bool, alpn: &[&[u8]]) -> Arc<ClientConfig> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut cfg = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
@@ -81,17 +82,26 @@ fn client_config(sni: bool) -> Arc<ClientConfig> {
         .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
         .with_no_client_auth();
     cfg.enable_sni = sni;
-    cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    cfg.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Arc::new(cfg)
 }
 
 /// A TLS connection to `port` with `sni` (`None`: no SNI extension at all).
 pub(crate) async fn connect(port: u16, sni: Option<&str>) -> TlsStream<TcpStream> {
+    connect_alpn(port, sni, &[b"h2", b"http/1.1"]).await
+}
+
+/// [`connect`] offering the ALPN protocols `alpn`.
+pub(crate) async fn connect_alpn(
+    port: u16,
+    sni: Option<&str>,
+    alpn: &[&[u8]],
+) -> TlsStream<TcpStream> {
     let tcp = TcpStream::connect(("127.0.0.1", port))
         .await
         .expect("connect");
     let name = ServerName::try_from(sni.unwrap_or("no-sni.invalid").to_string()).expect("name");
-    tokio_rustls::TlsConnector::from(client_config(sni.is_some()))
+    tokio_rustls::TlsConnector::from(client_config_alpn(sni.is_some(), alpn))
         .connect(name, tcp)
         .await
         .expect("TLS handshake")
@@ -138,7 +148,7 @@ pub(crate) fn free_port() -> u16 {
 
 /// A server process, killed on drop.
 pub(crate) struct Proc {
-    child: Child,
+    pub(crate) child: Child,
     pub(crate) port: u16,
     pub(crate) dir: TempDir,
 }
@@ -162,10 +172,22 @@ impl Drop for Proc {
 
 /// Starts `bin` on prefix `dir` with `conf` (relative to the prefix) and waits for `port`.
 pub(crate) async fn start(bin: &Path, dir: TempDir, conf: &str, port: u16) -> Proc {
+    start_with(bin, dir, conf, port, &[]).await
+}
+
+/// [`start`] with extra command-line arguments.
+pub(crate) async fn start_with(
+    bin: &Path,
+    dir: TempDir,
+    conf: &str,
+    port: u16,
+    extra: &[&str],
+) -> Proc {
     let child = Command::new(bin)
         .arg("-p")
         .arg(format!("{}/", dir.path().display()))
         .args(["-c", conf, "-g", "daemon off;"])
+        .args(extra)
         .arg("-e")
         .arg(dir.path().join("stderr.log"))
         .stdin(Stdio::null())
@@ -291,7 +313,7 @@ http {{
     }
 }
 
-fn rt() -> tokio::runtime::Runtime {
+pub(crate) fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -559,14 +581,18 @@ fn tls_websocket_tls_example_serves() {
         std::fs::write(&file, text).expect("write example");
         let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_sluice"));
         let p = start(&bin, dir, "websocket-tls.conf", port).await;
-        let mut s = connect(p.port, Some("localhost")).await;
+        // The example listens with `http2`: a client offering h2 gets it.
+        let s = connect(p.port, Some("localhost")).await;
+        assert_eq!(s.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+        drop(s);
+        let mut s = connect_alpn(p.port, Some("localhost"), &[b"http/1.1"]).await;
         let r = exchange(
             &mut s,
             "GET /ws/plain HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
         )
         .await;
         assert_eq!(body(&r), "proto https", "{r}");
-        let tls = connect(p.port, Some("localhost")).await;
+        let tls = connect_alpn(p.port, Some("localhost"), &[b"http/1.1"]).await;
         let url = format!("wss://localhost:{}/ws/chat", p.port);
         let (mut ws, _) = tokio_tungstenite::client_async(url, tls)
             .await

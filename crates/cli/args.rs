@@ -28,11 +28,13 @@ pub struct Args {
     pub json: bool,
     /// `--dump=json`: the parsed configuration in crossplane's shape.
     pub dump_json: Option<()>,
+    /// `--http2-websocket=off`: no WebSocket over HTTP/2 (RFC 8441); on by default.
+    pub no_http2_websocket: bool,
 }
 
 pub const USAGE: &str = "Usage: sluice [-?hvVtTq] [-s signal] [-p prefix]
              [-e filename] [-c filename] [-g directives]
-             [--format=json] [--dump=json]
+             [--format=json] [--dump=json] [--http2-websocket=on|off]
 
 Options:
   -?,-h         : this help
@@ -48,6 +50,7 @@ Options:
   -g directives : set global directives out of configuration file
   --format=json : with -t, print the diagnostics as JSON on stdout
   --dump=json   : print the parsed configuration as crossplane's JSON
+  --http2-websocket=off : do not offer WebSocket over HTTP/2 (RFC 8441)
 
 ";
 
@@ -67,6 +70,11 @@ pub fn parse(argv: &[String]) -> Result<Args, String> {
             }
             "--dump=json" => {
                 a.dump_json = Some(());
+                i += 1;
+                continue;
+            }
+            "--http2-websocket=on" | "--http2-websocket=off" => {
+                a.no_http2_websocket = arg.ends_with("=off");
                 i += 1;
                 continue;
             }

@@ -110,6 +110,7 @@ pub fn run(a: &Args) -> ExitCode {
         error_log,
         master_process,
         privileges,
+        http2_websocket: !a.no_http2_websocket,
     };
     match sluice_runtime::run(table, opts) {
         Ok(()) => ExitCode::SUCCESS,

@@ -122,6 +122,17 @@ pub static IMPLEMENTED: &[&str] = &[
     "ssl_session_cache",
     "ssl_session_timeout",
     "ssl_session_tickets",
+    // HTTP/2 (`listen ... http2`): the limits, and the obsolete directives nginx 1.22
+    // itself ignores with a warning
+    "http2_max_concurrent_streams",
+    "http2_body_preread_size",
+    "http2_chunk_size",
+    "http2_idle_timeout",
+    "http2_max_requests",
+    "http2_recv_timeout",
+    "http2_max_field_size",
+    "http2_max_header_size",
+    "http2",
     // static files (SEMANTICS §10)
     "root",
     "alias",
@@ -130,9 +141,13 @@ pub static IMPLEMENTED: &[&str] = &[
     "etag",
     "if_modified_since",
     "log_not_found",
-    // accepted as no-ops: socket and copy tuning only
+    // accepted as no-ops: socket, copy and memory-pool tuning only (the h2 crate keeps
+    // its own read buffer and stream table; their values are still checked)
     "sendfile",
     "tcp_nopush",
+    "http2_recv_buffer_size",
+    "http2_pool_size",
+    "http2_streams_index_size",
     // access control: the access phase's checkers and how they combine, the methods
     // `limit_except` lets through, and the client address they see (realip)
     "allow",

@@ -3,7 +3,7 @@
 //! the file is stale. `UPDATE_COMPAT=1 cargo test -p sluice-compiler --test compat_doc`
 //! rewrites it.
 
-use sluice_compiler::registry::{ctx, DIRECTIVES};
+use sluice_compiler::registry::{ctx, extension_since, DIRECTIVES, EXTENSIONS};
 use sluice_compiler::status::{status, Status, REFUSED_UNSAFE};
 use std::path::PathBuf;
 
@@ -51,6 +51,16 @@ fn table() -> String {
         out.push_str(&format!(
             "| `{}` | {module} | {} | {st} |\n",
             s.name,
+            contexts(s.ctx)
+        ));
+    }
+    // Directives of later nginx versions sluice accepts (nginx 1.22.1 refuses them).
+    for s in EXTENSIONS {
+        let since = extension_since(s.name).unwrap_or("?");
+        out.push_str(&format!(
+            "| `{}` | {} (nginx {since}, not in 1.22.1) | {} | supported (extension: `[warn] ... (sluice: extension)`) |\n",
+            s.name,
+            s.module,
             contexts(s.ctx)
         ));
     }

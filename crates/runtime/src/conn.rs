@@ -205,8 +205,20 @@ pub async fn serve<C: AsyncRead + AsyncWrite + Unpin + Send>(
         // Boxed: the request's future (every phase's state, several KiB) is freed when
         // the request ends, so neither an idle keep-alive connection nor a tunnel holds it.
         let handled = Box::pin(handle(
-            &shared, &live, l, head, start, http09, &mut io, &mut buf, peer, local, conn_no,
-            served, &tls,
+            &shared,
+            &live,
+            l,
+            head,
+            start,
+            http09,
+            &mut io,
+            &mut buf,
+            peer,
+            local,
+            conn_no,
+            served,
+            &tls,
+            std::future::pending(),
         ))
         .await;
         match handled {
@@ -237,6 +249,80 @@ enum Handled<'t> {
     Next(bool),
     /// The 101 was sent; the tunnel runs next, then the request is logged.
     Tunnel(Box<Req<'t>>),
+}
+
+/// Serves one HTTP/2 stream (`h2.rs`) through the same phases as an HTTP/1 request:
+/// `buf` holds the stream's head rebuilt in HTTP/1.1 form, `io` carries the request body
+/// in and the HTTP/1.1 response out, which `h2.rs` turns back into frames. One request,
+/// no keep-alive, no lingering close: the stream ends with it.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn serve_h2_stream<C: AsyncRead + AsyncWrite + Unpin + Send>(
+    shared: &Shared,
+    mut io: C,
+    mut buf: BytesMut,
+    kind: crate::ctx::H2Kind,
+    peer: SocketAddr,
+    local: SocketAddr,
+    addr: &sluice_compiler::table::ListenAddr,
+    conn_no: u64,
+    served: u64,
+    tls: &Option<Arc<crate::tls::TlsInfo>>,
+    cancel: impl std::future::Future<Output = ()>,
+) {
+    let start = Instant::now();
+    let live = shared.live.load_full();
+    let table = &live.table;
+    let Some(l) = table.listeners.iter().find(|l| l.addr == *addr) else {
+        return;
+    };
+    let here = sluice_compiler::table::ListenAddr::Tcp(local);
+    let l = l.specific.iter().find(|s| s.addr == here).unwrap_or(l);
+    let Some(default) = table.servers.get(l.default_server) else {
+        return;
+    };
+    let mut head = match crate::http1::adapter::parse_h2(&buf, default) {
+        Ok(Some((head, used))) => {
+            let _ = buf.split_to(used);
+            head
+        }
+        // The head was built whole; an incomplete one cannot happen, answer as nginx
+        // answers a head it cannot use.
+        Ok(None) => {
+            let _ = write_simple(&mut io, 400, default.conf.server_tokens, false).await;
+            return;
+        }
+        Err((code, _)) => {
+            let _ = write_simple(&mut io, code, default.conf.server_tokens, false).await;
+            return;
+        }
+    };
+    head.h2 = kind;
+    // A stream is never "closed" by the request: nginx's h2 requests keep the connection.
+    head.keep_alive = true;
+    let handled = handle(
+        shared, &live, l, head, start, false, &mut io, &mut buf, peer, local, conn_no, served, tls,
+        cancel,
+    )
+    .await;
+    // RFC 8441: the 200 went out on the stream; the tunnel runs over it.
+    if let Handled::Tunnel(mut req) = handled {
+        if let Some(pending) = req.tunnel.take() {
+            crate::tunnel::run(shared, &mut req, &mut io, &mut buf, pending).await;
+        }
+        crate::log::access(shared, &mut req);
+    }
+}
+
+/// RFC 8441 (a sluice extension, SEMANTICS §5.1): an extended CONNECT is bridged only to
+/// a location that would also upgrade an HTTP/1.1 WebSocket, i.e. one that proxies with
+/// `proxy_http_version 1.1` and passes a non-empty `Upgrade` header upstream.
+fn upgrades_websockets(req: &mut Req<'_>) -> bool {
+    if !matches!(req.conf.handler, Handler::Proxy(_)) || !req.conf.proxy_http_11 {
+        return false;
+    }
+    let list = req.conf.proxy_set_headers.clone();
+    list.iter()
+        .any(|h| &*h.lower == b"upgrade" && !req.eval(&h.value).is_empty())
 }
 
 /// nginx's lingering close (`ngx_http_set_lingering_close()`): send FIN, then read and
@@ -277,6 +363,7 @@ async fn handle<'t, C: AsyncRead + AsyncWrite + Unpin + Send>(
     conn_no: u64,
     served: u64,
     tls: &Option<Arc<crate::tls::TlsInfo>>,
+    cancel: impl std::future::Future<Output = ()>,
 ) -> Handled<'t> {
     let table = &live.table;
     let (server, host) = match server_for(table, l, head.host.as_deref()) {
@@ -324,7 +411,22 @@ async fn handle<'t, C: AsyncRead + AsyncWrite + Unpin + Send>(
             req.uri = n.path;
             req.args = n.args;
             req.uri_escaped = n.had_escapes;
-            route_and_run(shared, &mut req, io, buf).await
+            // An HTTP/2 stream the client reset stops here, upstream request and all,
+            // and is logged with 499 as nginx logs it.
+            let run = {
+                let run = route_and_run(shared, &mut req, io, buf);
+                tokio::select! {
+                    after = run => Some(after),
+                    () = cancel => None,
+                }
+            };
+            match run {
+                Some(after) => after,
+                None => {
+                    req.status = 499;
+                    After::Close
+                }
+            }
         }
     };
     if req.tunnel.is_some() {
@@ -636,6 +738,19 @@ async fn route_once<C: AsyncRead + AsyncWrite + Unpin + Send>(
                 return Routed::Done(finish_discard(req, io, buf, after).await);
             }
         }
+    }
+    if req.head.h2 == crate::ctx::H2Kind::WebSocket && !upgrades_websockets(req) {
+        // nginx answers a CONNECT with 405; a location that would not tunnel a
+        // WebSocket gets the same for RFC 8441's extended CONNECT.
+        crate::log::error_log(
+            shared,
+            "info",
+            "client sent extended CONNECT to a location that does not upgrade WebSockets",
+            req,
+        );
+        no_continue(req);
+        let after = send_error(req, io, 405).await;
+        return Routed::Done(finish_discard(req, io, buf, after).await);
     }
     let after = match &req.conf.handler {
         Handler::Proxy(_) => crate::proxy::proxy(shared, req, io, buf).await,

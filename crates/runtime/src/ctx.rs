@@ -34,9 +34,36 @@ pub struct Head {
     pub upgrade: bool,
     /// Bytes of the request line and headers (`$request_length` starts here).
     pub head_len: usize,
+    /// The request came as an HTTP/2 stream (`h2.rs`): `$server_protocol` is
+    /// `HTTP/2.0`; the head was rebuilt in HTTP/1.1 form to run through the same phases.
+    pub h2: H2Kind,
+}
+
+/// How a request reached sluice over HTTP/2, if it did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum H2Kind {
+    /// HTTP/1.x.
+    #[default]
+    No,
+    /// An HTTP/2 request.
+    Request,
+    /// An extended CONNECT with `:protocol websocket` (RFC 8441), presented to the
+    /// phases as an HTTP/1.1 WebSocket upgrade.
+    WebSocket,
 }
 
 impl Head {
+    /// `$server_protocol`.
+    pub fn protocol(&self) -> &'static [u8] {
+        if self.h2 != H2Kind::No {
+            b"HTTP/2.0"
+        } else if self.minor == 0 {
+            b"HTTP/1.0"
+        } else {
+            b"HTTP/1.1"
+        }
+    }
+
     /// The first header named `name` (ASCII case-insensitive).
     pub fn header(&self, name: &[u8]) -> Option<&[u8]> {
         self.headers.find(name)
@@ -565,11 +592,7 @@ impl Req<'_> {
             },
             ServerAddr => s(self.local.ip().to_string()),
             ServerPort => s(self.local.port().to_string()),
-            ServerProtocol => Bytes::from_static(if self.head.minor == 0 {
-                b"HTTP/1.0"
-            } else {
-                b"HTTP/1.1"
-            }),
+            ServerProtocol => Bytes::from_static(self.head.protocol()),
             ServerName => s(self.server.name.clone()),
             Scheme => Bytes::from_static(if self.https { b"https" } else { b"http" }),
             Https => Bytes::from_static(if self.https { b"on" } else { b"" }),
@@ -601,11 +624,8 @@ impl Req<'_> {
                     .to_vec();
                 v.push(b' ');
                 v.extend_from_slice(&self.head.target);
-                v.extend_from_slice(if self.head.minor == 0 {
-                    b" HTTP/1.0"
-                } else {
-                    b" HTTP/1.1"
-                });
+                v.push(b' ');
+                v.extend_from_slice(self.head.protocol());
                 Bytes::from(v)
             }
             Args | QueryString => self
@@ -699,7 +719,12 @@ impl Req<'_> {
                 .map(|n| s(n.to_string()))
                 .unwrap_or_default(),
             ProxyInternalChunked => Bytes::new(),
-            Http2 => Bytes::new(),
+            // `ngx_http_variable_http2()`: "h2" over TLS, "h2c" over plain TCP.
+            Http2 => Bytes::from_static(match (self.head.h2, self.https) {
+                (H2Kind::No, _) => b"",
+                (_, true) => b"h2",
+                (_, false) => b"h2c",
+            }),
             RequestCompletion => Bytes::new(),
         }
     }

@@ -14,6 +14,7 @@ pub mod conn;
 pub mod crypt;
 pub mod ctx;
 pub mod deadline;
+pub mod h2;
 pub mod http1;
 pub mod log;
 pub mod master;
@@ -152,6 +153,8 @@ pub struct Shared {
     pub shutdown: tokio::sync::watch::Sender<bool>,
     /// Woken whenever a connection closes.
     pub closed: tokio::sync::Notify,
+    /// Advertise `SETTINGS_ENABLE_CONNECT_PROTOCOL` and bridge RFC 8441 WebSockets.
+    pub http2_websocket: bool,
 }
 
 /// Counts one in a gauge while alive (a connection reading a head, a request being

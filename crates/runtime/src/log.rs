@@ -244,6 +244,33 @@ pub fn error_log(shared: &Shared, level: &str, msg: &str, req: &mut Req<'_>) {
     }
 }
 
+/// A line about a connection outside any request (`*N MSG while processing HTTP/2
+/// connection, client: IP, server: ADDR`), at `level` if the error log takes it.
+pub fn connection(
+    shared: &Shared,
+    level: &str,
+    conn_no: u64,
+    msg: &str,
+    peer: std::net::SocketAddr,
+    local: std::net::SocketAddr,
+) {
+    let lvl = sluice_compiler::table::LogLevel::from_name(level)
+        .unwrap_or(sluice_compiler::table::LogLevel::Error);
+    if lvl > shared.error_level {
+        return;
+    }
+    let pid = std::process::id();
+    let line = format!(
+        "{} [{level}] {pid}#{pid}: *{conn_no} {msg}, client: {}, server: {local}\n",
+        crate::time_now(),
+        peer.ip()
+    );
+    match &shared.error_log {
+        Some(p) => shared.logs.line(p.clone(), line.into_bytes()),
+        None => eprint!("{line}"),
+    }
+}
+
 /// A line about the process, not a request.
 pub fn notice(shared: &Shared, level: &str, msg: &str) {
     // nginx writes a line only at or above the log's level.

@@ -37,6 +37,8 @@ pub struct RunOptions {
     pub master_process: bool,
     /// Started as root with a master process: the user to serve as (see `master.rs`).
     pub privileges: Option<crate::master::Privileges>,
+    /// Offer WebSocket over HTTP/2 (RFC 8441) on h2 connections (`--http2-websocket`).
+    pub http2_websocket: bool,
 }
 
 /// Binds a TCP listener as nginx does (`SO_REUSEADDR`, backlog, `IPV6_V6ONLY`).
@@ -259,6 +261,7 @@ pub fn run(table: RoutingTable, opts: RunOptions) -> Result<(), String> {
         writing: Default::default(),
         shutdown: tokio::sync::watch::channel(false).0,
         closed: tokio::sync::Notify::new(),
+        http2_websocket: opts.http2_websocket,
     });
     configure_slots(&shared, &opts);
     let r = rt.block_on(async {

@@ -16,7 +16,9 @@
 //!   `ignore_client_order`; `ssl_session_cache` is rustls's server session storage
 //!   (none by default, as nginx's `none`); `ssl_session_tickets` and
 //!   `ssl_session_timeout` are a ticketer and its lifetime.
-//! - ALPN: `http/1.1` only (HTTP/2 is later work).
+//! - ALPN: `h2` then `http/1.1` where the address has `listen ... http2` (or `http2 on`
+//!   in its default server), `http/1.1` alone otherwise; `h2` hands the connection to
+//!   `h2.rs`.
 //! - A first byte that is not a TLS handshake record: nginx reads the plain request and
 //!   answers `400 The plain HTTP request was sent to HTTPS port` (code 497), then closes.
 
@@ -133,7 +135,11 @@ fn listener_config(
         .map_err(|e| format!("cannot set up TLS on {}: {e}", addr_text(&l.addr)))?
         .with_no_client_auth()
         .with_cert_resolver(Arc::new(resolver));
-    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    cfg.alpn_protocols = if l.http2 {
+        vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+    } else {
+        vec![b"http/1.1".to_vec()]
+    };
     // `ssl_prefer_server_ciphers`.
     cfg.ignore_client_order = t.prefer_server_ciphers;
     // `ssl_session_cache`: nginx's default `none` keeps no session on the server.
@@ -287,20 +293,24 @@ struct BySni {
     keys: Arc<Vec<Option<Keys>>>,
 }
 
+/// The server an SNI name selects (`ngx_http_ssl_servername()`: the name lowercased,
+/// one trailing dot dropped, looked up as a `Host` is).
+fn sni_lookup(names: &ServerNames, name: &str) -> Option<usize> {
+    let mut host = name.as_bytes().to_ascii_lowercase();
+    if host.last() == Some(&b'.') {
+        host.pop();
+    }
+    if host.is_empty() {
+        return None;
+    }
+    names.lookup(&host).map(|(i, _)| i)
+}
+
 impl BySni {
-    /// The server whose certificate answers `sni` (`ngx_http_ssl_servername()`: the name
-    /// lowercased, one trailing dot dropped, looked up as a `Host` is).
+    /// The server whose certificate answers `sni`: the one it selects, when that server
+    /// has certificates.
     fn server_for(&self, sni: Option<&str>) -> usize {
-        let found = sni.and_then(|name| {
-            let mut host = name.as_bytes().to_ascii_lowercase();
-            if host.last() == Some(&b'.') {
-                host.pop();
-            }
-            if host.is_empty() {
-                return None;
-            }
-            self.names.lookup(&host).map(|(i, _)| i)
-        });
+        let found = sni.and_then(|name| sni_lookup(&self.names, name));
         match found {
             Some(i) if self.keys.get(i).is_some_and(Option::is_some) => i,
             _ => self.default,
@@ -407,7 +417,32 @@ pub async fn serve(
             None => return,
         }
     } else {
+        let (http2, server, wait) = (
+            l.http2,
+            l.default_server,
+            live.table
+                .servers
+                .get(l.default_server)
+                .map_or(Duration::from_secs(60), |s| s.client_header_timeout),
+        );
         drop(live);
+        // `listen ... http2` without `ssl`: HTTP/2 with prior knowledge (h2c), which is
+        // all nginx 1.22 speaks there; a client that starts with an HTTP/1 request line
+        // is served HTTP/1 (nginx would drop it).
+        if http2 {
+            match h2_preface(&io, tokio::time::Instant::now() + wait).await {
+                Some(true) => {
+                    Box::pin(crate::h2::serve(
+                        shared, io, peer, local, addr, conn_no, server, None,
+                    ))
+                    .await;
+                    return;
+                }
+                Some(false) => {}
+                // Closed, or silent for client_header_timeout: nginx closes too.
+                None => return,
+            }
+        }
         crate::conn::serve(shared, io, peer, local, addr, conn_no, None).await;
         return;
     };
@@ -463,17 +498,47 @@ async fn serve_ssl(
         Ok(Ok(s)) => s,
         _ => return,
     };
-    let info = TlsInfo::of(tls.get_ref().1);
-    crate::conn::serve(
-        shared,
-        tls,
-        peer,
-        local,
-        addr,
-        conn_no,
-        Some(Arc::new(info)),
-    )
-    .await;
+    let info = Some(Arc::new(TlsInfo::of(tls.get_ref().1)));
+    let (_, session) = tls.get_ref();
+    if session.alpn_protocol() == Some(b"h2") {
+        // nginx takes a connection's h2 settings from the server SNI chose.
+        let server = {
+            let live = shared.live.load();
+            effective(&live.table, &addr, local).map_or(0, |l| {
+                session
+                    .server_name()
+                    .and_then(|n| sni_lookup(&l.names, n))
+                    .unwrap_or(l.default_server)
+            })
+        };
+        crate::h2::serve(shared, tls, peer, local, addr, conn_no, server, info).await;
+        return;
+    }
+    crate::conn::serve(shared, tls, peer, local, addr, conn_no, info).await;
+}
+
+/// Whether a plain connection opens with the HTTP/2 connection preface (RFC 9113 §3.4).
+/// Clients send it in one piece; a partial match is looked at again every 10 ms until
+/// `deadline`. `None`: the client closed or sent nothing in time.
+async fn h2_preface(io: &TcpStream, deadline: tokio::time::Instant) -> Option<bool> {
+    const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    let mut buf = [0u8; 24];
+    loop {
+        let n = match tokio::time::timeout_at(deadline, io.peek(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => n,
+            _ => return None,
+        };
+        if buf[..n] != PREFACE[..n] {
+            return Some(false);
+        }
+        if n == PREFACE.len() {
+            return Some(true);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 /// Plain HTTP on an ssl port (`ngx_http_process_request()`, `NGX_HTTP_TO_HTTPS`): the
@@ -576,7 +641,7 @@ fn path_start(target: &[u8]) -> usize {
 
 /// nginx's lingering close: FIN, then drop what the client still sends for a while, so
 /// unread input does not turn the close into a reset that destroys the response.
-async fn close<C: AsyncRead + AsyncWrite + Unpin>(io: &mut C) {
+pub(crate) async fn close<C: AsyncRead + AsyncWrite + Unpin>(io: &mut C) {
     let _ = io.shutdown().await;
     let end = tokio::time::Instant::now() + Duration::from_secs(30);
     let mut scratch = [0u8; 4096];

@@ -340,6 +340,25 @@ impl Checker<'_> {
                 return Some(Ok(()));
             }
             Slot::Custom("ngx_http_types_slot") => return Some(self.types_slot(spec, d, level)),
+            // `ngx_http_v2_obsolete()` (nginx 1.19.7+): a warning naming the directive that
+            // took over, nothing else.
+            Slot::Custom("ngx_http_v2_obsolete") => {
+                let now = match spec.name {
+                    "http2_idle_timeout" => "keepalive_timeout",
+                    "http2_max_requests" => "keepalive_requests",
+                    "http2_recv_timeout" => "client_header_timeout",
+                    _ => "large_client_header_buffers",
+                };
+                self.diags.push(sluice_parser::Diagnostic::new(
+                    sluice_parser::Level::Warn,
+                    format!(
+                        "the \"{}\" directive is obsolete, use the \"{now}\" directive instead",
+                        spec.name
+                    ),
+                    Some(at(d)),
+                ));
+                return Some(Ok(()));
+            }
             _ => {}
         }
         Some(match spec.name {

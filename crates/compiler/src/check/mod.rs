@@ -146,7 +146,7 @@ fn index() -> &'static HashMap<&'static str, Vec<&'static Spec>> {
     static INDEX: OnceLock<HashMap<&'static str, Vec<&'static Spec>>> = OnceLock::new();
     INDEX.get_or_init(|| {
         let mut m: HashMap<&'static str, Vec<&'static Spec>> = HashMap::new();
-        for s in DIRECTIVES {
+        for s in DIRECTIVES.iter().chain(crate::registry::EXTENSIONS) {
             m.entry(s.name).or_default().push(s);
         }
         m
@@ -399,6 +399,16 @@ impl<'o> Checker<'o> {
             return self.include(d, cx, level);
         }
 
+        if let Some(since) = crate::registry::extension_since(name) {
+            if self.warned.insert(spec.name) {
+                let msg = format!(
+                    "\"{name}\" directive is accepted as nginx {since} does; nginx 1.22.1 does not know it and refuses this configuration"
+                );
+                self.diags
+                    .push(Diagnostic::new(Level::Warn, msg, Some(at(d))).with_rule("extension"));
+            }
+        }
+
         match status(name) {
             Status::RefusedUnsafe => {
                 let msg = format!(
@@ -547,7 +557,42 @@ impl<'o> Checker<'o> {
         if !ok {
             return Err(self.directive_err(d, "invalid value"));
         }
-        Ok(())
+        self.post(spec.name, d, v)
+    }
+
+    /// The `post` handlers nginx attaches to some slots (`ngx_conf_post_t`), with their
+    /// messages; only those of directives sluice honours or whose values it checks.
+    fn post(&mut self, name: &str, d: &Directive, v: &str) -> R {
+        let size = || sluice_parser::units::parse_size(v).unwrap_or(0);
+        match name {
+            // ngx_http_v2_module.c (1.22.1): `ngx_http_v2_chunk_size()`,
+            // `ngx_http_v2_recv_buffer_size()` (more than 2 × NGX_HTTP_V2_STATE_BUFFER_SIZE),
+            // `ngx_http_v2_preread_size()` (NGX_HTTP_V2_MAX_WINDOW),
+            // `ngx_http_v2_streams_index_mask()`, `ngx_http_v2_pool_size()`.
+            "http2_chunk_size" if size() == 0 => {
+                Err(self.emerg("the http2 chunk size cannot be zero", at(d)))
+            }
+            "http2_recv_buffer_size" if size() <= 32 => {
+                Err(self.directive_err(d, "value is too small"))
+            }
+            "http2_body_preread_size" if size() > 2_147_483_647 => {
+                Err(self.emerg("the maximum body preread buffer size is 2147483647", at(d)))
+            }
+            "http2_streams_index_size" => {
+                let n = sluice_parser::units::parse_number(v).unwrap_or(0);
+                if n == 0 || n & (n - 1) != 0 {
+                    return Err(self.directive_err(d, "must be a power of two"));
+                }
+                Ok(())
+            }
+            "http2_pool_size" if size() < 112 => {
+                Err(self.emerg("the pool size must be no less than 112", at(d)))
+            }
+            "http2_pool_size" if size() % 16 != 0 => {
+                Err(self.emerg("the pool size must be a multiple of 16", at(d)))
+            }
+            _ => Ok(()),
+        }
     }
 }
 

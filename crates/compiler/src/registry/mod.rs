@@ -9,6 +9,31 @@ mod table;
 
 pub use table::DIRECTIVES;
 
+/// Directives of later nginx versions that sluice accepts although nginx 1.22.1 does not
+/// know them. A configuration using one fails `nginx -t` on 1.22.1, so `sluice -t` says
+/// so with a `[warn] ... (sluice: extension)`; configurations nginx 1.22.1 accepts are
+/// checked exactly as before.
+pub static EXTENSIONS: &[Spec] = &[
+    // nginx 1.25.1 (`ngx_http_v2_module`): `http2 on|off;` per server, replacing the
+    // `listen ... http2` parameter.
+    Spec {
+        name: "http2",
+        module: "ngx_http_v2_module",
+        ctx: ctx::HTTP | ctx::SRV,
+        args: args::FLAG,
+        slot: Slot::Flag,
+        dynamic: None,
+    },
+];
+
+/// The nginx version that introduced an [`EXTENSIONS`] directive.
+pub fn extension_since(name: &str) -> Option<&'static str> {
+    match name {
+        "http2" => Some("1.25.1"),
+        _ => None,
+    }
+}
+
 /// Context bits: where a directive may appear (nginx's `NGX_*_CONF` flags).
 pub mod ctx {
     /// Top level of the main file (`NGX_MAIN_CONF` with `NGX_DIRECT_CONF`).

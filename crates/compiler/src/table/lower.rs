@@ -102,6 +102,14 @@ struct Scope {
     underscores_in_headers: Option<bool>,
     ignore_invalid_headers: Option<bool>,
     merge_slashes: Option<bool>,
+    /// `http2 on|off` (nginx 1.25.1's directive, a sluice extension).
+    http2_enable: Option<bool>,
+    /// `http2_max_concurrent_streams`.
+    http2_max_concurrent_streams: Option<u32>,
+    /// `http2_body_preread_size`.
+    http2_body_preread_size: Option<usize>,
+    /// `http2_chunk_size`.
+    http2_chunk_size: Option<usize>,
     /// `types { TYPE EXT…; }` entries (several blocks at one level add up).
     types: Option<Vec<(String, String)>>,
     /// `root`/`alias` as written, with what it replaces of `$uri`. nginx inherits the
@@ -243,6 +251,15 @@ impl Scope {
             "underscores_in_headers" => self.underscores_in_headers = Some(flag(d)),
             "ignore_invalid_headers" => self.ignore_invalid_headers = Some(flag(d)),
             "merge_slashes" => self.merge_slashes = Some(flag(d)),
+            "http2" => self.http2_enable = Some(flag(d)),
+            "http2_max_concurrent_streams" => {
+                self.http2_max_concurrent_streams =
+                    parse_number(arg(d, 0)).map(|n| n.min(u32::MAX as _) as u32)
+            }
+            "http2_body_preread_size" => {
+                self.http2_body_preread_size = parse_size(arg(d, 0)).map(|n| n as usize)
+            }
+            "http2_chunk_size" => self.http2_chunk_size = parse_size(arg(d, 0)).map(|n| n as usize),
             "root" => self.root = Some((arg(d, 0).to_string(), Alias::No)),
             // The part of `$uri` it replaces depends on the location, fixed by
             // `Lower::loc_conf` once the location is known (`ngx_http_core_root()`).
@@ -341,6 +358,10 @@ impl Scope {
             underscores_in_headers,
             ignore_invalid_headers,
             merge_slashes,
+            http2_enable,
+            http2_max_concurrent_streams,
+            http2_body_preread_size,
+            http2_chunk_size,
             types,
             root,
             index,
@@ -407,8 +428,14 @@ impl Lower {
         for a in addrs {
             let on: Vec<&(ListenAddr, bool, bool, bool, usize)> =
                 self.listens.iter().filter(|l| l.0 == a).collect();
-            let http2 = on.iter().any(|l| l.2);
             let default_server = on.iter().find(|l| l.3).or(on.first()).map_or(0, |l| l.4);
+            // `listen ... http2` (1.22), or `http2 on` (1.25.1) in the default server:
+            // nginx 1.25 asks the SNI-chosen server, sluice settles ALPN per address.
+            let http2 = on.iter().any(|l| l.2)
+                || self
+                    .servers
+                    .get(default_server)
+                    .is_some_and(|s| s.http2.enable);
             // `ngx_http_init_connection()`: TLS when the `listen` says `ssl` or the
             // default server of the address has the deprecated `ssl on`.
             let ssl = on.iter().any(|l| l.1)
@@ -907,6 +934,13 @@ impl Lower {
             underscores_in_headers: scope.underscores_in_headers.unwrap_or(false),
             ignore_invalid_headers: scope.ignore_invalid_headers.unwrap_or(true),
             merge_slashes: scope.merge_slashes.unwrap_or(true),
+            // nginx 1.22's defaults (`ngx_http_v2_merge_srv_conf()`).
+            http2: Http2Conf {
+                enable: scope.http2_enable.unwrap_or(false),
+                max_concurrent_streams: scope.http2_max_concurrent_streams.unwrap_or(128),
+                body_preread_size: scope.http2_body_preread_size.unwrap_or(65536),
+                chunk_size: scope.http2_chunk_size.unwrap_or(8192),
+            },
             tls: self.server_tls(&scope),
         });
         Ok(())

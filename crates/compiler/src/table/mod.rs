@@ -117,7 +117,8 @@ pub struct Listener {
     pub addr: ListenAddr,
     /// `ssl` on any `listen` of this address.
     pub ssl: bool,
-    /// `http2`.
+    /// HTTP/2 offered through ALPN: `listen ... http2`, or `http2 on` in the default
+    /// server.
     pub http2: bool,
     /// `ipv6only` (default on).
     pub ipv6only: bool,
@@ -161,8 +162,27 @@ pub struct Server {
     pub ignore_invalid_headers: bool,
     /// `merge_slashes`.
     pub merge_slashes: bool,
+    /// HTTP/2 settings (`ngx_http_v2_module`), merged with http's.
+    pub http2: Http2Conf,
     /// TLS settings (`ngx_http_ssl_module`), merged with http's.
     pub tls: ServerTls,
+}
+
+/// A server's HTTP/2 limits (SEMANTICS §10). The obsolete `http2_idle_timeout`,
+/// `http2_max_requests`, `http2_recv_timeout`, `http2_max_field_size` and
+/// `http2_max_header_size` have no field: nginx 1.22 uses `keepalive_timeout`,
+/// `keepalive_requests`, `client_header_timeout` and `large_client_header_buffers`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Http2Conf {
+    /// `http2 on` (nginx 1.25.1's directive, accepted as an extension).
+    pub enable: bool,
+    /// `http2_max_concurrent_streams` (128): streams past it are refused.
+    pub max_concurrent_streams: u32,
+    /// `http2_body_preread_size` (64k): the initial stream window, so the body a client
+    /// may send before it is read.
+    pub body_preread_size: usize,
+    /// `http2_chunk_size` (8k): the largest DATA frame of a response.
+    pub chunk_size: usize,
 }
 
 /// A server's TLS settings after nginx's merge (`ngx_http_ssl_merge_srv_conf()`): the

@@ -19,10 +19,34 @@ fn uri_ok(target: &[u8], merge: bool) -> bool {
 /// needed, `Err((status, http09))` for nginx's error (494 stays 494 so the page says why;
 /// `http09`: the request was HTTP/0.9, so the page goes out without a status line).
 pub fn parse(buf: &[u8], server: &Server) -> Result<Option<(Head, usize)>, (u16, bool)> {
+    parse_with(
+        buf,
+        server,
+        server.client_header_buffer_size,
+        server.large_client_header_buffers,
+    )
+}
+
+/// [`parse`] for the head of an HTTP/2 stream (`h2.rs`), rebuilt whole: nginx's h2
+/// limits (each HPACK string within one `large_client_header_buffers` buffer, names and
+/// values within size × number) were applied to the frames already, so the HTTP/1
+/// buffer rules (a request line or header line within one large buffer: 414, 494) do
+/// not apply: a 9000-byte field that HPACK sent in under 8k is served.
+pub fn parse_h2(buf: &[u8], server: &Server) -> Result<Option<(Head, usize)>, (u16, bool)> {
+    let all = buf.len().saturating_add(1);
+    parse_with(buf, server, all, (1, all))
+}
+
+fn parse_with(
+    buf: &[u8],
+    server: &Server,
+    header_buffer: usize,
+    large: (usize, usize),
+) -> Result<Option<(Head, usize)>, (u16, bool)> {
     let limits = Limits {
-        header_buffer: server.client_header_buffer_size,
-        large_buffers: server.large_client_header_buffers.0,
-        large_buffer_size: server.large_client_header_buffers.1,
+        header_buffer,
+        large_buffers: large.0,
+        large_buffer_size: large.1,
         underscores_in_headers: server.underscores_in_headers,
         ignore_invalid_headers: server.ignore_invalid_headers,
         merge_slashes: server.merge_slashes,
@@ -44,6 +68,7 @@ pub fn parse(buf: &[u8], server: &Server) -> Result<Option<(Head, usize)>, (u16,
                 keep_alive: head.keep_alive,
                 upgrade: head.upgrade,
                 head_len: consumed,
+                h2: crate::ctx::H2Kind::No,
             };
             Ok(Some((h, consumed)))
         }
