@@ -10,7 +10,7 @@
 //! reads fill it, back to 512 once traffic stops.
 
 use crate::ctx::Req;
-use crate::deadline::{timeout, timeout_at};
+use crate::deadline::timeout;
 use crate::upstream::tls::UpIo;
 use crate::Shared;
 use bytes::BytesMut;
@@ -149,7 +149,12 @@ async fn relay<C: AsyncRead + AsyncWrite + Unpin + Send>(
     let (mut cr, mut cw) = tokio::io::split(client);
     let mut cbuf = BytesMut::new();
     let mut want = SMALL;
+    // One timer for the tunnel's life, moved only when it fires: bytes moving just push
+    // `deadline` (nginx re-adds its timer per event; a timer-wheel update per message
+    // would cost more than the copy).
     let mut deadline = Instant::now() + idle;
+    let sleep = tokio::time::sleep_until(deadline);
+    tokio::pin!(sleep);
     let idle_msg =
         "upstream timed out (110: Connection timed out) while proxying upgraded connection";
     loop {
@@ -157,8 +162,8 @@ async fn relay<C: AsyncRead + AsyncWrite + Unpin + Send>(
             cbuf = BytesMut::with_capacity(want);
         }
         tokio::select! {
-            r = timeout_at(deadline, cr.read_buf(&mut cbuf)) => match r {
-                Ok(Ok(n)) if n > 0 => {
+            r = cr.read_buf(&mut cbuf) => match r {
+                Ok(n) if n > 0 => {
                     req.request_length += n as u64;
                     if timeout(send_timeout, uw.write_all(&cbuf)).await.map_or(true, |r| r.is_err()) {
                         break;
@@ -168,14 +173,10 @@ async fn relay<C: AsyncRead + AsyncWrite + Unpin + Send>(
                     cbuf = BytesMut::new();
                     deadline = Instant::now() + idle;
                 }
-                Ok(_) => break,
-                Err(_) => {
-                    crate::log::error_log(shared, "info", idle_msg, req);
-                    break;
-                }
+                _ => break,
             },
-            r = timeout_at(deadline, ur.next()) => match r {
-                Ok(Ok(ubuf)) if !ubuf.is_empty() => {
+            r = ur.next() => match r {
+                Ok(ubuf) if !ubuf.is_empty() => {
                     let n = ubuf.len() as u64;
                     req.body_bytes_sent += n;
                     req.bytes_sent += n;
@@ -185,12 +186,15 @@ async fn relay<C: AsyncRead + AsyncWrite + Unpin + Send>(
                     let _ = cw.flush().await;
                     deadline = Instant::now() + idle;
                 }
-                Ok(_) => break,
-                Err(_) => {
+                _ => break,
+            },
+            () = &mut sleep => {
+                if Instant::now() >= deadline {
                     crate::log::error_log(shared, "info", idle_msg, req);
                     break;
                 }
-            },
+                sleep.as_mut().reset(deadline);
+            }
         }
     }
 }

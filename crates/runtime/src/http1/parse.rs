@@ -154,20 +154,21 @@ pub struct RequestHead {
     pub method: Method,
     /// The method as sent (`$request_method`).
     pub method_name: Bytes,
-    /// The request line without its line end (`$request`); keeps spaces after the version.
-    pub request_line: Bytes,
-    /// The request target exactly as sent, absolute form included.
-    pub target: Bytes,
     /// nginx's unparsed URI (`$request_uri`): the target for origin form; for absolute form
     /// the part from the path on, `/` when there is no path, or `?query` when the query
     /// follows the authority directly.
     pub uri: Bytes,
-    /// Scheme of an absolute-form target, as sent.
-    pub schema: Option<Bytes>,
-    /// Authority of an absolute-form target (`host[:port]`, as sent).
-    pub absolute_host: Option<Bytes>,
-    /// The protocol text from `HTTP` to the line end (`$server_protocol`); empty for HTTP/0.9.
-    pub protocol: Bytes,
+    /// The head as received: the rarely used parts of the request line are spans of it.
+    raw: Bytes,
+    /// `(start, end)` of the request line without its line end.
+    request_line_at: (usize, usize),
+    /// `(start, end)` of the target exactly as sent.
+    target_at: (usize, usize),
+    /// `(start, end)` of the absolute-form scheme and authority.
+    schema_at: Option<(usize, usize)>,
+    absolute_host_at: Option<(usize, usize)>,
+    /// `(start, end)` of the protocol text.
+    protocol_at: Option<(usize, usize)>,
     /// `(major, minor)`; `(0, 9)` for a request line without a version. nginx accepts minor
     /// versions up to 999.
     pub version: (u16, u16),
@@ -200,6 +201,36 @@ impl RequestHead {
     /// nginx's `http_version`: `major * 1000 + minor` (9 for HTTP/0.9).
     pub fn http_version(&self) -> u32 {
         u32::from(self.version.0) * 1000 + u32::from(self.version.1)
+    }
+
+    fn span(&self, (start, end): (usize, usize)) -> &[u8] {
+        self.raw.get(start..end).unwrap_or_default()
+    }
+
+    /// The request line without its line end (`$request`); keeps spaces after the version.
+    pub fn request_line(&self) -> &[u8] {
+        self.span(self.request_line_at)
+    }
+
+    /// The request target exactly as sent, absolute form included.
+    pub fn target(&self) -> &[u8] {
+        self.span(self.target_at)
+    }
+
+    /// Scheme of an absolute-form target, as sent.
+    pub fn schema(&self) -> Option<&[u8]> {
+        self.schema_at.map(|s| self.span(s))
+    }
+
+    /// Authority of an absolute-form target (`host[:port]`, as sent).
+    pub fn absolute_host(&self) -> Option<&[u8]> {
+        self.absolute_host_at.map(|s| self.span(s))
+    }
+
+    /// The protocol text from `HTTP` to the line end (`$server_protocol`); empty for
+    /// HTTP/0.9.
+    pub fn protocol(&self) -> &[u8] {
+        self.protocol_at.map_or(&[][..], |s| self.span(s))
     }
 
     /// An HTTP/0.9 request: the response has no status line and no headers.
@@ -1135,7 +1166,6 @@ impl HeadParser {
                 Bytes::new()
             }
         };
-        let span = |s: Span| slice(s.start, s.end);
         let version = self.http_version();
         let keep_alive = match self.connection {
             CONN_CLOSE => false,
@@ -1149,14 +1179,12 @@ impl HeadParser {
         RequestHead {
             method: self.method,
             method_name: slice(self.request_start, self.method_end),
-            request_line: slice(self.request_start, self.request_end),
-            target: slice(self.target_start, self.target_end),
             uri: slice(self.uri_start, self.uri_end),
-            schema: self.schema.map(span),
-            absolute_host: self.host_end.map(|end| slice(self.host_start, end)),
-            protocol: self
-                .proto_start
-                .map_or_else(Bytes::new, |s| slice(s, self.request_end)),
+            request_line_at: (self.request_start, self.request_end),
+            target_at: (self.target_start, self.target_end),
+            schema_at: self.schema.map(|s| (s.start, s.end)),
+            absolute_host_at: self.host_end.map(|end| (self.host_start, end)),
+            protocol_at: self.proto_start.map(|s| (s, self.request_end)),
             version: (self.major, self.minor),
             // Offsets fit: a head is bounded by the large header buffers.
             headers: HeaderList::new(
@@ -1183,6 +1211,7 @@ impl HeadParser {
             upgrade: self.upgrade,
             expect_continue,
             ignored_headers: self.ignored,
+            raw: head,
         }
     }
 }
@@ -1637,13 +1666,13 @@ mod tests {
         assert_eq!(consumed, raw.len());
         assert_eq!(h.method, Method::Get);
         assert_eq!(&h.method_name[..], b"GET");
-        assert_eq!(&h.request_line[..], b"GET /a?b=1 HTTP/1.1");
-        assert_eq!(&h.target[..], b"/a?b=1");
+        assert_eq!(h.request_line(), b"GET /a?b=1 HTTP/1.1");
+        assert_eq!(h.target(), b"/a?b=1");
         assert_eq!(&h.uri[..], b"/a?b=1");
-        assert_eq!(&h.protocol[..], b"HTTP/1.1");
+        assert_eq!(h.protocol(), b"HTTP/1.1");
         assert_eq!(h.version, (1, 1));
         assert_eq!(h.host.as_deref(), Some(&b"example.com"[..]));
-        assert_eq!(h.absolute_host, None);
+        assert_eq!(h.absolute_host(), None);
         assert!(h.keep_alive && !h.connection_close && !h.chunked && !h.upgrade);
         assert_eq!(h.content_length, None);
         assert_eq!(h.headers.len(), 2);
@@ -1655,7 +1684,7 @@ mod tests {
         let raw = b"\n\r\nPOST /x HTTP/1.0\nContent-Length: 2\n\nok";
         let (h, consumed) = complete(raw, &limits());
         assert_eq!(consumed, raw.len() - 2);
-        assert_eq!(&h.request_line[..], b"POST /x HTTP/1.0");
+        assert_eq!(h.request_line(), b"POST /x HTTP/1.0");
         assert_eq!(h.content_length, Some(2));
         assert_eq!(h.host, None);
         assert!(!h.keep_alive);
@@ -1703,16 +1732,16 @@ mod tests {
     #[test]
     fn absolute_form() {
         let h = head(b"GET http://Example.COM:80/p?q HTTP/1.1\r\nHost: other\r\n\r\n");
-        assert_eq!(&h.target[..], b"http://Example.COM:80/p?q");
+        assert_eq!(h.target(), b"http://Example.COM:80/p?q");
         assert_eq!(&h.uri[..], b"/p?q");
-        assert_eq!(h.schema.as_deref(), Some(&b"http"[..]));
-        assert_eq!(h.absolute_host.as_deref(), Some(&b"Example.COM:80"[..]));
+        assert_eq!(h.schema(), Some(&b"http"[..]));
+        assert_eq!(h.absolute_host(), Some(&b"Example.COM:80"[..]));
         assert_eq!(h.host.as_deref(), Some(&b"example.com"[..]));
         assert_eq!(h.header(b"host").map(|v| v), Some(&b"other"[..]));
 
         let h = head(b"GET http://example.com HTTP/1.1\r\nHost: o\r\n\r\n");
         assert_eq!(
-            (&h.target[..], &h.uri[..]),
+            (h.target(), &h.uri[..]),
             (&b"http://example.com"[..], &b"/"[..])
         );
         let h = head(b"GET http://example.com?x=1 HTTP/1.1\r\nHost: o\r\n\r\n");
@@ -1731,7 +1760,7 @@ mod tests {
         assert!(h.is_http09());
         assert_eq!(h.version, (0, 9));
         assert!(h.headers.is_empty() && !h.keep_alive);
-        assert!(h.protocol.is_empty());
+        assert!(h.protocol().is_empty());
         let h = head(b"GET http://a/ \r\n");
         assert_eq!(h.host.as_deref(), Some(&b"a"[..]));
     }
