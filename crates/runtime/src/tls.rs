@@ -6,6 +6,10 @@
 //!   wildcards, regex: the lookup `conn.rs` does with `Host`), falling back to the
 //!   default server's when SNI is absent or names no server. The request's `Host` then
 //!   selects the server again, as nginx does.
+//! - Several certificates in a server (`ssl_certificate` twice: RSA and ECDSA): the one
+//!   OpenSSL would choose by the ClientHello's signature schemes ([`choose`]).
+//! - Encrypted keys: the passphrases of `ssl_password_file`, tried in turn
+//!   (`keyfile.rs`).
 //! - Protocols: the default server's `ssl_protocols` (OpenSSL settles the version before
 //!   nginx's SNI callback switches servers, so nginx too negotiates with the default
 //!   server's list). rustls has TLSv1.2 and TLSv1.3 only: those listed are offered, the
@@ -129,6 +133,7 @@ fn listener_config(
         names: l.names.clone(),
         default: l.default_server,
         keys: keys.clone(),
+        server_order: t.prefer_server_ciphers,
     };
     let mut cfg = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&versions)
@@ -204,11 +209,16 @@ fn open_failed(what: &str, path: &Path, e: &std::io::Error) -> String {
 /// or a file of trusted certificates, with nginx's message when it fails.
 pub fn load_file(f: sluice_compiler::TlsFile<'_>) -> Result<(), String> {
     match f {
-        sluice_compiler::TlsFile::Pair { cert, key } => {
+        sluice_compiler::TlsFile::Pair {
+            cert,
+            key,
+            passwords,
+        } => {
             let provider = rustls::crypto::ring::default_provider();
             let pair = CertPair {
                 cert: cert.to_path_buf(),
                 key: key.to_path_buf(),
+                passwords: passwords.map(Path::to_path_buf),
             };
             load_pair(&pair, &provider).map(|_| ())
         }
@@ -258,12 +268,32 @@ pub(crate) fn load_pair(
     }
     let key_text =
         std::fs::read(&pair.key).map_err(|e| open_failed("certificate key", &pair.key, &e))?;
-    let key = PrivateKeyDer::from_pem_slice(&key_text).map_err(|_| {
-        format!(
-            "cannot load certificate key \"{}\": PEM_read_bio_PrivateKey() failed (SSL: error:1E08010C:DECODER routines::unsupported:No supported data to decode. Input type: PEM)",
-            pair.key.display()
-        )
-    })?;
+    let passwords = match &pair.passwords {
+        Some(p) => Some(sluice_compiler::password_file::read(p)?),
+        None => None,
+    };
+    let key = match crate::keyfile::decrypt(&key_text, passwords.as_deref()) {
+        Some(Ok(key)) => key,
+        Some(Err(e)) => {
+            if matches!(e, crate::keyfile::KeyError::NoPassword { .. }) {
+                // OpenSSL's prompt, twice, with no terminal to answer it (nginx prints
+                // the same on its stderr; sluice never reads a passphrase from a
+                // terminal).
+                eprint!("Enter PEM pass phrase:\nEnter PEM pass phrase:\n");
+            }
+            return Err(format!(
+                "cannot load certificate key \"{}\": PEM_read_bio_PrivateKey() failed {}",
+                pair.key.display(),
+                e.openssl_text()
+            ));
+        }
+        None => PrivateKeyDer::from_pem_slice(&key_text).map_err(|_| {
+            format!(
+                "cannot load certificate key \"{}\": PEM_read_bio_PrivateKey() failed (SSL: error:1E08010C:DECODER routines::unsupported:No supported data to decode. Input type: PEM)",
+                pair.key.display()
+            )
+        })?,
+    };
     let signing = provider.key_provider.load_private_key(key).map_err(|e| {
         format!(
             "cannot load certificate key \"{}\": {e} (sluice: tls-key)",
@@ -291,6 +321,9 @@ struct BySni {
     default: usize,
     /// Per server (table order): its certificates, `None` when it has none.
     keys: Arc<Vec<Option<Keys>>>,
+    /// `ssl_prefer_server_ciphers` of the default server: which order picks among
+    /// several certificates.
+    server_order: bool,
 }
 
 /// The server an SNI name selects (`ngx_http_ssl_servername()`: the name lowercased,
@@ -326,14 +359,42 @@ impl ResolvesServerCert for BySni {
             .get(i)
             .and_then(Option::as_ref)
             .or_else(|| self.keys.get(self.default).and_then(Option::as_ref))?;
-        // Several certificates (RSA and ECDSA, say): the first the client can verify,
-        // as OpenSSL picks among a context's certificates.
-        let schemes = hello.signature_schemes();
-        list.iter()
-            .find(|k| k.key.choose_scheme(schemes).is_some())
-            .or_else(|| list.first())
-            .cloned()
+        choose(list, hello.signature_schemes(), self.server_order).cloned()
     }
+}
+
+/// Several certificates (RSA and ECDSA, say): the one OpenSSL would use. It signs with
+/// the first signature scheme of the client's list that one of the keys can use
+/// (`tls1_set_shared_sigalgs()`: the client's order), or, with
+/// `ssl_prefer_server_ciphers on`, in OpenSSL's own order, which puts ECDSA before
+/// EdDSA before RSA (for TLSv1.2 OpenSSL goes by the cipher suites' order, which puts
+/// the key types in the same order for OpenSSL's defaults and for common clients).
+/// A client that can verify none gets the first, as from OpenSSL.
+fn choose<'k>(
+    list: &'k [Arc<CertifiedKey>],
+    schemes: &[rustls::SignatureScheme],
+    server_order: bool,
+) -> Option<&'k Arc<CertifiedKey>> {
+    let found = if list.len() < 2 {
+        None
+    } else if server_order {
+        let rank = |k: &CertifiedKey| match k.key.algorithm() {
+            rustls::SignatureAlgorithm::ECDSA => 0,
+            rustls::SignatureAlgorithm::ED25519 => 1,
+            rustls::SignatureAlgorithm::ED448 => 2,
+            rustls::SignatureAlgorithm::RSA => 3,
+            _ => 4,
+        };
+        list.iter()
+            .filter(|k| k.key.choose_scheme(schemes).is_some())
+            .min_by_key(|k| rank(k))
+    } else {
+        schemes.iter().find_map(|s| {
+            list.iter()
+                .find(|k| k.key.choose_scheme(std::slice::from_ref(s)).is_some())
+        })
+    };
+    found.or_else(|| list.first())
 }
 
 /// What a request may ask of its TLS connection (`$ssl_protocol`, `$ssl_cipher`,
@@ -673,6 +734,7 @@ mod tests {
                 Some(Arc::new(Vec::new())),
                 Some(Arc::new(Vec::new())),
             ]),
+            server_order: false,
         };
         assert_eq!(r.server_for(Some("a.test")), 0);
         assert_eq!(r.server_for(Some("A.TEST.")), 0);

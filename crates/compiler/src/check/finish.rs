@@ -70,11 +70,17 @@ impl Checker<'_> {
                 return Err(self.emerg_nowhere(msg));
             }
             if let (true, Some(load)) = (self.opts.touch_system, self.opts.tls_loader) {
+                let passwords = s
+                    .password_file
+                    .as_ref()
+                    .or(hs.password_file.as_ref())
+                    .map(|p| self.conf_path(p));
                 for (cert, key) in certs.iter().zip(keys) {
                     let (cert, key) = (self.conf_path(cert), self.conf_path(key));
                     load(crate::TlsFile::Pair {
                         cert: &cert,
                         key: &key,
+                        passwords: passwords.as_deref(),
                     })
                     .map_err(|m| self.emerg_nowhere(m))?;
                 }
@@ -304,9 +310,11 @@ impl Checker<'_> {
                 }
                 if let (Some(load), false) = (loader, cert.contains('$') || key.contains('$')) {
                     let (cert, key) = (self.conf_path(cert), self.conf_path(key));
+                    let passwords = get("proxy_ssl_password_file").map(|p| self.conf_path(p));
                     load(crate::TlsFile::Pair {
                         cert: &cert,
                         key: &key,
+                        passwords: passwords.as_deref(),
                     })
                     .map_err(|m| self.emerg_nowhere(m))?;
                 }

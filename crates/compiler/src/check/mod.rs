@@ -57,6 +57,9 @@ pub enum TlsFile<'a> {
         cert: &'a Path,
         /// The private key.
         key: &'a Path,
+        /// The password file (`ssl_password_file`, `proxy_ssl_password_file`), whose
+        /// lines are tried in turn on an encrypted key.
+        passwords: Option<&'a Path>,
     },
     /// A file of CA certificates (`proxy_ssl_trusted_certificate`,
     /// `ssl_trusted_certificate`, `ssl_client_certificate`).
