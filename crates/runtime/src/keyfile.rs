@@ -11,12 +11,17 @@
 //!   `openssl ec -aes256`): the key is `EVP_BytesToKey(MD5, salt = IV[..8], count 1)`,
 //!   the cipher AES-128/192/256-CBC, DES-EDE3-CBC or DES-CBC with PKCS#7 padding.
 //!
-//! Errors are OpenSSL 3's strings as nginx 1.22.1 prints them on Debian 12.
+//! Errors are OpenSSL 3's strings as nginx 1.22.1 prints them on Debian 12. A passphrase
+//! longer than OpenSSL's buffer (`PEM_BUFSIZE`, 1024 bytes) is cut to it, with nginx's
+//! `[error] password is truncated to 1024 bytes`, each time it is tried.
 
 use base64::Engine as _;
 use cbc::cipher::{block_padding::Pkcs7, BlockDecryptMut, KeyIvInit};
 use md5::Digest as _;
 use rustls_pki_types::{PrivateKeyDer, PrivatePkcs1KeyDer, PrivatePkcs8KeyDer, PrivateSec1KeyDer};
+
+/// OpenSSL's `PEM_BUFSIZE`: the room `ngx_ssl_password_callback()` is given.
+const PASSWORD_MAX: usize = 1024;
 
 /// Why an encrypted key could not be read.
 #[derive(Debug, PartialEq, Eq)]
@@ -112,13 +117,15 @@ fn first_key_block(text: &[u8]) -> Option<Block<'_>> {
 /// The key of a PEM file when it is encrypted: `None` when it is not (the caller reads
 /// it as a plain key), else the decrypted key or why not. `passwords`: the password
 /// file's lines, `None` without `ssl_password_file`.
+/// `logged` receives nginx's `[error]` lines.
 pub(crate) fn decrypt(
     text: &[u8],
     passwords: Option<&[Vec<u8>]>,
+    logged: &mut Vec<String>,
 ) -> Option<Result<PrivateKeyDer<'static>, KeyError>> {
     let block = first_key_block(text)?;
     if block.label == "ENCRYPTED PRIVATE KEY" {
-        return Some(pkcs8(&block.der, passwords));
+        return Some(pkcs8(&block.der, passwords, logged));
     }
     let encrypted = block
         .headers
@@ -127,17 +134,31 @@ pub(crate) fn decrypt(
     if !encrypted {
         return None;
     }
-    Some(legacy(&block, passwords))
+    Some(legacy(&block, passwords, logged))
 }
 
-fn pkcs8(der: &[u8], passwords: Option<&[Vec<u8>]>) -> Result<PrivateKeyDer<'static>, KeyError> {
+/// The passphrase as `ngx_ssl_password_callback()` hands it to OpenSSL.
+fn callback<'p>(pw: &'p [u8], logged: &mut Vec<String>) -> &'p [u8] {
+    if pw.len() > PASSWORD_MAX {
+        logged.push(format!("password is truncated to {PASSWORD_MAX} bytes"));
+        &pw[..PASSWORD_MAX]
+    } else {
+        pw
+    }
+}
+
+fn pkcs8(
+    der: &[u8],
+    passwords: Option<&[Vec<u8>]>,
+    logged: &mut Vec<String>,
+) -> Result<PrivateKeyDer<'static>, KeyError> {
     let info = pkcs8::EncryptedPrivateKeyInfo::try_from(der)
         .map_err(|e| KeyError::Unsupported(format!("encrypted PKCS#8 key: {e}")))?;
     let Some(passwords) = passwords else {
         return Err(KeyError::NoPassword { pkcs8: true });
     };
     for pw in passwords {
-        match info.decrypt(pw) {
+        match info.decrypt(callback(pw, logged)) {
             Ok(doc) => {
                 return Ok(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
                     doc.as_bytes().to_vec(),
@@ -161,6 +182,7 @@ fn pkcs8(der: &[u8], passwords: Option<&[Vec<u8>]>) -> Result<PrivateKeyDer<'sta
 fn legacy(
     block: &Block<'_>,
     passwords: Option<&[Vec<u8>]>,
+    logged: &mut Vec<String>,
 ) -> Result<PrivateKeyDer<'static>, KeyError> {
     let dek = block
         .headers
@@ -186,7 +208,7 @@ fn legacy(
         return Err(KeyError::NoPassword { pkcs8: false });
     };
     for pw in passwords {
-        let key = bytes_to_key(pw, &iv[..8], key_len);
+        let key = bytes_to_key(callback(pw, logged), &iv[..8], key_len);
         let mut buf = block.der.clone();
         let plain = match alg {
             "AES-128-CBC" => cbc_decrypt::<aes::Aes128>(&key, &iv, &mut buf),
@@ -274,7 +296,7 @@ mod tests {
             ("ec-pkcs8.key", true),
         ] {
             let text = fixture(case, file);
-            let key = decrypt(&text, Some(&good))
+            let key = decrypt(&text, Some(&good), &mut Vec::new())
                 .unwrap_or_else(|| panic!("{file}: not seen as encrypted"))
                 .unwrap_or_else(|e| panic!("{file}: {e:?}"));
             assert!(
@@ -282,7 +304,7 @@ mod tests {
                 "{file}"
             );
             assert_eq!(
-                decrypt(&text, Some(&bad)).map(|r| r.err()),
+                decrypt(&text, Some(&bad), &mut Vec::new()).map(|r| r.err()),
                 Some(Some(KeyError::BadDecrypt {
                     pkcs8,
                     last_empty: false
@@ -290,12 +312,12 @@ mod tests {
                 "{file}"
             );
             assert_eq!(
-                decrypt(&text, None).map(|r| r.err()),
+                decrypt(&text, None, &mut Vec::new()).map(|r| r.err()),
                 Some(Some(KeyError::NoPassword { pkcs8 })),
                 "{file}"
             );
             assert_eq!(
-                decrypt(&text, Some(&[Vec::new()])).map(|r| r.err()),
+                decrypt(&text, Some(&[Vec::new()]), &mut Vec::new()).map(|r| r.err()),
                 Some(Some(KeyError::BadDecrypt {
                     pkcs8,
                     last_empty: true
@@ -306,7 +328,7 @@ mod tests {
         // A plain key is left to the caller.
         let plain =
             b"-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIA==\n-----END PRIVATE KEY-----\n";
-        assert!(decrypt(plain, Some(&good)).is_none());
+        assert!(decrypt(plain, Some(&good), &mut Vec::new()).is_none());
     }
 
     #[test]

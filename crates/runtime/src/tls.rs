@@ -207,7 +207,7 @@ fn open_failed(what: &str, path: &Path, e: &std::io::Error) -> String {
 
 /// What `-t` loads (`sluice_compiler::Options::tls_loader`): a certificate with its key,
 /// or a file of trusted certificates, with nginx's message when it fails.
-pub fn load_file(f: sluice_compiler::TlsFile<'_>) -> Result<(), String> {
+pub fn load_file(f: sluice_compiler::TlsFile<'_>, logged: &mut Vec<String>) -> Result<(), String> {
     match f {
         sluice_compiler::TlsFile::Pair {
             cert,
@@ -220,7 +220,7 @@ pub fn load_file(f: sluice_compiler::TlsFile<'_>) -> Result<(), String> {
                 key: key.to_path_buf(),
                 passwords: passwords.map(Path::to_path_buf),
             };
-            load_pair(&pair, &provider).map(|_| ())
+            load_pair_logged(&pair, &provider, logged).map(|_| ())
         }
         sluice_compiler::TlsFile::Trusted(path) => load_trusted(path).map(|_| ()),
     }
@@ -252,6 +252,17 @@ pub(crate) fn load_pair(
     pair: &CertPair,
     provider: &rustls::crypto::CryptoProvider,
 ) -> Result<CertifiedKey, String> {
+    // What nginx logs at `[error]` while loading was printed by the check before.
+    load_pair_logged(pair, provider, &mut Vec::new())
+}
+
+/// [`load_pair`], with the `[error]` lines nginx logs on the way (a passphrase
+/// truncated).
+fn load_pair_logged(
+    pair: &CertPair,
+    provider: &rustls::crypto::CryptoProvider,
+    logged: &mut Vec<String>,
+) -> Result<CertifiedKey, String> {
     let cert_text =
         std::fs::read(&pair.cert).map_err(|e| open_failed("certificate", &pair.cert, &e))?;
     let no_cert = || {
@@ -272,7 +283,7 @@ pub(crate) fn load_pair(
         Some(p) => Some(sluice_compiler::password_file::read(p)?),
         None => None,
     };
-    let key = match crate::keyfile::decrypt(&key_text, passwords.as_deref()) {
+    let key = match crate::keyfile::decrypt(&key_text, passwords.as_deref(), logged) {
         Some(Ok(key)) => key,
         Some(Err(e)) => {
             if matches!(e, crate::keyfile::KeyError::NoPassword { .. }) {

@@ -77,17 +77,19 @@ impl Checker<'_> {
                     .map(|p| self.conf_path(p));
                 for (cert, key) in certs.iter().zip(keys) {
                     let (cert, key) = (self.conf_path(cert), self.conf_path(key));
-                    load(crate::TlsFile::Pair {
-                        cert: &cert,
-                        key: &key,
-                        passwords: passwords.as_deref(),
-                    })
-                    .map_err(|m| self.emerg_nowhere(m))?;
+                    self.tls_load(
+                        load,
+                        crate::TlsFile::Pair {
+                            cert: &cert,
+                            key: &key,
+                            passwords: passwords.as_deref(),
+                        },
+                    )?;
                 }
                 self.ssl_ciphers(s.ciphers.as_ref().or(hs.ciphers.as_ref()))?;
                 if let Some(t) = s.trusted.as_ref().or(hs.trusted.as_ref()) {
                     let t = self.conf_path(t);
-                    load(crate::TlsFile::Trusted(&t)).map_err(|m| self.emerg_nowhere(m))?;
+                    self.tls_load(load, crate::TlsFile::Trusted(&t))?;
                 }
                 if let Some(dh) = s.dhparam.as_ref().or(hs.dhparam.as_ref()) {
                     self.dhparam(dh)?;
@@ -311,12 +313,14 @@ impl Checker<'_> {
                 if let (Some(load), false) = (loader, cert.contains('$') || key.contains('$')) {
                     let (cert, key) = (self.conf_path(cert), self.conf_path(key));
                     let passwords = get("proxy_ssl_password_file").map(|p| self.conf_path(p));
-                    load(crate::TlsFile::Pair {
-                        cert: &cert,
-                        key: &key,
-                        passwords: passwords.as_deref(),
-                    })
-                    .map_err(|m| self.emerg_nowhere(m))?;
+                    self.tls_load(
+                        load,
+                        crate::TlsFile::Pair {
+                            cert: &cert,
+                            key: &key,
+                            passwords: passwords.as_deref(),
+                        },
+                    )?;
                 }
             }
             if let Some(list) = get("proxy_ssl_ciphers") {
@@ -352,7 +356,7 @@ impl Checker<'_> {
                 };
                 if let Some(load) = loader {
                     let t = self.conf_path(trusted);
-                    load(crate::TlsFile::Trusted(&t)).map_err(|m| self.emerg_nowhere(m))?;
+                    self.tls_load(load, crate::TlsFile::Trusted(&t))?;
                 }
             } else if is_static && get("proxy_ssl_verify").is_none() {
                 // Only where nothing was said: an explicit `proxy_ssl_verify off` is a
@@ -509,6 +513,23 @@ fn ordered_addrs(hs: &super::http::HttpState) -> Vec<String> {
 }
 
 /// A server's certificates and keys after inheritance from http.
+impl Checker<'_> {
+    /// Loads a TLS file with the binary's loader: the `[error]` lines nginx logs while
+    /// loading, then its `[emerg]` when loading fails.
+    fn tls_load(&mut self, load: crate::TlsLoader, f: crate::TlsFile<'_>) -> R {
+        let mut logged = Vec::new();
+        let r = load(f, &mut logged);
+        for m in logged {
+            self.diags.push(sluice_parser::Diagnostic::new(
+                sluice_parser::Level::Error,
+                m,
+                None,
+            ));
+        }
+        r.map_err(|m| self.emerg_nowhere(m))
+    }
+}
+
 fn merged_certs<'a>(hs: &'a super::http::HttpState, s: &'a Server) -> (&'a [String], &'a [String]) {
     if s.certificates.is_empty() {
         (&hs.certificates, &hs.keys)

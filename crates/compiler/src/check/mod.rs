@@ -66,8 +66,10 @@ pub enum TlsFile<'a> {
     Trusted(&'a Path),
 }
 
-/// Loads one TLS file; the error is nginx's message for it.
-pub type TlsLoader = fn(TlsFile<'_>) -> Result<(), String>;
+/// Loads one TLS file; the error is nginx's message for it. Messages nginx logs at
+/// `[error]` while loading (`password is truncated to 1024 bytes`) are pushed onto the
+/// vector, in order.
+pub type TlsLoader = fn(TlsFile<'_>, &mut Vec<String>) -> Result<(), String>;
 
 /// Everything the checker found.
 #[derive(Debug, Default)]
