@@ -95,16 +95,18 @@ fn is_rsa(s: SignatureScheme) -> bool {
     )
 }
 
-/// A client of the test: which signature schemes it offers, and whether RSA (schemes
-/// and TLSv1.2 suites) comes first.
-type Client = (&'static str, fn(SignatureScheme) -> bool, bool);
+/// A client of the test: which signature schemes it offers, whether RSA schemes come
+/// first, and whether RSA TLSv1.2 suites come first.
+type Client = (&'static str, fn(SignatureScheme) -> bool, bool, bool);
 
 /// The clients of the test.
 const CLIENTS: &[Client] = &[
-    ("rsa only", is_rsa, false),
-    ("ecdsa only", is_ecdsa, false),
-    ("both", |_| true, false),
-    ("both, rsa first", |_| true, true),
+    ("rsa only", is_rsa, false, false),
+    ("ecdsa only", is_ecdsa, false, false),
+    ("both", |_| true, false, false),
+    ("both, rsa first", |_| true, true, true),
+    // OpenSSL goes by the suites over TLSv1.2 and by the schemes over TLSv1.3.
+    ("both, rsa suites first", |_| true, false, true),
 ];
 
 /// Connects with SNI `sni`, the client's schemes, and one TLS version; returns the
@@ -112,11 +114,15 @@ const CLIENTS: &[Client] = &[
 async fn fetch(
     port: u16,
     sni: &str,
-    (_, keep, rsa_first): Client,
+    (_, keep, rsa_first, rsa_suites_first): Client,
     version: &'static rustls::SupportedProtocolVersion,
 ) -> (Vec<u8>, String) {
     let mut provider = rustls::crypto::ring::default_provider();
-    if rsa_first {
+    // A client that speaks only TLSv1.2 offers no TLSv1.3 suite (rustls would).
+    provider
+        .cipher_suites
+        .retain(|cs| cs.version() == version || version == &rustls::version::TLS13);
+    if rsa_suites_first {
         use rustls::CipherSuite as C;
         let ecdsa = |s: &rustls::SupportedCipherSuite| {
             matches!(
@@ -283,6 +289,8 @@ fn tls_encrypted_keys_and_rsa_ecdsa_certificates_as_nginx() {
             "a.test both: ecdsa certificate, a TLSv1.3",
             "a.test both, rsa first: rsa certificate, a TLSv1.2",
             "a.test both, rsa first: rsa certificate, a TLSv1.3",
+            "a.test both, rsa suites first: rsa certificate, a TLSv1.2",
+            "a.test both, rsa suites first: ecdsa certificate, a TLSv1.3",
             "b.test rsa only: rsa certificate, b TLSv1.2",
             "b.test rsa only: rsa certificate, b TLSv1.3",
             "b.test ecdsa only: ecdsa certificate, b TLSv1.2",
@@ -291,12 +299,16 @@ fn tls_encrypted_keys_and_rsa_ecdsa_certificates_as_nginx() {
             "b.test both: ecdsa certificate, b TLSv1.3",
             "b.test both, rsa first: rsa certificate, b TLSv1.2",
             "b.test both, rsa first: rsa certificate, b TLSv1.3",
+            "b.test both, rsa suites first: rsa certificate, b TLSv1.2",
+            "b.test both, rsa suites first: ecdsa certificate, b TLSv1.3",
             "c.test rsa only: rsa certificate, c TLSv1.2",
             "c.test rsa only: rsa certificate, c TLSv1.3",
             "c.test both: rsa certificate, c TLSv1.2",
             "c.test both: rsa certificate, c TLSv1.3",
             "c.test both, rsa first: rsa certificate, c TLSv1.2",
             "c.test both, rsa first: rsa certificate, c TLSv1.3",
+            "c.test both, rsa suites first: rsa certificate, c TLSv1.2",
+            "c.test both, rsa suites first: rsa certificate, c TLSv1.3",
             "d.test rsa only: rsa certificate, d TLSv1.2",
             "d.test rsa only: rsa certificate, d TLSv1.3",
             "d.test ecdsa only: ecdsa certificate, d TLSv1.2",
@@ -305,6 +317,8 @@ fn tls_encrypted_keys_and_rsa_ecdsa_certificates_as_nginx() {
             "d.test both: ecdsa certificate, d TLSv1.3",
             "d.test both, rsa first: ecdsa certificate, d TLSv1.2",
             "d.test both, rsa first: ecdsa certificate, d TLSv1.3",
+            "d.test both, rsa suites first: ecdsa certificate, d TLSv1.2",
+            "d.test both, rsa suites first: ecdsa certificate, d TLSv1.3",
         ];
         assert_eq!(got, want, "sluice");
         let Some(nginx) = crate::harness::nginx() else {

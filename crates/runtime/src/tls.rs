@@ -134,6 +134,13 @@ fn listener_config(
         default: l.default_server,
         keys: keys.clone(),
         server_order: t.prefer_server_ciphers,
+        tls13: versions.contains(&&rustls::version::TLS13),
+        suites12: provider
+            .cipher_suites
+            .iter()
+            .filter(|cs| cs.version() == &rustls::version::TLS12)
+            .map(|cs| cs.suite())
+            .collect(),
     };
     let mut cfg = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&versions)
@@ -335,6 +342,10 @@ struct BySni {
     /// `ssl_prefer_server_ciphers` of the default server: which order picks among
     /// several certificates.
     server_order: bool,
+    /// TLSv1.3 is offered.
+    tls13: bool,
+    /// The TLSv1.2 suites offered, in the server's order.
+    suites12: Vec<rustls::CipherSuite>,
 }
 
 /// The server an SNI name selects (`ngx_http_ssl_servername()`: the name lowercased,
@@ -370,17 +381,87 @@ impl ResolvesServerCert for BySni {
             .get(i)
             .and_then(Option::as_ref)
             .or_else(|| self.keys.get(self.default).and_then(Option::as_ref))?;
-        choose(list, hello.signature_schemes(), self.server_order).cloned()
+        // The version rustls settled is not shown to the resolver: TLSv1.2 when the
+        // listener has no TLSv1.3 (nginx 1.22's default) or the client offers no
+        // TLSv1.3 suite; a client offering TLSv1.3 suites gets TLSv1.3 where the
+        // listener has it (one whose supported versions stop at TLSv1.2 while it
+        // lists TLSv1.3 suites gets the TLSv1.3 choice).
+        let offered = hello.cipher_suites();
+        let tls12 = !self.tls13 || !offered.iter().any(|cs| is_tls13(*cs));
+        let by_suite = if tls12 {
+            choose_tls12(list, &hello, &self.suites12, self.server_order)
+        } else {
+            None
+        };
+        by_suite
+            .or_else(|| choose(list, hello.signature_schemes(), self.server_order))
+            .cloned()
     }
 }
 
-/// Several certificates (RSA and ECDSA, say): the one OpenSSL would use. It signs with
-/// the first signature scheme of the client's list that one of the keys can use
-/// (`tls1_set_shared_sigalgs()`: the client's order), or, with
-/// `ssl_prefer_server_ciphers on`, in OpenSSL's own order, which puts ECDSA before
-/// EdDSA before RSA (for TLSv1.2 OpenSSL goes by the cipher suites' order, which puts
-/// the key types in the same order for OpenSSL's defaults and for common clients).
-/// A client that can verify none gets the first, as from OpenSSL.
+fn is_tls13(cs: rustls::CipherSuite) -> bool {
+    use rustls::CipherSuite as C;
+    matches!(
+        cs,
+        C::TLS13_AES_128_GCM_SHA256
+            | C::TLS13_AES_256_GCM_SHA384
+            | C::TLS13_CHACHA20_POLY1305_SHA256
+            | C::TLS13_AES_128_CCM_SHA256
+            | C::TLS13_AES_128_CCM_8_SHA256
+    )
+}
+
+/// Several certificates over TLSv1.2 (`ssl3_choose_cipher()`): OpenSSL picks the cipher
+/// suite first, in the client's order (or the server's, `ssl_prefer_server_ciphers
+/// on`), skipping suites whose key type has no certificate the client can verify; the
+/// suite's key type then names the certificate.
+fn choose_tls12<'k>(
+    list: &'k [Arc<CertifiedKey>],
+    hello: &ClientHello<'_>,
+    server_suites: &[rustls::CipherSuite],
+    server_order: bool,
+) -> Option<&'k Arc<CertifiedKey>> {
+    use rustls::CipherSuite as C;
+    if list.len() < 2 {
+        return None;
+    }
+    let schemes = hello.signature_schemes();
+    let offered = hello.cipher_suites();
+    let auth = |cs: &rustls::CipherSuite| match cs {
+        C::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384
+        | C::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256
+        | C::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256 => {
+            Some(rustls::SignatureAlgorithm::ECDSA)
+        }
+        C::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384
+        | C::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256
+        | C::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256 => Some(rustls::SignatureAlgorithm::RSA),
+        _ => None,
+    };
+    let key_for = |cs: &rustls::CipherSuite| {
+        let alg = auth(cs)?;
+        list.iter()
+            .find(|k| k.key.algorithm() == alg && k.key.choose_scheme(schemes).is_some())
+    };
+    if server_order {
+        server_suites
+            .iter()
+            .filter(|cs| offered.contains(cs))
+            .find_map(key_for)
+    } else {
+        offered
+            .iter()
+            .filter(|cs| server_suites.contains(cs))
+            .find_map(key_for)
+    }
+}
+
+/// Several certificates (RSA and ECDSA, say) over TLSv1.3 (and over TLSv1.2 when no
+/// suite decides): the one OpenSSL would use. It signs with the first signature scheme
+/// of the client's list that one of the keys can use (`tls1_set_shared_sigalgs()`: the
+/// client's order), or, with `ssl_prefer_server_ciphers on`, in OpenSSL's own order,
+/// which puts ECDSA before EdDSA before RSA. A client that can verify none gets the
+/// first, as from OpenSSL.
 fn choose<'k>(
     list: &'k [Arc<CertifiedKey>],
     schemes: &[rustls::SignatureScheme],
@@ -746,6 +827,8 @@ mod tests {
                 Some(Arc::new(Vec::new())),
             ]),
             server_order: false,
+            tls13: false,
+            suites12: Vec::new(),
         };
         assert_eq!(r.server_for(Some("a.test")), 0);
         assert_eq!(r.server_for(Some("A.TEST.")), 0);
