@@ -164,10 +164,14 @@ fn pkcs8(
                     doc.as_bytes().to_vec(),
                 )))
             }
-            Err(pkcs8::Error::EncryptedPrivateKey(pkcs5::Error::UnsupportedAlgorithm { oid })) => {
-                return Err(KeyError::Unsupported(format!(
-                    "encrypted PKCS#8 key: unsupported algorithm {oid}"
-                )))
+            // A wrong passphrase fails the padding check (which pkcs5 0.7 reports as
+            // `EncryptFailed`), or (rarely) passes it and leaves no PrivateKeyInfo;
+            // any other PBES error is a scheme sluice lacks (PBES1, the PKCS#12 PBEs
+            // of `openssl pkcs8 -v1`, fail earlier, when the structure is read).
+            Err(pkcs8::Error::EncryptedPrivateKey(e))
+                if !matches!(e, pkcs5::Error::DecryptFailed | pkcs5::Error::EncryptFailed) =>
+            {
+                return Err(KeyError::Unsupported(format!("encrypted PKCS#8 key: {e}")))
             }
             Err(_) => {}
         }

@@ -512,7 +512,6 @@ fn ordered_addrs(hs: &super::http::HttpState) -> Vec<String> {
     out
 }
 
-/// A server's certificates and keys after inheritance from http.
 impl Checker<'_> {
     /// Loads a TLS file with the binary's loader: the `[error]` lines nginx logs while
     /// loading, then its `[emerg]` when loading fails.
@@ -530,6 +529,7 @@ impl Checker<'_> {
     }
 }
 
+/// A server's certificates and keys after inheritance from http.
 fn merged_certs<'a>(hs: &'a super::http::HttpState, s: &'a Server) -> (&'a [String], &'a [String]) {
     if s.certificates.is_empty() {
         (&hs.certificates, &hs.keys)
