@@ -297,7 +297,9 @@ fn load_pair_logged(
                 // OpenSSL's prompt, twice, with no terminal to answer it (nginx prints
                 // the same on its stderr; sluice never reads a passphrase from a
                 // terminal).
-                eprint!("Enter PEM pass phrase:\nEnter PEM pass phrase:\n");
+                use std::io::Write as _;
+                let _ = std::io::stderr()
+                    .write_all(b"Enter PEM pass phrase:\nEnter PEM pass phrase:\n");
             }
             return Err(format!(
                 "cannot load certificate key \"{}\": PEM_read_bio_PrivateKey() failed {}",
