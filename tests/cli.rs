@@ -409,3 +409,24 @@ fn http2_directive_is_an_extension_with_a_warning() {
         stderr(&o)
     );
 }
+
+#[test]
+fn ssl_stapling_is_accepted_with_a_note() {
+    // sluice staples no OCSP response; the configuration is accepted, and says so once
+    // per directive (nginx itself warns only when it cannot find the issuer or a
+    // responder, at load).
+    let d = test_dir(
+        "ssl-stapling",
+        "pid logs/nginx.pid;\nevents {}\nhttp {\n    ssl_stapling on;\n    ssl_stapling_verify on;\n    server { listen 127.0.0.1:18999; ssl_stapling off; return 200 ok; }\n}\n",
+    );
+    let conf = d.path().join("nginx.conf");
+    let conf = conf.to_str().expect("utf-8 path");
+    let o = sluice(&["-t", "-p", &d.prefix(), "-c", conf]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        stderr(&o),
+        format!(
+            "sluice: [warn] \"ssl_stapling\" is not implemented and is ignored in {conf}:4 (sluice: not-implemented)\nsluice: [warn] \"ssl_stapling_verify\" is not implemented and is ignored in {conf}:5 (sluice: not-implemented)\nsluice: the configuration file {conf} syntax is ok\nsluice: configuration file {conf} test is successful\n"
+        )
+    );
+}

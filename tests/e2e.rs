@@ -19,4 +19,5 @@ mod socketio;
 mod stub_status;
 mod tls;
 mod tls_diff;
+mod tls_keys;
 mod websocket;

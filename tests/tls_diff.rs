@@ -2,7 +2,8 @@
 //! configuration: nginx's defaults (no SNI, no verification, TLSv1.2), SNI only with
 //! `proxy_ssl_server_name on` and never for an IP address, `proxy_ssl_name`,
 //! verification (a good chain passes; an unknown CA or a wrong name gives 502 with
-//! nginx's error-log line), a client certificate presented, `proxy_ssl_protocols`,
+//! nginx's error-log line), a client certificate presented (also with an encrypted key and
+//! `proxy_ssl_password_file`), `proxy_ssl_protocols`,
 //! `X-Forwarded-Proto: https` reaching the backend, WebSocket through an https
 //! upstream, and the keep-alive pool keyed by the TLS settings.
 //!
@@ -358,6 +359,19 @@ async fn not_tls(reply: &'static [u8]) -> SocketAddr {
     addr
 }
 
+/// `key_pem` (PKCS#8) encrypted with `password` (PBES2: PBKDF2-SHA256, AES-256-CBC), as
+/// `openssl pkcs8 -topk8 -v2 aes-256-cbc` writes it; fixed salt and IV, test-only.
+fn encrypt_key(key_pem: &str, password: &str) -> String {
+    let (_, doc) = pkcs8::SecretDocument::from_pem(key_pem).expect("key PEM");
+    let info = pkcs8::PrivateKeyInfo::try_from(doc.as_bytes()).expect("PKCS#8 key");
+    let params = pkcs5::pbes2::Parameters::pbkdf2_sha256_aes256cbc(2048, &[7; 16], &[9; 16])
+        .expect("PBES2 parameters");
+    let enc = info.encrypt_with_params(params, password).expect("encrypt");
+    enc.to_pem("ENCRYPTED PRIVATE KEY", pkcs8::LineEnding::LF)
+        .expect("PEM")
+        .to_string()
+}
+
 fn write_conf(dir: &Path, port: u16, a: Addrs, p: &Pki) {
     let Addrs {
         backend,
@@ -378,13 +392,29 @@ fn write_conf(dir: &Path, port: u16, a: Addrs, p: &Pki) {
         ("other-ca.crt", p.other_ca_pem.as_str()),
         ("client.crt", p.client_pem.as_str()),
         ("client.key", p.client_key.as_str()),
+        (
+            "client-enc.key",
+            encrypt_key(&p.client_key, "client-pass").as_str(),
+        ),
+        ("passwords", "not-this-one\nclient-pass\n"),
     ] {
         std::fs::write(certs.join(name), text).expect("write cert");
     }
     let d = dir.display();
     let groups: String = [
-        "default", "sni", "sniname", "verify", "vname", "vca", "client", "tls13", "ws", "ka",
-        "ciph", "kavar",
+        "default",
+        "sni",
+        "sniname",
+        "verify",
+        "vname",
+        "vca",
+        "client",
+        "clientenc",
+        "tls13",
+        "ws",
+        "ka",
+        "ciph",
+        "kavar",
     ]
     .iter()
     .map(|g| format!("    upstream {g}.test {{ server {backend}; keepalive 4; }}\n"))
@@ -446,6 +476,12 @@ http {{
             proxy_pass https://client.test/;
             proxy_ssl_certificate certs/client.crt;
             proxy_ssl_certificate_key certs/client.key;
+        }}
+        location /client-enc/ {{
+            proxy_pass https://clientenc.test/;
+            proxy_ssl_certificate certs/client.crt;
+            proxy_ssl_certificate_key certs/client-enc.key;
+            proxy_ssl_password_file certs/passwords;
         }}
         location /tls13/ {{ proxy_pass https://tls13.test/; proxy_ssl_protocols TLSv1.3; }}
         location /ciphers/ {{
@@ -577,6 +613,11 @@ const CASES: &[(&str, &str, &str)] = &[
         "/client/",
         "HTTP/1.1 200 OK",
         "sni=- proto=Some(TLSv1_2) suite=TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384 client=test-client host=client.test xfp=https",
+    ),
+    (
+        "/client-enc/",
+        "HTTP/1.1 200 OK",
+        "sni=- proto=Some(TLSv1_2) suite=TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384 client=test-client host=clientenc.test xfp=https",
     ),
     (
         "/tls13/",

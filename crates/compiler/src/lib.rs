@@ -9,6 +9,7 @@
 
 pub(crate) mod check;
 pub mod crossplane;
+pub mod password_file;
 pub mod registry;
 mod source;
 pub mod status;

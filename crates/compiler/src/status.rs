@@ -105,6 +105,7 @@ pub static IMPLEMENTED: &[&str] = &[
     "proxy_ssl_ciphers",
     "proxy_ssl_certificate",
     "proxy_ssl_certificate_key",
+    "proxy_ssl_password_file",
     "proxy_ssl_session_reuse",
     // upstream
     "hash",
@@ -116,6 +117,8 @@ pub static IMPLEMENTED: &[&str] = &[
     "ssl",
     "ssl_certificate",
     "ssl_certificate_key",
+    // passphrases of encrypted keys (PKCS#8 and OpenSSL's legacy PEM encryption)
+    "ssl_password_file",
     "ssl_protocols",
     "ssl_ciphers",
     "ssl_prefer_server_ciphers",

@@ -16,6 +16,7 @@ pub mod ctx;
 pub mod deadline;
 pub mod h2;
 pub mod http1;
+mod keyfile;
 pub mod log;
 pub mod master;
 pub mod proxy;

@@ -6,6 +6,10 @@
 //!   wildcards, regex: the lookup `conn.rs` does with `Host`), falling back to the
 //!   default server's when SNI is absent or names no server. The request's `Host` then
 //!   selects the server again, as nginx does.
+//! - Several certificates in a server (`ssl_certificate` twice: RSA and ECDSA): the one
+//!   OpenSSL would choose by the ClientHello's signature schemes ([`choose`]).
+//! - Encrypted keys: the passphrases of `ssl_password_file`, tried in turn
+//!   (`keyfile.rs`).
 //! - Protocols: the default server's `ssl_protocols` (OpenSSL settles the version before
 //!   nginx's SNI callback switches servers, so nginx too negotiates with the default
 //!   server's list). rustls has TLSv1.2 and TLSv1.3 only: those listed are offered, the
@@ -129,6 +133,14 @@ fn listener_config(
         names: l.names.clone(),
         default: l.default_server,
         keys: keys.clone(),
+        server_order: t.prefer_server_ciphers,
+        tls13: versions.contains(&&rustls::version::TLS13),
+        suites12: provider
+            .cipher_suites
+            .iter()
+            .filter(|cs| cs.version() == &rustls::version::TLS12)
+            .map(|cs| cs.suite())
+            .collect(),
     };
     let mut cfg = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&versions)
@@ -202,15 +214,20 @@ fn open_failed(what: &str, path: &Path, e: &std::io::Error) -> String {
 
 /// What `-t` loads (`sluice_compiler::Options::tls_loader`): a certificate with its key,
 /// or a file of trusted certificates, with nginx's message when it fails.
-pub fn load_file(f: sluice_compiler::TlsFile<'_>) -> Result<(), String> {
+pub fn load_file(f: sluice_compiler::TlsFile<'_>, logged: &mut Vec<String>) -> Result<(), String> {
     match f {
-        sluice_compiler::TlsFile::Pair { cert, key } => {
+        sluice_compiler::TlsFile::Pair {
+            cert,
+            key,
+            passwords,
+        } => {
             let provider = rustls::crypto::ring::default_provider();
             let pair = CertPair {
                 cert: cert.to_path_buf(),
                 key: key.to_path_buf(),
+                passwords: passwords.map(Path::to_path_buf),
             };
-            load_pair(&pair, &provider).map(|_| ())
+            load_pair_logged(&pair, &provider, logged).map(|_| ())
         }
         sluice_compiler::TlsFile::Trusted(path) => load_trusted(path).map(|_| ()),
     }
@@ -242,6 +259,17 @@ pub(crate) fn load_pair(
     pair: &CertPair,
     provider: &rustls::crypto::CryptoProvider,
 ) -> Result<CertifiedKey, String> {
+    // What nginx logs at `[error]` while loading was printed by the check before.
+    load_pair_logged(pair, provider, &mut Vec::new())
+}
+
+/// [`load_pair`], with the `[error]` lines nginx logs on the way (a passphrase
+/// truncated).
+fn load_pair_logged(
+    pair: &CertPair,
+    provider: &rustls::crypto::CryptoProvider,
+    logged: &mut Vec<String>,
+) -> Result<CertifiedKey, String> {
     let cert_text =
         std::fs::read(&pair.cert).map_err(|e| open_failed("certificate", &pair.cert, &e))?;
     let no_cert = || {
@@ -258,12 +286,34 @@ pub(crate) fn load_pair(
     }
     let key_text =
         std::fs::read(&pair.key).map_err(|e| open_failed("certificate key", &pair.key, &e))?;
-    let key = PrivateKeyDer::from_pem_slice(&key_text).map_err(|_| {
-        format!(
-            "cannot load certificate key \"{}\": PEM_read_bio_PrivateKey() failed (SSL: error:1E08010C:DECODER routines::unsupported:No supported data to decode. Input type: PEM)",
-            pair.key.display()
-        )
-    })?;
+    let passwords = match &pair.passwords {
+        Some(p) => Some(sluice_compiler::password_file::read(p)?),
+        None => None,
+    };
+    let key = match crate::keyfile::decrypt(&key_text, passwords.as_deref(), logged) {
+        Some(Ok(key)) => key,
+        Some(Err(e)) => {
+            if matches!(e, crate::keyfile::KeyError::NoPassword { .. }) {
+                // OpenSSL's prompt, twice, with no terminal to answer it (nginx prints
+                // the same on its stderr; sluice never reads a passphrase from a
+                // terminal).
+                use std::io::Write as _;
+                let _ = std::io::stderr()
+                    .write_all(b"Enter PEM pass phrase:\nEnter PEM pass phrase:\n");
+            }
+            return Err(format!(
+                "cannot load certificate key \"{}\": PEM_read_bio_PrivateKey() failed {}",
+                pair.key.display(),
+                e.openssl_text()
+            ));
+        }
+        None => PrivateKeyDer::from_pem_slice(&key_text).map_err(|_| {
+            format!(
+                "cannot load certificate key \"{}\": PEM_read_bio_PrivateKey() failed (SSL: error:1E08010C:DECODER routines::unsupported:No supported data to decode. Input type: PEM)",
+                pair.key.display()
+            )
+        })?,
+    };
     let signing = provider.key_provider.load_private_key(key).map_err(|e| {
         format!(
             "cannot load certificate key \"{}\": {e} (sluice: tls-key)",
@@ -291,6 +341,13 @@ struct BySni {
     default: usize,
     /// Per server (table order): its certificates, `None` when it has none.
     keys: Arc<Vec<Option<Keys>>>,
+    /// `ssl_prefer_server_ciphers` of the default server: which order picks among
+    /// several certificates.
+    server_order: bool,
+    /// TLSv1.3 is offered.
+    tls13: bool,
+    /// The TLSv1.2 suites offered, in the server's order.
+    suites12: Vec<rustls::CipherSuite>,
 }
 
 /// The server an SNI name selects (`ngx_http_ssl_servername()`: the name lowercased,
@@ -326,14 +383,112 @@ impl ResolvesServerCert for BySni {
             .get(i)
             .and_then(Option::as_ref)
             .or_else(|| self.keys.get(self.default).and_then(Option::as_ref))?;
-        // Several certificates (RSA and ECDSA, say): the first the client can verify,
-        // as OpenSSL picks among a context's certificates.
-        let schemes = hello.signature_schemes();
-        list.iter()
-            .find(|k| k.key.choose_scheme(schemes).is_some())
-            .or_else(|| list.first())
+        // The version rustls settled is not shown to the resolver: TLSv1.2 when the
+        // listener has no TLSv1.3 (nginx 1.22's default) or the client offers no
+        // TLSv1.3 suite; a client offering TLSv1.3 suites gets TLSv1.3 where the
+        // listener has it (one whose supported versions stop at TLSv1.2 while it
+        // lists TLSv1.3 suites gets the TLSv1.3 choice).
+        let offered = hello.cipher_suites();
+        let tls12 = !self.tls13 || !offered.iter().any(|cs| is_tls13(*cs));
+        let by_suite = if tls12 {
+            choose_tls12(list, &hello, &self.suites12, self.server_order)
+        } else {
+            None
+        };
+        by_suite
+            .or_else(|| choose(list, hello.signature_schemes(), self.server_order))
             .cloned()
     }
+}
+
+fn is_tls13(cs: rustls::CipherSuite) -> bool {
+    use rustls::CipherSuite as C;
+    matches!(
+        cs,
+        C::TLS13_AES_128_GCM_SHA256
+            | C::TLS13_AES_256_GCM_SHA384
+            | C::TLS13_CHACHA20_POLY1305_SHA256
+            | C::TLS13_AES_128_CCM_SHA256
+            | C::TLS13_AES_128_CCM_8_SHA256
+    )
+}
+
+/// Several certificates over TLSv1.2 (`ssl3_choose_cipher()`): OpenSSL picks the cipher
+/// suite first, in the client's order (or the server's, `ssl_prefer_server_ciphers
+/// on`), skipping suites whose key type has no certificate the client can verify; the
+/// suite's key type then names the certificate.
+fn choose_tls12<'k>(
+    list: &'k [Arc<CertifiedKey>],
+    hello: &ClientHello<'_>,
+    server_suites: &[rustls::CipherSuite],
+    server_order: bool,
+) -> Option<&'k Arc<CertifiedKey>> {
+    use rustls::CipherSuite as C;
+    if list.len() < 2 {
+        return None;
+    }
+    let schemes = hello.signature_schemes();
+    let offered = hello.cipher_suites();
+    let auth = |cs: &rustls::CipherSuite| match cs {
+        C::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384
+        | C::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256
+        | C::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256 => {
+            Some(rustls::SignatureAlgorithm::ECDSA)
+        }
+        C::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384
+        | C::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256
+        | C::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256 => Some(rustls::SignatureAlgorithm::RSA),
+        _ => None,
+    };
+    let key_for = |cs: &rustls::CipherSuite| {
+        let alg = auth(cs)?;
+        list.iter()
+            .find(|k| k.key.algorithm() == alg && k.key.choose_scheme(schemes).is_some())
+    };
+    if server_order {
+        server_suites
+            .iter()
+            .filter(|cs| offered.contains(cs))
+            .find_map(key_for)
+    } else {
+        offered
+            .iter()
+            .filter(|cs| server_suites.contains(cs))
+            .find_map(key_for)
+    }
+}
+
+/// Several certificates (RSA and ECDSA, say) over TLSv1.3 (and over TLSv1.2 when no
+/// suite decides): the one OpenSSL would use. It signs with the first signature scheme
+/// of the client's list that one of the keys can use (`tls1_set_shared_sigalgs()`: the
+/// client's order), or, with `ssl_prefer_server_ciphers on`, in OpenSSL's own order,
+/// which puts ECDSA before EdDSA before RSA. A client that can verify none gets the
+/// first, as from OpenSSL.
+fn choose<'k>(
+    list: &'k [Arc<CertifiedKey>],
+    schemes: &[rustls::SignatureScheme],
+    server_order: bool,
+) -> Option<&'k Arc<CertifiedKey>> {
+    let found = if list.len() < 2 {
+        None
+    } else if server_order {
+        let rank = |k: &CertifiedKey| match k.key.algorithm() {
+            rustls::SignatureAlgorithm::ECDSA => 0,
+            rustls::SignatureAlgorithm::ED25519 => 1,
+            rustls::SignatureAlgorithm::ED448 => 2,
+            rustls::SignatureAlgorithm::RSA => 3,
+            _ => 4,
+        };
+        list.iter()
+            .filter(|k| k.key.choose_scheme(schemes).is_some())
+            .min_by_key(|k| rank(k))
+    } else {
+        schemes.iter().find_map(|s| {
+            list.iter()
+                .find(|k| k.key.choose_scheme(std::slice::from_ref(s)).is_some())
+        })
+    };
+    found.or_else(|| list.first())
 }
 
 /// What a request may ask of its TLS connection (`$ssl_protocol`, `$ssl_cipher`,
@@ -673,6 +828,9 @@ mod tests {
                 Some(Arc::new(Vec::new())),
                 Some(Arc::new(Vec::new())),
             ]),
+            server_order: false,
+            tls13: false,
+            suites12: Vec::new(),
         };
         assert_eq!(r.server_for(Some("a.test")), 0);
         assert_eq!(r.server_for(Some("A.TEST.")), 0);

@@ -70,18 +70,26 @@ impl Checker<'_> {
                 return Err(self.emerg_nowhere(msg));
             }
             if let (true, Some(load)) = (self.opts.touch_system, self.opts.tls_loader) {
+                let passwords = s
+                    .password_file
+                    .as_ref()
+                    .or(hs.password_file.as_ref())
+                    .map(|p| self.conf_path(p));
                 for (cert, key) in certs.iter().zip(keys) {
                     let (cert, key) = (self.conf_path(cert), self.conf_path(key));
-                    load(crate::TlsFile::Pair {
-                        cert: &cert,
-                        key: &key,
-                    })
-                    .map_err(|m| self.emerg_nowhere(m))?;
+                    self.tls_load(
+                        load,
+                        crate::TlsFile::Pair {
+                            cert: &cert,
+                            key: &key,
+                            passwords: passwords.as_deref(),
+                        },
+                    )?;
                 }
                 self.ssl_ciphers(s.ciphers.as_ref().or(hs.ciphers.as_ref()))?;
                 if let Some(t) = s.trusted.as_ref().or(hs.trusted.as_ref()) {
                     let t = self.conf_path(t);
-                    load(crate::TlsFile::Trusted(&t)).map_err(|m| self.emerg_nowhere(m))?;
+                    self.tls_load(load, crate::TlsFile::Trusted(&t))?;
                 }
                 if let Some(dh) = s.dhparam.as_ref().or(hs.dhparam.as_ref()) {
                     self.dhparam(dh)?;
@@ -304,11 +312,15 @@ impl Checker<'_> {
                 }
                 if let (Some(load), false) = (loader, cert.contains('$') || key.contains('$')) {
                     let (cert, key) = (self.conf_path(cert), self.conf_path(key));
-                    load(crate::TlsFile::Pair {
-                        cert: &cert,
-                        key: &key,
-                    })
-                    .map_err(|m| self.emerg_nowhere(m))?;
+                    let passwords = get("proxy_ssl_password_file").map(|p| self.conf_path(p));
+                    self.tls_load(
+                        load,
+                        crate::TlsFile::Pair {
+                            cert: &cert,
+                            key: &key,
+                            passwords: passwords.as_deref(),
+                        },
+                    )?;
                 }
             }
             if let Some(list) = get("proxy_ssl_ciphers") {
@@ -344,7 +356,7 @@ impl Checker<'_> {
                 };
                 if let Some(load) = loader {
                     let t = self.conf_path(trusted);
-                    load(crate::TlsFile::Trusted(&t)).map_err(|m| self.emerg_nowhere(m))?;
+                    self.tls_load(load, crate::TlsFile::Trusted(&t))?;
                 }
             } else if is_static && get("proxy_ssl_verify").is_none() {
                 // Only where nothing was said: an explicit `proxy_ssl_verify off` is a
@@ -498,6 +510,23 @@ fn ordered_addrs(hs: &super::http::HttpState) -> Vec<String> {
         out.extend(v.into_iter().map(|a| a.1.clone()));
     }
     out
+}
+
+impl Checker<'_> {
+    /// Loads a TLS file with the binary's loader: the `[error]` lines nginx logs while
+    /// loading, then its `[emerg]` when loading fails.
+    fn tls_load(&mut self, load: crate::TlsLoader, f: crate::TlsFile<'_>) -> R {
+        let mut logged = Vec::new();
+        let r = load(f, &mut logged);
+        for m in logged {
+            self.diags.push(sluice_parser::Diagnostic::new(
+                sluice_parser::Level::Error,
+                m,
+                None,
+            ));
+        }
+        r.map_err(|m| self.emerg_nowhere(m))
+    }
 }
 
 /// A server's certificates and keys after inheritance from http.

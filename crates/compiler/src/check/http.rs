@@ -56,6 +56,8 @@ pub(crate) struct Server {
     pub ciphers: Option<(String, Origin)>,
     /// `ssl_dhparam`.
     pub dhparam: Option<String>,
+    /// `ssl_password_file`.
+    pub password_file: Option<String>,
     /// The last regex `server_name` has captures (`cscf->captures`).
     pub captures: bool,
     pub locations: Vec<Loc>,
@@ -94,6 +96,8 @@ pub(crate) struct HttpState {
     pub ciphers: Option<(String, Origin)>,
     /// `ssl_dhparam` at http level.
     pub dhparam: Option<String>,
+    /// `ssl_password_file` at http level.
+    pub password_file: Option<String>,
     pub http_access_log: bool,
     /// Stack of open locations (innermost last), to nest `Loc`s.
     loc_stack: Vec<Loc>,
@@ -464,6 +468,25 @@ impl Checker<'_> {
                     _ => &mut self.server().keys,
                 };
                 list.push(v);
+                Ok(())
+            }
+            // `ngx_http_ssl_password_file()`, `ngx_http_proxy_ssl_password_file()`: the
+            // file is read here, its errors reported at the directive.
+            "ssl_password_file" | "proxy_ssl_password_file" => {
+                if !level.seen.insert(spec.name) {
+                    return Some(Err(self.directive_err(d, "is duplicate")));
+                }
+                let v = a(0).to_string();
+                if self.opts.touch_system {
+                    if let Err(msg) = crate::password_file::read(&self.conf_path(&v)) {
+                        return Some(Err(self.emerg(msg, at(d))));
+                    }
+                }
+                match (cx, spec.name) {
+                    (_, "proxy_ssl_password_file") => {}
+                    (Ctx::Http, _) => self.hs().password_file = Some(v),
+                    _ => self.server().password_file = Some(v),
+                }
                 Ok(())
             }
             "ssl_session_cache" => {

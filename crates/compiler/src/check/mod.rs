@@ -57,14 +57,19 @@ pub enum TlsFile<'a> {
         cert: &'a Path,
         /// The private key.
         key: &'a Path,
+        /// The password file (`ssl_password_file`, `proxy_ssl_password_file`), whose
+        /// lines are tried in turn on an encrypted key.
+        passwords: Option<&'a Path>,
     },
     /// A file of CA certificates (`proxy_ssl_trusted_certificate`,
     /// `ssl_trusted_certificate`, `ssl_client_certificate`).
     Trusted(&'a Path),
 }
 
-/// Loads one TLS file; the error is nginx's message for it.
-pub type TlsLoader = fn(TlsFile<'_>) -> Result<(), String>;
+/// Loads one TLS file; the error is nginx's message for it. Messages nginx logs at
+/// `[error]` while loading (`password is truncated to 1024 bytes`) are pushed onto the
+/// vector, in order.
+pub type TlsLoader = fn(TlsFile<'_>, &mut Vec<String>) -> Result<(), String>;
 
 /// Everything the checker found.
 #[derive(Debug, Default)]

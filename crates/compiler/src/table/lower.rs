@@ -134,6 +134,7 @@ struct Scope {
     /// `ssl_ciphers`, `ssl_prefer_server_ciphers`, `ssl_session_cache`,
     /// `ssl_session_timeout`, `ssl_session_tickets` as written.
     ssl_ciphers: Option<String>,
+    ssl_password_file: Option<String>,
     ssl_prefer_server_ciphers: Option<bool>,
     ssl_session_cache: Option<Vec<String>>,
     ssl_session_timeout: Option<Duration>,
@@ -278,6 +279,7 @@ impl Scope {
                 push_list(&mut self.ssl_certificate_keys, arg(d, 0).to_string())
             }
             "ssl_protocols" => self.ssl_protocols = Some(words(d)),
+            "ssl_password_file" => self.ssl_password_file = Some(arg(d, 0).to_string()),
             "ssl" => self.ssl_on = Some(flag(d)),
             "ssl_ciphers" => self.ssl_ciphers = Some(arg(d, 0).to_string()),
             "ssl_prefer_server_ciphers" => self.ssl_prefer_server_ciphers = Some(flag(d)),
@@ -374,6 +376,7 @@ impl Scope {
             ssl_protocols,
             ssl_on,
             ssl_ciphers,
+            ssl_password_file,
             ssl_prefer_server_ciphers,
             ssl_session_cache,
             ssl_session_timeout,
@@ -959,6 +962,7 @@ impl Lower {
                 .map(|(c, k)| CertPair {
                     cert: self.conf_path(c),
                     key: self.conf_path(k),
+                    passwords: s.ssl_password_file.as_deref().map(|p| self.conf_path(p)),
                 })
                 .collect(),
             protocols: s
@@ -1724,9 +1728,15 @@ impl Lower {
         let cert = cert.filter(|(_, w)| !has_var(w));
         let key = key.filter(|(_, w)| !has_var(w));
         if let (Some((_, c)), Some((_, k))) = (cert, key) {
+            let passwords = set
+                .iter()
+                .find(|(n, _)| n == "proxy_ssl_password_file")
+                .and_then(|(_, w)| w.first())
+                .map(|p| self.conf_path(p));
             t.client_cert = Some(CertPair {
                 cert: self.conf_path(c.first().map_or("", String::as_str)),
                 key: self.conf_path(k.first().map_or("", String::as_str)),
+                passwords,
             });
         }
         // Paths resolve against the prefix: two configurations of different prefixes
@@ -2213,6 +2223,7 @@ mod tests {
         let pair = |c: &str, k: &str| CertPair {
             cert: PathBuf::from(c),
             key: PathBuf::from(k),
+            passwords: None,
         };
         // Inherited from http; relative paths against the conf prefix, not `-p`.
         assert_eq!(

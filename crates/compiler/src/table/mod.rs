@@ -231,6 +231,9 @@ pub struct CertPair {
     pub cert: PathBuf,
     /// The private key (PEM).
     pub key: PathBuf,
+    /// `ssl_password_file` / `proxy_ssl_password_file`: the passphrases tried in turn
+    /// when the key is encrypted.
+    pub passwords: Option<PathBuf>,
 }
 
 /// The protocol versions `ssl_protocols` lists.
