@@ -15,8 +15,7 @@ use crate::upstream::tls::UpIo;
 use crate::Shared;
 use bytes::BytesMut;
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
-use tokio::net::tcp;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
 
 const SMALL: usize = 512;
@@ -41,35 +40,35 @@ impl std::fmt::Debug for Pending {
     }
 }
 
-/// The reading half of the upstream side.
-enum UpRead<'a> {
-    /// Plain TCP: wait for readiness, then read into a fresh buffer.
-    Ready(tcp::ReadHalf<'a>),
-    /// TLS: read through the stream into an adaptive buffer.
-    Buffered(
-        ReadHalf<&'a mut tokio_rustls::client::TlsStream<tokio::net::TcpStream>>,
-        usize,
-    ),
+/// The upstream side, read and written in turn (`select!` drops its read futures before
+/// a handler writes, so no split halves and no lock between them are needed).
+struct Up<'a> {
+    io: &'a mut UpIo,
+    /// TLS: the size of the next read buffer.
+    want: usize,
 }
 
-impl UpRead<'_> {
-    /// The next bytes from the upstream; empty at EOF.
+impl Up<'_> {
+    /// The next bytes from the upstream; empty at EOF. A plain socket is read after
+    /// readiness into a fresh buffer; TLS through the stream into an adaptive one.
     async fn next(&mut self) -> std::io::Result<BytesMut> {
-        match self {
-            UpRead::Ready(r) => loop {
-                r.readable().await?;
+        match &mut *self.io {
+            UpIo::Plain(s) => loop {
+                // `poll_read_ready` (one waker slot) rather than `readable()` (a waiter
+                // list entry per wait): the cheaper of tokio's two readiness waits.
+                std::future::poll_fn(|cx| s.poll_read_ready(cx)).await?;
                 let mut buf = BytesMut::with_capacity(LARGE);
-                match r.try_read_buf(&mut buf) {
+                match s.try_read_buf(&mut buf) {
                     Ok(_) => return Ok(buf),
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
                     Err(e) => return Err(e),
                 }
             },
-            UpRead::Buffered(r, want) => {
-                let mut buf = BytesMut::with_capacity(*want);
-                let n = r.read_buf(&mut buf).await?;
-                *want = if n == buf.capacity() {
-                    (*want * 2).min(LARGE)
+            UpIo::Tls(s) => {
+                let mut buf = BytesMut::with_capacity(self.want);
+                let n = s.read_buf(&mut buf).await?;
+                self.want = if n == buf.capacity() {
+                    (self.want * 2).min(LARGE)
                 } else {
                     SMALL
                 };
@@ -77,21 +76,13 @@ impl UpRead<'_> {
             }
         }
     }
-}
 
-/// The writing half of the upstream side.
-enum UpWrite<'a> {
-    Plain(tcp::WriteHalf<'a>),
-    Tls(WriteHalf<&'a mut tokio_rustls::client::TlsStream<tokio::net::TcpStream>>),
-}
-
-impl UpWrite<'_> {
     async fn write_all(&mut self, data: &[u8]) -> std::io::Result<()> {
-        match self {
-            UpWrite::Plain(w) => w.write_all(data).await,
-            UpWrite::Tls(w) => {
-                w.write_all(data).await?;
-                w.flush().await
+        match &mut *self.io {
+            UpIo::Plain(s) => s.write_all(data).await,
+            UpIo::Tls(s) => {
+                s.write_all(data).await?;
+                s.flush().await
             }
         }
     }
@@ -112,19 +103,13 @@ pub async fn run<C: AsyncRead + AsyncWrite + Unpin + Send>(
         idle,
         send_timeout,
     } = pending;
-    // Borrowed halves: nginx closes both sockets when the tunnel ends, with no
-    // `shutdown()` first, and an owned write half would shut down on drop.
-    let (ur, uw) = match &mut upstream {
-        UpIo::Plain(s) => {
-            let (r, w) = s.split();
-            (UpRead::Ready(r), UpWrite::Plain(w))
-        }
-        UpIo::Tls(s) => {
-            let (r, w) = tokio::io::split(&mut **s);
-            (UpRead::Buffered(r, SMALL), UpWrite::Tls(w))
-        }
+    // nginx closes both sockets when the tunnel ends, with no `shutdown()` first: the
+    // upstream is dropped here, the client by `conn::serve`.
+    let up = Up {
+        io: &mut upstream,
+        want: SMALL,
     };
-    relay(shared, req, client, early, ur, uw, idle, send_timeout).await;
+    relay(shared, req, client, early, up, idle, send_timeout).await;
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -133,20 +118,18 @@ async fn relay<C: AsyncRead + AsyncWrite + Unpin + Send>(
     req: &mut Req<'_>,
     client: &mut C,
     early: &mut BytesMut,
-    mut ur: UpRead<'_>,
-    mut uw: UpWrite<'_>,
+    mut up: Up<'_>,
     idle: Duration,
     send_timeout: Duration,
 ) {
     if !early.is_empty() {
         req.request_length += early.len() as u64;
-        let sent = timeout(send_timeout, uw.write_all(early)).await;
+        let sent = timeout(send_timeout, up.write_all(early)).await;
         if sent.map_or(true, |r| r.is_err()) {
             return;
         }
     }
     *early = BytesMut::new();
-    let (mut cr, mut cw) = tokio::io::split(client);
     let mut cbuf = BytesMut::new();
     let mut want = SMALL;
     // One timer for the tunnel's life, moved only when it fires: bytes moving just push
@@ -162,10 +145,10 @@ async fn relay<C: AsyncRead + AsyncWrite + Unpin + Send>(
             cbuf = BytesMut::with_capacity(want);
         }
         tokio::select! {
-            r = cr.read_buf(&mut cbuf) => match r {
+            r = client.read_buf(&mut cbuf) => match r {
                 Ok(n) if n > 0 => {
                     req.request_length += n as u64;
-                    if timeout(send_timeout, uw.write_all(&cbuf)).await.map_or(true, |r| r.is_err()) {
+                    if timeout(send_timeout, up.write_all(&cbuf)).await.map_or(true, |r| r.is_err()) {
                         break;
                     }
                     // A read that filled the buffer asks for a bigger one next time.
@@ -175,15 +158,15 @@ async fn relay<C: AsyncRead + AsyncWrite + Unpin + Send>(
                 }
                 _ => break,
             },
-            r = ur.next() => match r {
+            r = up.next() => match r {
                 Ok(ubuf) if !ubuf.is_empty() => {
                     let n = ubuf.len() as u64;
                     req.body_bytes_sent += n;
                     req.bytes_sent += n;
-                    if timeout(send_timeout, cw.write_all(&ubuf)).await.map_or(true, |r| r.is_err()) {
+                    if timeout(send_timeout, client.write_all(&ubuf)).await.map_or(true, |r| r.is_err()) {
                         break;
                     }
-                    let _ = cw.flush().await;
+                    let _ = client.flush().await;
                     deadline = Instant::now() + idle;
                 }
                 _ => break,
