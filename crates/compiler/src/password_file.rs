@@ -63,7 +63,7 @@ mod tests {
         let p = |s: &[u8]| {
             parse(s).map(|v| {
                 v.into_iter()
-                    .map(|l| String::from_utf8(l).unwrap())
+                    .map(|l| String::from_utf8_lossy(&l).into_owned())
                     .collect::<Vec<_>>()
             })
         };

@@ -1676,7 +1676,7 @@ mod tests {
         assert!(h.keep_alive && !h.connection_close && !h.chunked && !h.upgrade);
         assert_eq!(h.content_length, None);
         assert_eq!(h.headers.len(), 2);
-        assert_eq!(h.header(b"user-agent").map(|v| v), Some(&b"t"[..]));
+        assert_eq!(h.header(b"user-agent"), Some(&b"t"[..]));
     }
 
     #[test]
@@ -1737,7 +1737,7 @@ mod tests {
         assert_eq!(h.schema(), Some(&b"http"[..]));
         assert_eq!(h.absolute_host(), Some(&b"Example.COM:80"[..]));
         assert_eq!(h.host.as_deref(), Some(&b"example.com"[..]));
-        assert_eq!(h.header(b"host").map(|v| v), Some(&b"other"[..]));
+        assert_eq!(h.header(b"host"), Some(&b"other"[..]));
 
         let h = head(b"GET http://example.com HTTP/1.1\r\nHost: o\r\n\r\n");
         assert_eq!(
@@ -1825,7 +1825,7 @@ mod tests {
             ..limits()
         };
         let (h, _) = complete(raw, &lim);
-        assert_eq!(h.header(b"x_under").map(|v| v), Some(&b"1"[..]));
+        assert_eq!(h.header(b"x_under"), Some(&b"1"[..]));
         assert_eq!(h.headers.len(), 3);
         let lim = Limits {
             ignore_invalid_headers: false,
