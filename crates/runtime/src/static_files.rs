@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
-use tokio::time::timeout;
+use crate::deadline::timeout;
 
 /// How much of a file is read per trip to the blocking pool.
 const CHUNK: u64 = 128 * 1024;
