@@ -139,6 +139,11 @@ pub async fn serve<C: AsyncRead + AsyncWrite + Unpin + Send>(
 ) {
     let mut buf = BytesMut::with_capacity(1024);
     let mut served: u64 = 0;
+    let mut stopping = None;
+    // Armed far out until the first keep-alive wait sets it.
+    let idle_timer =
+        tokio::time::sleep_until(tokio::time::Instant::now() + Duration::from_secs(86400 * 365));
+    tokio::pin!(idle_timer);
     loop {
         let live = shared.live.load_full();
         let table = &live.table;
@@ -160,15 +165,29 @@ pub async fn serve<C: AsyncRead + AsyncWrite + Unpin + Send>(
         if served > 0 && buf.is_empty() {
             // Idle between requests: a graceful stop (QUIT) closes the connection now;
             // otherwise wait for the next request's first bytes up to keepalive_timeout.
-            let mut stopping = shared.shutdown.subscribe();
+            let stopping = stopping.get_or_insert_with(|| shared.shutdown.subscribe());
             if *stopping.borrow() {
                 return;
             }
+            // One timer for the connection's idle waits, moved only when it would fire
+            // too late or when it fires early: no timer registered per request.
+            let deadline = tokio::time::Instant::now() + wait;
+            if idle_timer.deadline() > deadline {
+                idle_timer.as_mut().reset(deadline);
+            }
             // Idle keep-alive connections are reusable (`ngx_http_set_keepalive()`).
             let next = crate::slots::reusable(async {
-                tokio::select! {
-                    r = timeout(wait, io.read_buf(&mut buf)) => matches!(r, Ok(Ok(n)) if n > 0),
-                    _ = stopping.changed() => false,
+                loop {
+                    tokio::select! {
+                        r = io.read_buf(&mut buf) => break matches!(r, Ok(n) if n > 0),
+                        _ = stopping.changed() => break false,
+                        () = &mut idle_timer => {
+                            if tokio::time::Instant::now() >= deadline {
+                                break false;
+                            }
+                            idle_timer.as_mut().reset(deadline);
+                        }
+                    }
                 }
             });
             if next.await != Some(true) {

@@ -11,6 +11,7 @@
 
 use crate::conn::{self, add_headers, strip_head_for_http09};
 use crate::ctx::Req;
+use crate::deadline::timeout;
 use crate::proxy::After;
 use crate::Shared;
 use bytes::BytesMut;
@@ -23,7 +24,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
-use crate::deadline::timeout;
 
 /// How much of a file is read per trip to the blocking pool.
 const CHUNK: u64 = 128 * 1024;
