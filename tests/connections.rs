@@ -3,7 +3,7 @@
 //! it is installed, against nginx 1.22.1 on the same configuration; which connections get
 //! closed, which statuses come back and the error-log lines must be the same.
 
-use crate::harness::{nginx, TempDir};
+use crate::harness::{free_port, nginx, stop, wait_for, TempDir};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
@@ -11,18 +11,6 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// Polls `cond` until it holds or `limit` passes.
-fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + limit;
-    while Instant::now() < end {
-        if cond() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    cond()
-}
 
 /// The upstream: `GET /ws` with `Upgrade` gets a 101 and an echo; anything else an
 /// HTTP/1.0 `200 up` and a close. Stops accepting when dropped (and after a minute).
@@ -119,22 +107,8 @@ struct Proc(Child);
 
 impl Drop for Proc {
     fn drop(&mut self) {
-        let pid = nix::unistd::Pid::from_raw(self.0.id() as i32);
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-        if !wait_for(Duration::from_secs(3), || {
-            matches!(self.0.try_wait(), Ok(Some(_)))
-        }) {
-            let _ = self.0.kill();
-        }
-        let _ = self.0.wait();
+        stop(&mut self.0, Duration::from_secs(3));
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
 }
 
 /// Starts `bin` on the scenario's configuration in a fresh prefix; up once the port
