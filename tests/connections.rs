@@ -382,21 +382,27 @@ fn status_only(v: Vec<String>) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn worker_connections_reuses_idle_connections_and_refuses_as_nginx() {
-    let (seen, log) = run(&crate::harness::sluice(), "wc-sluice", WC8, scenario);
-    let seen = status_only(seen);
-    let reference = nginx().map(|n| {
-        let (s, l) = run(&n, "wc-nginx", WC8, scenario);
-        (status_only(s), l)
-    });
-    if let Some((n_seen, n_log)) = &reference {
+/// [`run`] on sluice (prefix `LABEL-sluice`) and, where there is an nginx, on nginx
+/// (`LABEL-nginx`), which must see the same through `view`; sluice's clients (through
+/// `view`) and error log.
+fn run_both(
+    label: &str,
+    events: &str,
+    scenario: fn(u16) -> Vec<String>,
+    view: fn(Vec<String>) -> Vec<String>,
+) -> (Vec<String>, Vec<String>) {
+    let sluice = crate::harness::sluice();
+    let (seen, log) = run(&sluice, &format!("{label}-sluice"), events, scenario);
+    let seen = view(seen);
+    if let Some(n) = nginx() {
+        let (n_seen, n_log) = run(&n, &format!("{label}-nginx"), events, scenario);
         assert_eq!(
-            *n_seen, seen,
+            view(n_seen),
+            seen,
             "nginx (left) and sluice (right) differ: clients"
         );
         assert_eq!(
-            *n_log, log,
+            n_log, log,
             "nginx (left) and sluice (right) differ: error log"
         );
     } else {
@@ -406,6 +412,12 @@ fn worker_connections_reuses_idle_connections_and_refuses_as_nginx() {
         );
         eprintln!("nginx is not on PATH: compared with the recorded outcome only");
     }
+    (seen, log)
+}
+
+#[test]
+fn worker_connections_reuses_idle_connections_and_refuses_as_nginx() {
+    let (seen, log) = run_both("wc", WC8, scenario, status_only);
     assert_eq!(seen, EXPECTED, "what the clients saw");
     assert_eq!(log, EXPECTED_LOG, "the error log");
 }
@@ -433,28 +445,7 @@ fn spare_scenario(port: u16) -> Vec<String> {
 
 #[test]
 fn worker_connections_reuse_starts_when_a_sixteenth_is_free() {
-    let (seen, log) = run(
-        &crate::harness::sluice(),
-        "wc16-sluice",
-        WC32,
-        spare_scenario,
-    );
-    if let Some(n) = nginx() {
-        let (n_seen, n_log) = run(&n, "wc16-nginx", WC32, spare_scenario);
-        assert_eq!(
-            n_seen, seen,
-            "nginx (left) and sluice (right) differ: clients"
-        );
-        assert_eq!(
-            n_log, log,
-            "nginx (left) and sluice (right) differ: error log"
-        );
-    } else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "nginx is required under CI"
-        );
-    }
+    let (seen, log) = run_both("wc16", WC32, spare_scenario, |s| s);
     assert_eq!(
         seen,
         [
@@ -490,28 +481,7 @@ fn single_scenario(port: u16) -> Vec<String> {
 
 #[test]
 fn worker_connections_without_a_master_process_leaves_one_more() {
-    let (seen, log) = run(
-        &crate::harness::sluice(),
-        "wc1-sluice",
-        WC8_SINGLE,
-        single_scenario,
-    );
-    if let Some(n) = nginx() {
-        let (n_seen, n_log) = run(&n, "wc1-nginx", WC8_SINGLE, single_scenario);
-        assert_eq!(
-            n_seen, seen,
-            "nginx (left) and sluice (right) differ: clients"
-        );
-        assert_eq!(
-            n_log, log,
-            "nginx (left) and sluice (right) differ: error log"
-        );
-    } else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "nginx is required under CI"
-        );
-    }
+    let (seen, log) = run_both("wc1", WC8_SINGLE, single_scenario, |s| s);
     assert_eq!(seen.len(), 10);
     assert_eq!(seen[7], "first with 7 open: open");
     assert_eq!(seen[8], "#8 GET /: HTTP/1.1 200 OK ok");

@@ -79,6 +79,16 @@ fn sluice(dir: &Path, args: &[&str]) -> Output {
         .expect("run sluice")
 }
 
+/// [`sluice`], which must succeed (its stderr otherwise).
+fn sluice_ok(dir: &Path, args: &[&str]) {
+    let out = sluice(dir, args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn signal(pid: u32, sig: nix::sys::signal::Signal) {
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), sig).expect("signal");
 }
@@ -588,12 +598,7 @@ fn user_runs_the_serving_process_unprivileged_on_a_privileged_port() {
     // Reload: the same serving process takes the new configuration, including an access
     // log the master creates for it.
     std::fs::write(&conf_path, user_conf(port, "two", "logs/access2.log")).expect("conf");
-    let out = sluice(d.path(), &["-s", "reload"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    sluice_ok(d.path(), &["-s", "reload"]);
     assert!(
         wait_for(Duration::from_secs(5), || body(&get(port, "/")) == "two"),
         "the reload did not take"
@@ -611,12 +616,7 @@ fn user_runs_the_serving_process_unprivileged_on_a_privileged_port() {
     // USR1 after renaming the log: the master creates the new file for the user (as
     // nginx's master does), the serving process writes there.
     std::fs::rename(&access2, d.path().join("logs/access2.old")).expect("rename");
-    let out = sluice(d.path(), &["-s", "reopen"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    sluice_ok(d.path(), &["-s", "reopen"]);
     let error_log = d.path().join("logs/error.log");
     assert!(wait_for(Duration::from_secs(5), || {
         std::fs::read_to_string(&error_log).is_ok_and(|l| l.contains("(SIGUSR1) received"))
@@ -634,12 +634,7 @@ fn user_runs_the_serving_process_unprivileged_on_a_privileged_port() {
         &format!("listen 127.0.0.1:{port};\n        listen 127.0.0.1:{port2};"),
     );
     std::fs::write(&conf_path, two_ports).expect("conf");
-    let out = sluice(d.path(), &["-s", "reload"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    sluice_ok(d.path(), &["-s", "reload"]);
     assert!(
         wait_for(Duration::from_secs(5), || body(&get(port, "/")) == "three"),
         "the reload did not take: {:?}",

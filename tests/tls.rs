@@ -531,33 +531,38 @@ fn tls_plain_http_to_the_tls_port_gets_nginx_400() {
     });
 }
 
+/// `conf-examples/websocket-tls.conf` on `port` with `origin` as its backend.
+pub(crate) fn write_example(dir: &Path, port: u16, origin: SocketAddr) {
+    copy_tree(&repo().join("conf-examples"), dir).expect("copy conf-examples");
+    let file = dir.join("websocket-tls.conf");
+    let text = std::fs::read_to_string(&file).expect("read example");
+    assert!(
+        text.contains("127.0.0.1:18443 ssl http2"),
+        "the example changed"
+    );
+    let text = text
+        .replace("127.0.0.1:18443", &format!("127.0.0.1:{port}"))
+        .replace("127.0.0.1:8080;", &format!("{origin};"))
+        .lines()
+        .map(|l| {
+            if l.starts_with("pid ") {
+                format!("pid {}/example.pid;", dir.display())
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(&file, text).expect("write example");
+}
+
 #[test]
 fn tls_websocket_tls_example_serves() {
     bounded(30, async {
         let o = origin().await;
         let dir = TempDir::new("tls-example");
-        copy_tree(&repo().join("conf-examples"), dir.path()).expect("copy conf-examples");
         let port = free_port();
-        let file = dir.path().join("websocket-tls.conf");
-        let text = std::fs::read_to_string(&file).expect("read example");
-        assert!(
-            text.contains("127.0.0.1:18443 ssl http2"),
-            "the example changed"
-        );
-        let text = text
-            .replace("127.0.0.1:18443", &format!("127.0.0.1:{port}"))
-            .replace("127.0.0.1:8080;", &format!("{o};"))
-            .lines()
-            .map(|l| {
-                if l.starts_with("pid ") {
-                    format!("pid {}/example.pid;", dir.path().display())
-                } else {
-                    l.to_string()
-                }
-            })
-            .collect::<Vec<_>>()
-            .join("\n");
-        std::fs::write(&file, text).expect("write example");
+        write_example(dir.path(), port, o);
         let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_sluice"));
         let p = start(&bin, dir, "websocket-tls.conf", port).await;
         // The example listens with `http2`: a client offering h2 gets it.

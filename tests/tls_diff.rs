@@ -11,7 +11,7 @@
 //! certificate and answers every request with what it saw of the connection.
 
 use crate::harness::{body, free_port, TempDir};
-use crate::tls::{bounded, connect, exchange, start, AcceptAny, Proc};
+use crate::tls::{bounded, connect, exchange, start, write_example, AcceptAny, Proc};
 use futures_util::{SinkExt, StreamExt};
 use rustls::client::danger::ServerCertVerifier;
 use rustls::pki_types::pem::PemObject;
@@ -994,32 +994,6 @@ fn normalise(r: &str) -> String {
         .join("\r\n")
 }
 
-/// `conf-examples/websocket-tls.conf` on `port` with `origin` as its backend.
-fn example(dir: &Path, port: u16, origin: SocketAddr) {
-    crate::harness::copy_tree(&crate::harness::repo().join("conf-examples"), dir)
-        .expect("copy conf-examples");
-    let file = dir.join("websocket-tls.conf");
-    let text = std::fs::read_to_string(&file).expect("read example");
-    assert!(
-        text.contains("127.0.0.1:18443 ssl http2"),
-        "the example changed"
-    );
-    let text = text
-        .replace("127.0.0.1:18443", &format!("127.0.0.1:{port}"))
-        .replace("127.0.0.1:8080;", &format!("{origin};"))
-        .lines()
-        .map(|l| {
-            if l.starts_with("pid ") {
-                format!("pid {}/example.pid;", dir.display())
-            } else {
-                l.to_string()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
-    std::fs::write(&file, text).expect("write example");
-}
-
 /// What a client sees of the example, and what the origin saw of each request.
 async fn example_answers(port: u16) -> Vec<String> {
     let cfg = client(&[&rustls::version::TLS12, &rustls::version::TLS13]);
@@ -1097,7 +1071,7 @@ fn tls_conf_example_as_nginx() {
         let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_sluice"));
         let dir = TempDir::new("tls-example-diff");
         let port = free_port();
-        example(dir.path(), port, origin);
+        write_example(dir.path(), port, origin);
         let s = start(&bin, dir, "websocket-tls.conf", port).await;
         let got = example_answers(port).await;
         assert!(got[0].starts_with("HTTP/1.1 200 OK\r\n"), "{}", got[0]);
@@ -1118,7 +1092,7 @@ fn tls_conf_example_as_nginx() {
         };
         let dir = TempDir::new("tls-example-diff-nginx");
         let port2 = free_port();
-        example(dir.path(), port2, origin);
+        write_example(dir.path(), port2, origin);
         let _n = start(&nginx, dir, "websocket-tls.conf", port2).await;
         let want = example_answers(port2).await;
         for (i, (g, w)) in got.iter().zip(&want).enumerate() {
