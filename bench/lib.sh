@@ -124,6 +124,26 @@ note_not_implemented() {
     [ "$ni" = 0 ] || say "note: sluice printed $ni not-implemented warning(s) (the *_temp_path lines): $(tr '\n' ' ' <"$WORK/sluice/stderr.txt" | cut -c1-300)"
 }
 
+# init_results: HZ (clock ticks a second) and RESULTS, an empty WORK/results.tsv.
+init_results() {
+    HZ=$(getconf CLK_TCK)
+    RESULTS=$WORK/results.tsv
+    : >"$RESULTS"
+}
+
+# measure_server ITEM TOOL ROUND: one `load TOOL ITEM DURATION` run and the server's CPU
+# ticks over it (nginx: the master's own and its children's), appended to RESULTS in the
+# columns proxy-bench.py's report reads (no upstream here: 0 upstream ticks, 1 accept).
+measure_server() {
+    local item=$1 tool=$2 round=$3 out=$WORK/wrk.$1.$2.$3.txt t0 t1
+    t0=$(python3 "$HELP" ticks "${PID[$tool]}")
+    load "$tool" "$item" "$DURATION" "$out"
+    t1=$(python3 "$HELP" ticks "${PID[$tool]}")
+    kill -0 "${PID[$tool]}" 2>/dev/null || die "$tool exited during the run"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$item" "$tool" "$round" "$(python3 "$HELP" wrk "$out" | tr ' ' '\t')" \
+        "$((t1 - t0))" "$HZ" 0 1 >>"$RESULTS"
+}
+
 # run_rounds ITEMS: for each item (a size, a mode), a 2 s warm-up of nginx and sluice with
 # `load TOOL ITEM 2 OUT`, then ROUNDS interleaved rounds of `measure ITEM TOOL ROUND`, each
 # summed up from RESULTS (columns: item, tool, round, requests, ..., req/s, ..., p99).

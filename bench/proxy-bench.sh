@@ -163,9 +163,7 @@ for tool in upstream nginx sluice; do
     done
 done
 
-HZ=$(getconf CLK_TCK)
-RESULTS=$WORK/results.tsv
-: >"$RESULTS"
+init_results
 
 load() {   # load TOOL SIZE SECONDS OUT
     timeout $(( $3 + 60 )) taskset -c "$WRK_CPU" wrk -t "$WRK_THREADS" -c "$CONNS" -d "${3}s" --latency \

@@ -120,25 +120,14 @@ for tool in nginx sluice; do
     done
 done
 
-HZ=$(getconf CLK_TCK)
-RESULTS=$WORK/results.tsv
-: >"$RESULTS"
+init_results
 
 load() {   # load TOOL SIZE SECONDS OUT
     timeout $(( $3 + 60 )) taskset -c "$WRK_CPU" wrk -t "$WRK_THREADS" -c "$CONNS" -d "${3}s" --latency \
         "http://127.0.0.1:${PORT[$1]}${URLPATH[$2]}" >"$4" 2>&1 || { cat "$4" >&2; die "wrk failed against $1"; }
 }
 
-measure() {   # measure SIZE TOOL ROUND
-    local size=$1 tool=$2 round=$3 out=$WORK/wrk.$1.$2.$3.txt t0 t1
-    t0=$(python3 "$HELP" ticks "${PID[$tool]}")
-    load "$tool" "$size" "$DURATION" "$out"
-    t1=$(python3 "$HELP" ticks "${PID[$tool]}")
-    kill -0 "${PID[$tool]}" 2>/dev/null || die "$tool exited during the run"
-    # The report's upstream columns stay empty: 0 upstream ticks, 1 "accept" (none).
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$size" "$tool" "$round" "$(python3 "$HELP" wrk "$out" | tr ' ' '\t')" \
-        "$((t1 - t0))" "$HZ" 0 1 >>"$RESULTS"
-}
+measure() { measure_server "$@"; }
 
 say "nginx: $NGINX; sluice: $SLUICE"
 say "CPUs: $NCPU; servers on $SERVER_CPU, wrk on $WRK_CPU; $CONNS connections, ${DURATION}s x $ROUNDS rounds, sendfile $SENDFILE; load before: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -125,9 +125,7 @@ for tool in nginx sluice; do
     done
 done
 
-HZ=$(getconf CLK_TCK)
-RESULTS=$WORK/results.tsv
-: >"$RESULTS"
+init_results
 
 load() {   # load TOOL MODE SECONDS OUT
     local port c hdr=()
@@ -141,16 +139,7 @@ load() {   # load TOOL MODE SECONDS OUT
         "https://127.0.0.1:$port/small" >"$4" 2>&1 || { cat "$4" >&2; die "wrk failed against $1"; }
 }
 
-measure() {   # measure MODE TOOL ROUND
-    local mode=$1 tool=$2 round=$3 out=$WORK/wrk.$1.$2.$3.txt t0 t1
-    t0=$(python3 "$HELP" ticks "${PID[$tool]}")
-    load "$tool" "$mode" "$DURATION" "$out"
-    t1=$(python3 "$HELP" ticks "${PID[$tool]}")
-    kill -0 "${PID[$tool]}" 2>/dev/null || die "$tool exited during the run"
-    # Columns as proxy-bench.py's report reads them (no upstream here: 0 ticks, 1 accept).
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$mode" "$tool" "$round" "$(python3 "$HELP" wrk "$out" | tr ' ' '\t')" \
-        "$((t1 - t0))" "$HZ" 0 1 >>"$RESULTS"
-}
+measure() { measure_server "$@"; }
 
 LOAD_BEFORE=$(uptime | sed 's/.*load average: //')
 say "nginx: $NGINX; sluice: $SLUICE"
