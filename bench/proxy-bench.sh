@@ -42,6 +42,8 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 HELP=$ROOT/bench/proxy-bench.py
+BENCH=proxy-bench
+. "$ROOT/bench/lib.sh"
 DURATION=${DURATION:-10}
 ROUNDS=${ROUNDS:-3}
 CONNS=${CONNS:-50}
@@ -49,37 +51,22 @@ WRK_THREADS=${WRK_THREADS:-1}
 SIZES=${SIZES:-small large}
 PORT_BASE=${PORT_BASE:-18480}
 UPSTREAM_KEEPALIVE=${UPSTREAM_KEEPALIVE:-32}
-KEEP=${KEEP:-0}
 PROFILE=${PROFILE:-0}
-BUILD_TIMEOUT=${BUILD_TIMEOUT:-1800}
-BUILD=1
 
 while [ $# -gt 0 ]; do
     case "$1" in
         -d) DURATION=$2; shift 2 ;;
         -r) ROUNDS=$2; shift 2 ;;
         -c) CONNS=$2; shift 2 ;;
-        --no-build) BUILD=0; shift ;;
-        --keep) KEEP=1; shift ;;
         --profile) PROFILE=1; shift ;;
-        -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-        *) echo "proxy-bench: unknown argument: $1" >&2; exit 2 ;;
+        *) common_opt "$1"; shift ;;
     esac
 done
-case "$DURATION$ROUNDS$CONNS$PORT_BASE$UPSTREAM_KEEPALIVE" in *[!0-9]*) echo "proxy-bench: -d, -r, -c, PORT_BASE must be integers" >&2; exit 2 ;; esac
-[ "$ROUNDS" -ge 1 ] && [ "$DURATION" -ge 1 ] || { echo "proxy-bench: ROUNDS and DURATION must be >= 1" >&2; exit 2; }
+require_ints "-d, -r, -c, PORT_BASE must be integers" "$DURATION" "$ROUNDS" "$CONNS" "$PORT_BASE" "$UPSTREAM_KEEPALIVE"
+[ "$ROUNDS" -ge 1 ] && [ "$DURATION" -ge 1 ] || usage_error "ROUNDS and DURATION must be >= 1"
 
-say() { printf 'proxy-bench: %s\n' "$*" >&2; }
-die() { say "$*"; exit 1; }
-
-for t in python3 timeout taskset; do command -v $t >/dev/null || die "$t is required"; done
-if ! command -v wrk >/dev/null; then
-    if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
-        say "wrk missing; apt-get install -y wrk"
-        timeout 300 apt-get install -y -qq wrk >/dev/null 2>&1 || true
-    fi
-    command -v wrk >/dev/null || die "wrk is required (Debian: apt-get install -y wrk)"
-fi
+require_tools python3 timeout taskset
+require_wrk
 
 NCPU=$(nproc)
 if [ "$NCPU" -ge 4 ]; then d_proxy=1 d_up=2 d_wrk=3
@@ -92,41 +79,16 @@ UPSTREAM_CPU=${UPSTREAM_CPU:-$d_up}
 WRK_CPU=${WRK_CPU:-$d_wrk}
 
 # --- binaries ------------------------------------------------------------------------
-if [ -z "${SLUICE:-}" ]; then
-    SLUICE=$ROOT/target/release/sluice
-    if [ "$BUILD" = 1 ]; then
-        say "cargo build --release (timeout ${BUILD_TIMEOUT}s)"
-        (cd "$ROOT" && timeout "$BUILD_TIMEOUT" cargo build --release --bin sluice -q) \
-            || die "cargo build --release failed"
-    fi
-fi
-[ -x "$SLUICE" ] || die "no sluice binary at $SLUICE"
-NGINX=${NGINX:-$(command -v nginx || true)}
-[ -n "$NGINX" ] || { [ -x /usr/sbin/nginx ] && NGINX=/usr/sbin/nginx; }
-[ -n "$NGINX" ] && [ -x "$NGINX" ] || die "nginx is required (the upstream, and the baseline)"
+find_sluice
+find_nginx || die "nginx is required (the upstream, and the baseline)"
 
 # --- work dir, processes, cleanup ----------------------------------------------------------
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/sluice-proxy-bench.XXXXXX")
-PIDS=()
-cleanup() {
-    local p i
-    for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-    for p in "${PIDS[@]}"; do
-        for i in $(seq 1 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$p" 2>/dev/null || true
-    done
-    if [ "$KEEP" = 1 ]; then say "kept $WORK"; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+work_dir
 
 UPORT=$PORT_BASE
 declare -A PORT=([nginx]=$((PORT_BASE + 1)) [sluice]=$((PORT_BASE + 2)))
-declare -A PID
 declare -A URLPATH=([small]=/small [large]=/large)
 declare -A WANT=([small]=100 [large]=1048576)
-
-TEMP_PATHS='client_body_temp_path tmp/body; proxy_temp_path tmp/proxy; fastcgi_temp_path tmp/fastcgi; uwsgi_temp_path tmp/uwsgi; scgi_temp_path tmp/scgi;'
 
 # The upstream origin: nginx, one worker, its own core (when there are enough).
 mkdir -p "$WORK/upstream/www" "$WORK/upstream/tmp"
@@ -187,19 +149,10 @@ done
 # nginx's workers run as `nobody` when started by root: let them read www/ and use tmp/.
 chmod -R a+rX "$WORK"
 
-start() {   # start NAME CPU BIN DIR PORT
-    local name=$1 cpu=$2 bin=$3 dir=$4 port=$5
-    taskset -c "$cpu" "$bin" -p "$dir/" -c "$dir/nginx.conf" -e "$dir/error.log" \
-        >"$dir/stdout.txt" 2>"$dir/stderr.txt" &
-    PID[$name]=$!
-    PIDS+=("$!")
-    python3 "$HELP" wait "$port" 10 || { cat "$dir/stderr.txt" >&2; die "$name did not start on 127.0.0.1:$port"; }
-}
-start upstream "$UPSTREAM_CPU" "$NGINX" "$WORK/upstream" "$UPORT"
-start nginx "$PROXY_CPU" "$NGINX" "$WORK/nginx" "${PORT[nginx]}"
-start sluice "$PROXY_CPU" "$SLUICE" "$WORK/sluice" "${PORT[sluice]}"
-NI=$(grep -c 'not-implemented\|not implemented' "$WORK/sluice/stderr.txt" || true)
-[ "$NI" = 0 ] || say "note: sluice printed $NI not-implemented warning(s) (the *_temp_path lines): $(tr '\n' ' ' <"$WORK/sluice/stderr.txt" | cut -c1-300)"
+start_server upstream "$UPSTREAM_CPU" "$NGINX" "$WORK/upstream" "$UPORT"
+start_server nginx "$PROXY_CPU" "$NGINX" "$WORK/nginx" "${PORT[nginx]}"
+start_server sluice "$PROXY_CPU" "$SLUICE" "$WORK/sluice" "${PORT[sluice]}"
+note_not_implemented
 
 # Every proxy must answer 200 with the right body length before anything is measured.
 for tool in upstream nginx sluice; do
@@ -210,9 +163,7 @@ for tool in upstream nginx sluice; do
     done
 done
 
-HZ=$(getconf CLK_TCK)
-RESULTS=$WORK/results.tsv
-: >"$RESULTS"
+init_results
 
 load() {   # load TOOL SIZE SECONDS OUT
     timeout $(( $3 + 60 )) taskset -c "$WRK_CPU" wrk -t "$WRK_THREADS" -c "$CONNS" -d "${3}s" --latency \
@@ -233,21 +184,14 @@ measure() {   # measure SIZE TOOL ROUND
 
 say "nginx: $NGINX; sluice: $SLUICE"
 say "CPUs: $NCPU; proxy on $PROXY_CPU, upstream on $UPSTREAM_CPU, wrk on $WRK_CPU; $CONNS connections, ${DURATION}s x $ROUNDS rounds; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
-for size in $SIZES; do
-    for tool in nginx sluice; do load "$tool" "$size" 2 "$WORK/warmup.$size.$tool.txt"; done
-    for r in $(seq 1 "$ROUNDS"); do
-        for tool in nginx sluice; do measure "$size" "$tool" "$r"; done
-        say "$size round $r/$ROUNDS: $(awk -v s="$size" -v r="$r" '$1==s && $3==r {printf "%s %.0f req/s p99 %.2fms  ", $2, $6, $8}' "$RESULTS")"
-    done
-done
+run_rounds "$SIZES"
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
 for tool in nginx sluice; do
     n=$(grep -c 'temporary file' "$WORK/$tool/error.log" 2>/dev/null || true)
     [ "${n:-0}" = 0 ] || say "note: $tool buffered $n response(s) to a temporary file"
-    e=$(grep -c '\[error\]\|\[crit\]\|\[alert\]' "$WORK/$tool/error.log" 2>/dev/null || true)
-    [ "${e:-0}" = 0 ] || say "note: $tool logged $e error line(s): $(grep -m3 '\[error\]\|\[crit\]\|\[alert\]' "$WORK/$tool/error.log" | tr '\n' ' ' | cut -c1-400)"
 done
+note_errors
 
 python3 "$HELP" report "$RESULTS" "Proxying, $CONNS keep-alive connections, upstream keepalive $UPSTREAM_KEEPALIVE, ${DURATION}s per run, $ROUNDS interleaved rounds;" \
     "CPUs $NCPU (proxy $PROXY_CPU, upstream $UPSTREAM_CPU, wrk $WRK_CPU); load after: $LOAD_AFTER"

@@ -37,6 +37,8 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 HELP=$ROOT/bench/proxy-bench.py
+BENCH=static-bench
+. "$ROOT/bench/lib.sh"
 DURATION=${DURATION:-10}
 ROUNDS=${ROUNDS:-3}
 CONNS=${CONNS:-50}
@@ -44,77 +46,34 @@ WRK_THREADS=${WRK_THREADS:-1}
 SIZES=${SIZES:-1k 1m}
 SENDFILE=${SENDFILE:-on}
 PORT_BASE=${PORT_BASE:-18580}
-KEEP=${KEEP:-0}
-BUILD_TIMEOUT=${BUILD_TIMEOUT:-1800}
-BUILD=1
 
 while [ $# -gt 0 ]; do
     case "$1" in
         -d) DURATION=$2; shift 2 ;;
         -r) ROUNDS=$2; shift 2 ;;
         -c) CONNS=$2; shift 2 ;;
-        --no-build) BUILD=0; shift ;;
-        --keep) KEEP=1; shift ;;
-        -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-        *) echo "static-bench: unknown argument: $1" >&2; exit 2 ;;
+        *) common_opt "$1"; shift ;;
     esac
 done
-case "$DURATION$ROUNDS$CONNS$PORT_BASE" in *[!0-9]*) echo "static-bench: -d, -r, -c, PORT_BASE must be integers" >&2; exit 2 ;; esac
-[ "$ROUNDS" -ge 1 ] && [ "$DURATION" -ge 1 ] || { echo "static-bench: ROUNDS and DURATION must be >= 1" >&2; exit 2; }
-case "$SENDFILE" in on|off) ;; *) echo "static-bench: SENDFILE must be on or off" >&2; exit 2 ;; esac
+require_ints "-d, -r, -c, PORT_BASE must be integers" "$DURATION" "$ROUNDS" "$CONNS" "$PORT_BASE"
+[ "$ROUNDS" -ge 1 ] && [ "$DURATION" -ge 1 ] || usage_error "ROUNDS and DURATION must be >= 1"
+case "$SENDFILE" in on|off) ;; *) usage_error "SENDFILE must be on or off" ;; esac
 
-say() { printf 'static-bench: %s\n' "$*" >&2; }
-die() { say "$*"; exit 1; }
+require_tools python3 timeout taskset
+require_wrk
 
-for t in python3 timeout taskset; do command -v $t >/dev/null || die "$t is required"; done
-if ! command -v wrk >/dev/null; then
-    if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
-        say "wrk missing; apt-get install -y wrk"
-        timeout 300 apt-get install -y -qq wrk >/dev/null 2>&1 || true
-    fi
-    command -v wrk >/dev/null || die "wrk is required (Debian: apt-get install -y wrk)"
-fi
-
-NCPU=$(nproc)
-if [ "$NCPU" -ge 2 ]; then d_server=1 d_wrk=0; else d_server=0 d_wrk=0; fi
-SERVER_CPU=${SERVER_CPU:-$d_server}
-WRK_CPU=${WRK_CPU:-$d_wrk}
+pin_defaults SERVER_CPU WRK_CPU
 
 # --- binaries ------------------------------------------------------------------------
-if [ -z "${SLUICE:-}" ]; then
-    SLUICE=$ROOT/target/release/sluice
-    if [ "$BUILD" = 1 ]; then
-        say "cargo build --release (timeout ${BUILD_TIMEOUT}s)"
-        (cd "$ROOT" && timeout "$BUILD_TIMEOUT" cargo build --release --bin sluice -q) \
-            || die "cargo build --release failed"
-    fi
-fi
-[ -x "$SLUICE" ] || die "no sluice binary at $SLUICE"
-NGINX=${NGINX:-$(command -v nginx || true)}
-[ -n "$NGINX" ] || { [ -x /usr/sbin/nginx ] && NGINX=/usr/sbin/nginx; }
-[ -n "$NGINX" ] && [ -x "$NGINX" ] || die "nginx is required (the baseline)"
+find_sluice
+find_nginx || die "nginx is required (the baseline)"
 
 # --- work dir, processes, cleanup ----------------------------------------------------------
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/sluice-static-bench.XXXXXX")
-PIDS=()
-cleanup() {
-    local p i
-    for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-    for p in "${PIDS[@]}"; do
-        for i in $(seq 1 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$p" 2>/dev/null || true
-    done
-    if [ "$KEEP" = 1 ]; then say "kept $WORK"; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+work_dir
 
 declare -A PORT=([nginx]=$((PORT_BASE + 1)) [sluice]=$((PORT_BASE + 2)))
-declare -A PID
 declare -A URLPATH=([1k]=/f1k [1m]=/f1m)
 declare -A WANT=([1k]=1024 [1m]=1048576)
-
-TEMP_PATHS='client_body_temp_path tmp/body; proxy_temp_path tmp/proxy; fastcgi_temp_path tmp/fastcgi; uwsgi_temp_path tmp/uwsgi; scgi_temp_path tmp/scgi;'
 
 # One document root for both, so both read the same inodes from the page cache.
 mkdir -p "$WORK/www"
@@ -149,18 +108,9 @@ done
 # nginx's workers run as `nobody` when started by root: let them read www/ and use tmp/.
 chmod -R a+rX "$WORK"
 
-start() {   # start NAME CPU BIN DIR PORT
-    local name=$1 cpu=$2 bin=$3 dir=$4 port=$5
-    taskset -c "$cpu" "$bin" -p "$dir/" -c "$dir/nginx.conf" -e "$dir/error.log" \
-        >"$dir/stdout.txt" 2>"$dir/stderr.txt" &
-    PID[$name]=$!
-    PIDS+=("$!")
-    python3 "$HELP" wait "$port" 10 || { cat "$dir/stderr.txt" >&2; die "$name did not start on 127.0.0.1:$port"; }
-}
-start nginx "$SERVER_CPU" "$NGINX" "$WORK/nginx" "${PORT[nginx]}"
-start sluice "$SERVER_CPU" "$SLUICE" "$WORK/sluice" "${PORT[sluice]}"
-NI=$(grep -c 'not-implemented\|not implemented' "$WORK/sluice/stderr.txt" || true)
-[ "$NI" = 0 ] || say "note: sluice printed $NI not-implemented warning(s) (the *_temp_path lines): $(tr '\n' ' ' <"$WORK/sluice/stderr.txt" | cut -c1-300)"
+start_server nginx "$SERVER_CPU" "$NGINX" "$WORK/nginx" "${PORT[nginx]}"
+start_server sluice "$SERVER_CPU" "$SLUICE" "$WORK/sluice" "${PORT[sluice]}"
+note_not_implemented
 
 # Every server must answer 200 with the right body length before anything is measured.
 for tool in nginx sluice; do
@@ -170,41 +120,21 @@ for tool in nginx sluice; do
     done
 done
 
-HZ=$(getconf CLK_TCK)
-RESULTS=$WORK/results.tsv
-: >"$RESULTS"
+init_results
 
 load() {   # load TOOL SIZE SECONDS OUT
     timeout $(( $3 + 60 )) taskset -c "$WRK_CPU" wrk -t "$WRK_THREADS" -c "$CONNS" -d "${3}s" --latency \
         "http://127.0.0.1:${PORT[$1]}${URLPATH[$2]}" >"$4" 2>&1 || { cat "$4" >&2; die "wrk failed against $1"; }
 }
 
-measure() {   # measure SIZE TOOL ROUND
-    local size=$1 tool=$2 round=$3 out=$WORK/wrk.$1.$2.$3.txt t0 t1
-    t0=$(python3 "$HELP" ticks "${PID[$tool]}")
-    load "$tool" "$size" "$DURATION" "$out"
-    t1=$(python3 "$HELP" ticks "${PID[$tool]}")
-    kill -0 "${PID[$tool]}" 2>/dev/null || die "$tool exited during the run"
-    # The report's upstream columns stay empty: 0 upstream ticks, 1 "accept" (none).
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$size" "$tool" "$round" "$(python3 "$HELP" wrk "$out" | tr ' ' '\t')" \
-        "$((t1 - t0))" "$HZ" 0 1 >>"$RESULTS"
-}
+measure() { measure_server "$@"; }
 
 say "nginx: $NGINX; sluice: $SLUICE"
 say "CPUs: $NCPU; servers on $SERVER_CPU, wrk on $WRK_CPU; $CONNS connections, ${DURATION}s x $ROUNDS rounds, sendfile $SENDFILE; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
-for size in $SIZES; do
-    for tool in nginx sluice; do load "$tool" "$size" 2 "$WORK/warmup.$size.$tool.txt"; done
-    for r in $(seq 1 "$ROUNDS"); do
-        for tool in nginx sluice; do measure "$size" "$tool" "$r"; done
-        say "$size round $r/$ROUNDS: $(awk -v s="$size" -v r="$r" '$1==s && $3==r {printf "%s %.0f req/s p99 %.2fms  ", $2, $6, $8}' "$RESULTS")"
-    done
-done
+run_rounds "$SIZES"
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
-for tool in nginx sluice; do
-    e=$(grep -c '\[error\]\|\[crit\]\|\[alert\]' "$WORK/$tool/error.log" 2>/dev/null || true)
-    [ "${e:-0}" = 0 ] || say "note: $tool logged $e error line(s): $(grep -m3 '\[error\]\|\[crit\]\|\[alert\]' "$WORK/$tool/error.log" | tr '\n' ' ' | cut -c1-400)"
-done
+note_errors
 
 python3 "$HELP" report --static "$RESULTS" "Static files, $CONNS keep-alive connections, sendfile $SENDFILE, ${DURATION}s per run, $ROUNDS interleaved rounds;" \
     "CPUs $NCPU (server $SERVER_CPU, wrk $WRK_CPU); load after: $LOAD_AFTER"

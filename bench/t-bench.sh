@@ -28,28 +28,21 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH=t-bench
+. "$ROOT/bench/lib.sh"
 N=${N:-10000}
 ROUNDS=${ROUNDS:-5}
 RUN_TIMEOUT=${RUN_TIMEOUT:-300}
-BUILD_TIMEOUT=${BUILD_TIMEOUT:-1800}
-KEEP=${KEEP:-0}
-BUILD=1
 
 while [ $# -gt 0 ]; do
     case "$1" in
         -n) N=$2; shift 2 ;;
         -r) ROUNDS=$2; shift 2 ;;
-        --no-build) BUILD=0; shift ;;
-        --keep) KEEP=1; shift ;;
-        -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-        *) echo "t-bench: unknown argument: $1" >&2; exit 2 ;;
+        *) common_opt "$1"; shift ;;
     esac
 done
-case "$N$ROUNDS" in *[!0-9]*) echo "t-bench: N and ROUNDS must be integers" >&2; exit 2 ;; esac
-[ "$ROUNDS" -ge 1 ] || { echo "t-bench: ROUNDS must be >= 1" >&2; exit 2; }
-
-say() { printf 't-bench: %s\n' "$*" >&2; }
-die() { say "$*"; exit 1; }
+require_ints "N and ROUNDS must be integers" "$N" "$ROUNDS"
+[ "$ROUNDS" -ge 1 ] || usage_error "ROUNDS must be >= 1"
 
 command -v python3 >/dev/null || die "python3 is required (config generator, statistics)"
 command -v timeout >/dev/null || die "timeout(1) (coreutils) is required"
@@ -70,27 +63,15 @@ if [ "$TIMER" != py ] && [ ! -x "$TIMECMD" ]; then
 fi
 
 # --- build -----------------------------------------------------------------
-if [ -z "${SLUICE:-}" ]; then
-    SLUICE=$ROOT/target/release/sluice
-    if [ "$BUILD" = 1 ]; then
-        say "cargo build --release (timeout ${BUILD_TIMEOUT}s)"
-        (cd "$ROOT" && timeout "$BUILD_TIMEOUT" cargo build --release --bin sluice -q) \
-            || die "cargo build --release failed"
-    fi
-fi
-[ -x "$SLUICE" ] || die "no sluice binary at $SLUICE"
+find_sluice
 
-NGINX=${NGINX:-$(command -v nginx || true)}
-[ -n "$NGINX" ] || { [ -x /usr/sbin/nginx ] && NGINX=/usr/sbin/nginx; }
-if [ -z "$NGINX" ] || [ ! -x "$NGINX" ]; then
+if ! find_nginx; then
     say "nginx not found: measuring sluice only (no ratios)"
     NGINX=""
 fi
 
 # --- config ----------------------------------------------------------------
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/sluice-t-bench.XXXXXX")
-cleanup() { if [ "$KEEP" = 1 ]; then say "kept $WORK"; else rm -rf "$WORK"; fi; }
-trap cleanup EXIT
+work_dir
 CONF=$WORK/nginx.conf
 
 # nginx -t mkdir()s its compiled-in temp dirs (/var/lib/nginx/* on Debian).

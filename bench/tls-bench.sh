@@ -33,71 +33,40 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 HELP=$ROOT/bench/proxy-bench.py
+BENCH=tls-bench
+. "$ROOT/bench/lib.sh"
 DURATION=${DURATION:-10}
 ROUNDS=${ROUNDS:-3}
 CONNS=${CONNS:-50}
 HS_CONNS=${HS_CONNS:-16}
 MODES=${MODES:-hs13 hs12 ka13}
 PORT_BASE=${PORT_BASE:-18660}
-KEEP=${KEEP:-0}
-BUILD=1
 
 while [ $# -gt 0 ]; do
     case "$1" in
         -d) DURATION=$2; shift 2 ;;
         -r) ROUNDS=$2; shift 2 ;;
         -c) CONNS=$2; shift 2 ;;
-        --no-build) BUILD=0; shift ;;
-        --keep) KEEP=1; shift ;;
-        -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-        *) echo "tls-bench: unknown argument: $1" >&2; exit 2 ;;
+        *) common_opt "$1"; shift ;;
     esac
 done
-case "$DURATION$ROUNDS$CONNS$HS_CONNS$PORT_BASE" in *[!0-9]*) echo "tls-bench: -d, -r, -c, PORT_BASE must be integers" >&2; exit 2 ;; esac
+require_ints "-d, -r, -c, PORT_BASE must be integers" "$DURATION" "$ROUNDS" "$CONNS" "$HS_CONNS" "$PORT_BASE"
 
-say() { printf 'tls-bench: %s\n' "$*" >&2; }
-die() { say "$*"; exit 1; }
-for t in python3 timeout taskset openssl wrk; do command -v $t >/dev/null || die "$t is required"; done
+require_tools python3 timeout taskset openssl wrk
 
-NCPU=$(nproc)
-if [ "$NCPU" -ge 2 ]; then d_srv=1 d_wrk=0; else d_srv=0 d_wrk=0; fi
-SERVER_CPU=${SERVER_CPU:-$d_srv}
-WRK_CPU=${WRK_CPU:-$d_wrk}
+pin_defaults SERVER_CPU WRK_CPU
 
-if [ -z "${SLUICE:-}" ]; then
-    SLUICE=$ROOT/target/release/sluice
-    if [ "$BUILD" = 1 ]; then
-        say "cargo build --release"
-        (cd "$ROOT" && timeout 1800 cargo build --release --bin sluice -q) || die "cargo build --release failed"
-    fi
-fi
-[ -x "$SLUICE" ] || die "no sluice binary at $SLUICE"
-NGINX=${NGINX:-$(command -v nginx || true)}
-[ -n "$NGINX" ] || { [ -x /usr/sbin/nginx ] && NGINX=/usr/sbin/nginx; }
-[ -n "$NGINX" ] && [ -x "$NGINX" ] || die "nginx is required (the baseline)"
+find_sluice
+find_nginx || die "nginx is required (the baseline)"
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/sluice-tls-bench.XXXXXX")
-PIDS=()
-cleanup() {
-    local p i
-    for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-    for p in "${PIDS[@]}"; do
-        for i in $(seq 1 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$p" 2>/dev/null || true
-    done
-    if [ "$KEEP" = 1 ]; then say "kept $WORK"; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+work_dir
 
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
     -subj "/CN=bench.test" -addext "subjectAltName=DNS:bench.test" \
     -keyout "$WORK/bench.key" -out "$WORK/bench.crt" >/dev/null 2>&1 || die "openssl failed"
 
 declare -A BASE=([nginx]=$PORT_BASE [sluice]=$((PORT_BASE + 2)))
-declare -A PID
 SMALL_BODY=$(printf 'x%.0s' $(seq 1 99))
-TEMP_PATHS='client_body_temp_path tmp/body; proxy_temp_path tmp/proxy; fastcgi_temp_path tmp/fastcgi; uwsgi_temp_path tmp/uwsgi; scgi_temp_path tmp/scgi;'
 for tool in nginx sluice; do
     mkdir -p "$WORK/$tool/tmp"
     p12=${BASE[$tool]} p13=$((BASE[$tool] + 1))
@@ -130,14 +99,9 @@ EOF
 done
 chmod -R a+rX "$WORK"
 
-start() {   # start NAME BIN
-    local name=$1 bin=$2 dir=$WORK/$1
-    taskset -c "$SERVER_CPU" "$bin" -p "$dir/" -c "$dir/nginx.conf" -e "$dir/error.log" \
-        >"$dir/stdout.txt" 2>"$dir/stderr.txt" &
-    PID[$name]=$!
-    PIDS+=("$!")
-    python3 "$HELP" wait "${BASE[$name]}" 10 || { cat "$dir/stderr.txt" >&2; die "$name did not start"; }
-    python3 "$HELP" wait "$((BASE[$name] + 1))" 10 || die "$name did not start"
+start() {   # start NAME BIN: both listeners up
+    start_server "$1" "$SERVER_CPU" "$2" "$WORK/$1" "${BASE[$1]}"
+    python3 "$HELP" wait "$((BASE[$1] + 1))" 10 || die "$1 did not start"
 }
 start nginx "$NGINX"
 start sluice "$SLUICE"
@@ -161,9 +125,7 @@ for tool in nginx sluice; do
     done
 done
 
-HZ=$(getconf CLK_TCK)
-RESULTS=$WORK/results.tsv
-: >"$RESULTS"
+init_results
 
 load() {   # load TOOL MODE SECONDS OUT
     local port c hdr=()
@@ -177,33 +139,15 @@ load() {   # load TOOL MODE SECONDS OUT
         "https://127.0.0.1:$port/small" >"$4" 2>&1 || { cat "$4" >&2; die "wrk failed against $1"; }
 }
 
-measure() {   # measure MODE TOOL ROUND
-    local mode=$1 tool=$2 round=$3 out=$WORK/wrk.$1.$2.$3.txt t0 t1
-    t0=$(python3 "$HELP" ticks "${PID[$tool]}")
-    load "$tool" "$mode" "$DURATION" "$out"
-    t1=$(python3 "$HELP" ticks "${PID[$tool]}")
-    kill -0 "${PID[$tool]}" 2>/dev/null || die "$tool exited during the run"
-    # Columns as proxy-bench.py's report reads them (no upstream here: 0 ticks, 1 accept).
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$mode" "$tool" "$round" "$(python3 "$HELP" wrk "$out" | tr ' ' '\t')" \
-        "$((t1 - t0))" "$HZ" 0 1 >>"$RESULTS"
-}
+measure() { measure_server "$@"; }
 
 LOAD_BEFORE=$(uptime | sed 's/.*load average: //')
 say "nginx: $NGINX; sluice: $SLUICE"
 say "CPUs: $NCPU; servers on $SERVER_CPU, wrk on $WRK_CPU; ${DURATION}s x $ROUNDS rounds; load before: $LOAD_BEFORE"
-for mode in $MODES; do
-    for tool in nginx sluice; do load "$tool" "$mode" 2 "$WORK/warmup.$mode.$tool.txt"; done
-    for r in $(seq 1 "$ROUNDS"); do
-        for tool in nginx sluice; do measure "$mode" "$tool" "$r"; done
-        say "$mode round $r/$ROUNDS: $(awk -v s="$mode" -v r="$r" '$1==s && $3==r {printf "%s %.0f req/s p99 %.2fms  ", $2, $6, $8}' "$RESULTS")"
-    done
-done
+run_rounds "$MODES"
 LOAD_AFTER=$(uptime | sed 's/.*load average: //')
 
-for tool in nginx sluice; do
-    e=$(grep -c '\[error\]\|\[crit\]\|\[alert\]' "$WORK/$tool/error.log" 2>/dev/null || true)
-    [ "${e:-0}" = 0 ] || say "note: $tool logged $e error line(s): $(grep -m3 '\[error\]\|\[crit\]\|\[alert\]' "$WORK/$tool/error.log" | tr '\n' ' ' | cut -c1-400)"
-done
+note_errors
 
 python3 "$HELP" report-tls "$RESULTS" "TLS, ECDSA P-256 certificate, 100-byte \`return 200\`, no session resumption; hs = new connection (full handshake) per request ($HS_CONNS connections), ka = $CONNS keep-alive connections;" \
     "${DURATION}s per run, $ROUNDS interleaved rounds; CPUs $NCPU (server $SERVER_CPU, wrk $WRK_CPU); load before: $LOAD_BEFORE; after: $LOAD_AFTER"

@@ -58,6 +58,8 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 HELP=$ROOT/bench/ws-bench.py
+BENCH=ws-bench
+. "$ROOT/bench/lib.sh"
 DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-2}
 ROUNDS=${ROUNDS:-3}
@@ -74,10 +76,7 @@ HOLD_PROCS=${HOLD_PROCS:-3}
 TESTS=${TESTS:-handshake latency flood idle}
 NICE=${NICE:--10}
 PORT_BASE=${PORT_BASE:-19480}
-KEEP=${KEEP:-0}
 PROFILE=${PROFILE:-0}
-BUILD_TIMEOUT=${BUILD_TIMEOUT:-1800}
-BUILD=1
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -86,21 +85,15 @@ while [ $# -gt 0 ]; do
         -n) IDLE_CONNS=$2; shift 2 ;;
         --idle-rounds) IDLE_ROUNDS=$2; shift 2 ;;
         --tests) TESTS=$2; shift 2 ;;
-        --no-build) BUILD=0; shift ;;
-        --keep) KEEP=1; shift ;;
         --profile) PROFILE=1; shift ;;
-        -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-        *) echo "ws-bench: unknown argument: $1" >&2; exit 2 ;;
+        *) common_opt "$1"; shift ;;
     esac
 done
-case "$DURATION$WARMUP$ROUNDS$HS_CONNS$LAT_CONNS$LAT_RATE$FLOOD_CONNS$FLOOD_WINDOW$SIZE$IDLE_CONNS$IDLE_ROUNDS$IDLE_SECS$HOLD_PROCS$PORT_BASE" in
-    *[!0-9]*) echo "ws-bench: numeric settings must be integers" >&2; exit 2 ;;
-esac
-[ "$ROUNDS" -ge 1 ] && [ "$DURATION" -ge 1 ] && [ "$HOLD_PROCS" -ge 1 ] || { echo "ws-bench: ROUNDS, DURATION, HOLD_PROCS must be >= 1" >&2; exit 2; }
+require_ints "numeric settings must be integers" "$DURATION" "$WARMUP" "$ROUNDS" "$HS_CONNS" "$LAT_CONNS" "$LAT_RATE" \
+    "$FLOOD_CONNS" "$FLOOD_WINDOW" "$SIZE" "$IDLE_CONNS" "$IDLE_ROUNDS" "$IDLE_SECS" "$HOLD_PROCS" "$PORT_BASE"
+[ "$ROUNDS" -ge 1 ] && [ "$DURATION" -ge 1 ] && [ "$HOLD_PROCS" -ge 1 ] || usage_error "ROUNDS, DURATION, HOLD_PROCS must be >= 1"
 
-say() { printf 'ws-bench: %s\n' "$*" >&2; }
-die() { say "$*"; exit 1; }
-for t in python3 timeout taskset nice; do command -v $t >/dev/null || die "$t is required"; done
+require_tools python3 timeout taskset nice
 
 # Open files: as many as allowed (each tunnel is two descriptors in the proxy).
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -122,23 +115,14 @@ case " $TESTS " in *" idle "*)
         || say "WARNING: worker_connections $NGX_CONNS may be too few for $IDLE_CONNS tunnels (nginx keeps 1/16 free)" ;;
 esac
 
-NCPU=$(nproc)
-if [ "$NCPU" -ge 2 ]; then d_proxy=1 d_load=0; else d_proxy=0 d_load=0; fi
-PROXY_CPU=${PROXY_CPU:-$d_proxy}
-LOAD_CPU=${LOAD_CPU:-$d_load}
+pin_defaults PROXY_CPU LOAD_CPU
 # Whole-CPU accounting (busy, interrupts: other users of the machine show up there) when
 # each side has one CPU of its own.
 CORES=""
 case "$PROXY_CPU$LOAD_CPU" in *[!0-9]*) ;; *) [ "$PROXY_CPU" != "$LOAD_CPU" ] && CORES="--cores $PROXY_CPU,$LOAD_CPU" ;; esac
 
 # --- binaries ------------------------------------------------------------------------
-if [ -z "${SLUICE:-}" ]; then
-    SLUICE=$ROOT/target/release/sluice
-    if [ "$BUILD" = 1 ]; then
-        say "cargo build --release (timeout ${BUILD_TIMEOUT}s)"
-        (cd "$ROOT" && timeout "$BUILD_TIMEOUT" cargo build --release --bin sluice -q) || die "cargo build --release failed"
-    fi
-fi
+find_sluice
 if [ -z "${WS_LOAD:-}" ]; then
     WS_LOAD=$ROOT/bench/ws-load/target/release/ws-load
     if [ "$BUILD" = 1 ] || [ ! -x "$WS_LOAD" ]; then
@@ -146,29 +130,13 @@ if [ -z "${WS_LOAD:-}" ]; then
         (cd "$ROOT/bench/ws-load" && timeout "$BUILD_TIMEOUT" cargo build --release -q) || die "building bench/ws-load failed"
     fi
 fi
-[ -x "$SLUICE" ] || die "no sluice binary at $SLUICE"
 [ -x "$WS_LOAD" ] || die "no ws-load binary at $WS_LOAD"
-NGINX=${NGINX:-$(command -v nginx || true)}
-[ -n "$NGINX" ] || { [ -x /usr/sbin/nginx ] && NGINX=/usr/sbin/nginx; }
-[ -n "$NGINX" ] && [ -x "$NGINX" ] || die "nginx is required (the baseline)"
+find_nginx || die "nginx is required (the baseline)"
 
 # --- work dir, processes, cleanup ----------------------------------------------------
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/sluice-ws-bench.XXXXXX")
-PIDS=()
-cleanup() {
-    local p i
-    for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-    for p in "${PIDS[@]}"; do
-        for i in $(seq 1 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$p" 2>/dev/null || true
-    done
-    if [ "$KEEP" = 1 ]; then say "kept $WORK"; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+work_dir
 
 OPORT=$PORT_BASE
-TEMP_PATHS='client_body_temp_path tmp/body; proxy_temp_path tmp/proxy; fastcgi_temp_path tmp/fastcgi; uwsgi_temp_path tmp/uwsgi; scgi_temp_path tmp/scgi;'
 
 conf() {   # conf DIR PORT: the proxy configuration, the same text for both tools
     mkdir -p "$1/tmp"

@@ -8,8 +8,9 @@
 //! `--ignore-certificate-errors-spki-list` (the SHA-256 of its public key). Under CI
 //! (`CI` set) a missing `chromium` fails the test; elsewhere it is skipped with a note.
 
+use crate::harness::free_port;
 use crate::harness::TempDir;
-use crate::tls::{bounded, free_port, start};
+use crate::tls::{bounded, start};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;

@@ -3,7 +3,7 @@
 //! it is installed, against nginx 1.22.1 on the same configuration; which connections get
 //! closed, which statuses come back and the error-log lines must be the same.
 
-use crate::harness::{nginx, TempDir};
+use crate::harness::{free_port, nginx, stop, wait_for, TempDir};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
@@ -11,18 +11,6 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// Polls `cond` until it holds or `limit` passes.
-fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + limit;
-    while Instant::now() < end {
-        if cond() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    cond()
-}
 
 /// The upstream: `GET /ws` with `Upgrade` gets a 101 and an echo; anything else an
 /// HTTP/1.0 `200 up` and a close. Stops accepting when dropped (and after a minute).
@@ -119,22 +107,8 @@ struct Proc(Child);
 
 impl Drop for Proc {
     fn drop(&mut self) {
-        let pid = nix::unistd::Pid::from_raw(self.0.id() as i32);
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-        if !wait_for(Duration::from_secs(3), || {
-            matches!(self.0.try_wait(), Ok(Some(_)))
-        }) {
-            let _ = self.0.kill();
-        }
-        let _ = self.0.wait();
+        stop(&mut self.0, Duration::from_secs(3));
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
 }
 
 /// Starts `bin` on the scenario's configuration in a fresh prefix; up once the port
@@ -408,21 +382,27 @@ fn status_only(v: Vec<String>) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn worker_connections_reuses_idle_connections_and_refuses_as_nginx() {
-    let (seen, log) = run(&crate::harness::sluice(), "wc-sluice", WC8, scenario);
-    let seen = status_only(seen);
-    let reference = nginx().map(|n| {
-        let (s, l) = run(&n, "wc-nginx", WC8, scenario);
-        (status_only(s), l)
-    });
-    if let Some((n_seen, n_log)) = &reference {
+/// [`run`] on sluice (prefix `LABEL-sluice`) and, where there is an nginx, on nginx
+/// (`LABEL-nginx`), which must see the same through `view`; sluice's clients (through
+/// `view`) and error log.
+fn run_both(
+    label: &str,
+    events: &str,
+    scenario: fn(u16) -> Vec<String>,
+    view: fn(Vec<String>) -> Vec<String>,
+) -> (Vec<String>, Vec<String>) {
+    let sluice = crate::harness::sluice();
+    let (seen, log) = run(&sluice, &format!("{label}-sluice"), events, scenario);
+    let seen = view(seen);
+    if let Some(n) = nginx() {
+        let (n_seen, n_log) = run(&n, &format!("{label}-nginx"), events, scenario);
         assert_eq!(
-            *n_seen, seen,
+            view(n_seen),
+            seen,
             "nginx (left) and sluice (right) differ: clients"
         );
         assert_eq!(
-            *n_log, log,
+            n_log, log,
             "nginx (left) and sluice (right) differ: error log"
         );
     } else {
@@ -432,6 +412,12 @@ fn worker_connections_reuses_idle_connections_and_refuses_as_nginx() {
         );
         eprintln!("nginx is not on PATH: compared with the recorded outcome only");
     }
+    (seen, log)
+}
+
+#[test]
+fn worker_connections_reuses_idle_connections_and_refuses_as_nginx() {
+    let (seen, log) = run_both("wc", WC8, scenario, status_only);
     assert_eq!(seen, EXPECTED, "what the clients saw");
     assert_eq!(log, EXPECTED_LOG, "the error log");
 }
@@ -459,28 +445,7 @@ fn spare_scenario(port: u16) -> Vec<String> {
 
 #[test]
 fn worker_connections_reuse_starts_when_a_sixteenth_is_free() {
-    let (seen, log) = run(
-        &crate::harness::sluice(),
-        "wc16-sluice",
-        WC32,
-        spare_scenario,
-    );
-    if let Some(n) = nginx() {
-        let (n_seen, n_log) = run(&n, "wc16-nginx", WC32, spare_scenario);
-        assert_eq!(
-            n_seen, seen,
-            "nginx (left) and sluice (right) differ: clients"
-        );
-        assert_eq!(
-            n_log, log,
-            "nginx (left) and sluice (right) differ: error log"
-        );
-    } else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "nginx is required under CI"
-        );
-    }
+    let (seen, log) = run_both("wc16", WC32, spare_scenario, |s| s);
     assert_eq!(
         seen,
         [
@@ -516,28 +481,7 @@ fn single_scenario(port: u16) -> Vec<String> {
 
 #[test]
 fn worker_connections_without_a_master_process_leaves_one_more() {
-    let (seen, log) = run(
-        &crate::harness::sluice(),
-        "wc1-sluice",
-        WC8_SINGLE,
-        single_scenario,
-    );
-    if let Some(n) = nginx() {
-        let (n_seen, n_log) = run(&n, "wc1-nginx", WC8_SINGLE, single_scenario);
-        assert_eq!(
-            n_seen, seen,
-            "nginx (left) and sluice (right) differ: clients"
-        );
-        assert_eq!(
-            n_log, log,
-            "nginx (left) and sluice (right) differ: error log"
-        );
-    } else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "nginx is required under CI"
-        );
-    }
+    let (seen, log) = run_both("wc1", WC8_SINGLE, single_scenario, |s| s);
     assert_eq!(seen.len(), 10);
     assert_eq!(seen[7], "first with 7 open: open");
     assert_eq!(seen[8], "#8 GET /: HTTP/1.1 200 OK ok");

@@ -7,8 +7,8 @@
 //! The h2 client is the `h2` crate over rustls; the stream-limit check writes raw frames
 //! so that it can break the limit a real client would respect.
 
-use crate::harness::TempDir;
-use crate::tls::{bounded, cert, connect_alpn, free_port, start_with, Proc};
+use crate::harness::{free_port, TempDir};
+use crate::tls::{bounded, cert, connect_alpn, start_with, Proc};
 use bytes::Bytes;
 use std::net::SocketAddr;
 use std::path::Path;

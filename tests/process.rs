@@ -2,32 +2,12 @@
 //! relies on, the pid file, daemon mode, signals (`-s reload|reopen|stop|quit`), reload
 //! with a broken configuration, and bind errors in nginx's words.
 
-use crate::harness::TempDir;
+use crate::harness::{body, free_port, stop, wait_for, TempDir};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-/// A port nothing listens on right now.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-/// Polls `cond` until it holds or `limit` passes.
-fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + limit;
-    while Instant::now() < end {
-        if cond() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    cond()
-}
 
 /// Up: the port accepts and the pid file holds a pid (the kernel queues connections as
 /// soon as the socket listens, which is a moment before the pid file is written).
@@ -65,23 +45,12 @@ fn get(port: u16, path: &str) -> String {
     )
 }
 
-fn body(resp: &str) -> &str {
-    resp.split_once("\r\n\r\n").map_or("", |(_, b)| b)
-}
-
 /// A sluice process, stopped (TERM, then KILL) when dropped.
 struct Running(Child);
 
 impl Drop for Running {
     fn drop(&mut self) {
-        let pid = nix::unistd::Pid::from_raw(self.0.id() as i32);
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-        if !wait_for(Duration::from_secs(2), || {
-            matches!(self.0.try_wait(), Ok(Some(_)))
-        }) {
-            let _ = self.0.kill();
-        }
-        let _ = self.0.wait();
+        stop(&mut self.0, Duration::from_secs(2));
     }
 }
 
@@ -108,6 +77,16 @@ fn sluice(dir: &Path, args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("run sluice")
+}
+
+/// [`sluice`], which must succeed (its stderr otherwise).
+fn sluice_ok(dir: &Path, args: &[&str]) {
+    let out = sluice(dir, args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn signal(pid: u32, sig: nix::sys::signal::Signal) {
@@ -619,12 +598,7 @@ fn user_runs_the_serving_process_unprivileged_on_a_privileged_port() {
     // Reload: the same serving process takes the new configuration, including an access
     // log the master creates for it.
     std::fs::write(&conf_path, user_conf(port, "two", "logs/access2.log")).expect("conf");
-    let out = sluice(d.path(), &["-s", "reload"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    sluice_ok(d.path(), &["-s", "reload"]);
     assert!(
         wait_for(Duration::from_secs(5), || body(&get(port, "/")) == "two"),
         "the reload did not take"
@@ -642,12 +616,7 @@ fn user_runs_the_serving_process_unprivileged_on_a_privileged_port() {
     // USR1 after renaming the log: the master creates the new file for the user (as
     // nginx's master does), the serving process writes there.
     std::fs::rename(&access2, d.path().join("logs/access2.old")).expect("rename");
-    let out = sluice(d.path(), &["-s", "reopen"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    sluice_ok(d.path(), &["-s", "reopen"]);
     let error_log = d.path().join("logs/error.log");
     assert!(wait_for(Duration::from_secs(5), || {
         std::fs::read_to_string(&error_log).is_ok_and(|l| l.contains("(SIGUSR1) received"))
@@ -665,12 +634,7 @@ fn user_runs_the_serving_process_unprivileged_on_a_privileged_port() {
         &format!("listen 127.0.0.1:{port};\n        listen 127.0.0.1:{port2};"),
     );
     std::fs::write(&conf_path, two_ports).expect("conf");
-    let out = sluice(d.path(), &["-s", "reload"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    sluice_ok(d.path(), &["-s", "reload"]);
     assert!(
         wait_for(Duration::from_secs(5), || body(&get(port, "/")) == "three"),
         "the reload did not take: {:?}",

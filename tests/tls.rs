@@ -8,7 +8,7 @@
 //! Certificates are made at test time (rcgen); the client is rustls that accepts any
 //! certificate and reports which one it was shown.
 
-use crate::harness::{copy_tree, repo, TempDir};
+use crate::harness::{body, copy_tree, free_port, repo, stop, TempDir};
 use futures_util::{SinkExt, StreamExt};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
@@ -125,10 +125,6 @@ pub(crate) async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(s: &mut S, req: 
     String::from_utf8_lossy(&out).into_owned()
 }
 
-pub(crate) fn body(resp: &str) -> &str {
-    resp.split_once("\r\n\r\n").map_or("", |(_, b)| b)
-}
-
 /// A self-signed certificate (PEM cert, PEM key, DER cert) for `name`.
 pub(crate) fn cert(name: &str) -> (String, String, Vec<u8>) {
     let c = rcgen::generate_simple_self_signed(vec![name.to_string()]).expect("rcgen");
@@ -137,13 +133,6 @@ pub(crate) fn cert(name: &str) -> (String, String, Vec<u8>) {
         c.signing_key.serialize_pem(),
         c.cert.der().to_vec(),
     )
-}
-
-pub(crate) fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("port")
 }
 
 /// A server process, killed on drop.
@@ -156,17 +145,7 @@ pub(crate) struct Proc {
 impl Drop for Proc {
     /// TERM, so nginx's master takes its workers down too; KILL if that takes long.
     fn drop(&mut self) {
-        use nix::sys::signal::{kill, Signal};
-        use nix::unistd::Pid;
-        if let Ok(pid) = i32::try_from(self.child.id()) {
-            let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
-        }
-        let end = Instant::now() + Duration::from_secs(5);
-        while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < end {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        stop(&mut self.child, Duration::from_secs(5));
     }
 }
 
@@ -552,33 +531,38 @@ fn tls_plain_http_to_the_tls_port_gets_nginx_400() {
     });
 }
 
+/// `conf-examples/websocket-tls.conf` on `port` with `origin` as its backend.
+pub(crate) fn write_example(dir: &Path, port: u16, origin: SocketAddr) {
+    copy_tree(&repo().join("conf-examples"), dir).expect("copy conf-examples");
+    let file = dir.join("websocket-tls.conf");
+    let text = std::fs::read_to_string(&file).expect("read example");
+    assert!(
+        text.contains("127.0.0.1:18443 ssl http2"),
+        "the example changed"
+    );
+    let text = text
+        .replace("127.0.0.1:18443", &format!("127.0.0.1:{port}"))
+        .replace("127.0.0.1:8080;", &format!("{origin};"))
+        .lines()
+        .map(|l| {
+            if l.starts_with("pid ") {
+                format!("pid {}/example.pid;", dir.display())
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(&file, text).expect("write example");
+}
+
 #[test]
 fn tls_websocket_tls_example_serves() {
     bounded(30, async {
         let o = origin().await;
         let dir = TempDir::new("tls-example");
-        copy_tree(&repo().join("conf-examples"), dir.path()).expect("copy conf-examples");
         let port = free_port();
-        let file = dir.path().join("websocket-tls.conf");
-        let text = std::fs::read_to_string(&file).expect("read example");
-        assert!(
-            text.contains("127.0.0.1:18443 ssl http2"),
-            "the example changed"
-        );
-        let text = text
-            .replace("127.0.0.1:18443", &format!("127.0.0.1:{port}"))
-            .replace("127.0.0.1:8080;", &format!("{o};"))
-            .lines()
-            .map(|l| {
-                if l.starts_with("pid ") {
-                    format!("pid {}/example.pid;", dir.path().display())
-                } else {
-                    l.to_string()
-                }
-            })
-            .collect::<Vec<_>>()
-            .join("\n");
-        std::fs::write(&file, text).expect("write example");
+        write_example(dir.path(), port, o);
         let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_sluice"));
         let p = start(&bin, dir, "websocket-tls.conf", port).await;
         // The example listens with `http2`: a client offering h2 gets it.

@@ -3,8 +3,9 @@
 //! two programs' `-t` output comparable.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 /// The `sluice` binary cargo built for this test run.
 pub fn sluice() -> PathBuf {
@@ -28,6 +29,59 @@ pub fn nginx() -> Option<PathBuf> {
                     .output()
                     .is_ok_and(|o| o.status.success())
         })
+}
+
+/// [`nginx`] for a differential test; `None` (after saying so) when there is none, which
+/// fails the test under CI.
+pub fn nginx_or_skip() -> Option<PathBuf> {
+    let nginx = nginx();
+    if nginx.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "nginx must be on PATH under CI"
+        );
+        eprintln!("nginx not on PATH: compared with the recorded expectations only");
+    }
+    nginx
+}
+
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// The body of the HTTP response `resp` (what follows the blank line).
+pub fn body(resp: &str) -> &str {
+    resp.split_once("\r\n\r\n").map_or("", |(_, b)| b)
+}
+
+/// Polls `cond` until it holds or `limit` passes.
+pub fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    cond()
+}
+
+/// Stops `child`: SIGTERM (so nginx's master takes its workers down too), SIGKILL if it
+/// is still running after `grace`; then reaps it. For the Drop of process guards.
+pub fn stop(child: &mut Child, grace: Duration) {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    if let Ok(pid) = i32::try_from(child.id()) {
+        let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
+    }
+    if !wait_for(grace, || matches!(child.try_wait(), Ok(Some(_)))) {
+        let _ = child.kill();
+    }
+    let _ = child.wait();
 }
 
 /// A fresh directory under the system temp dir, removed on drop (no `tempfile` crate).

@@ -14,8 +14,7 @@
 
 use crate::ctx::Req;
 use crate::Shared;
-use bytes::{Bytes, BytesMut};
-use sluice_compiler::table::SetTarget;
+use bytes::BytesMut;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -52,20 +51,7 @@ pub async fn check(shared: &Shared, req: &mut Req<'_>) -> Verdict {
     let sets = req.conf.auth_request_set.clone();
     for s in sets.iter() {
         let v = sr.eval(&s.value);
-        match s.target {
-            SetTarget::User(i) => {
-                let i = i as usize;
-                if req.user.len() <= i {
-                    req.user.resize(i + 1, None);
-                }
-                req.user[i] = Some(Bytes::from(v));
-            }
-            // `ngx_http_variable_set_args()`.
-            SetTarget::Args => {
-                req.args = Some(v);
-                req.valid_unparsed_uri = false;
-            }
-        }
+        req.set_variable(s.target, v);
     }
     let status = sr.status;
     match status {

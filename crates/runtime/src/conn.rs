@@ -10,7 +10,7 @@ use crate::Shared;
 use bytes::{Buf, Bytes, BytesMut};
 use sluice_compiler::table::route::{normalize_uri, Captures, LocationMatch};
 use sluice_compiler::table::{
-    Condition, Handler, Listener, Rewrite, RewriteOp, RoutingTable, Server, SetTarget, TPart, Var,
+    Condition, Handler, Listener, Rewrite, RewriteOp, RoutingTable, Server, TPart, Var,
 };
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -997,20 +997,7 @@ async fn run_script<'t>(shared: &Shared, req: &mut Req<'t>, ops: &'t [RewriteOp]
                 req.escape_captures = quote && req.quoted;
                 let v = req.eval(value);
                 req.escape_captures = false;
-                match target {
-                    SetTarget::User(i) => {
-                        let i = *i as usize;
-                        if req.user.len() <= i {
-                            req.user.resize(i + 1, None);
-                        }
-                        req.user[i] = Some(Bytes::from(v));
-                    }
-                    // `ngx_http_variable_set_args()`.
-                    SetTarget::Args => {
-                        req.args = Some(v);
-                        req.valid_unparsed_uri = false;
-                    }
-                }
+                req.set_variable(*target, v);
             }
             RewriteOp::If { cond, conf, body } => {
                 if condition(shared, req, cond, quote).await {

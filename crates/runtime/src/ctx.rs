@@ -6,7 +6,7 @@ pub use crate::http1::headers::HeaderList;
 use bytes::Bytes;
 use sluice_compiler::table::route::Captures;
 use sluice_compiler::table::{
-    Builtin, LocConf, RoutingTable, Server, TPart, Template, UserVarSource, Var,
+    Builtin, LocConf, RoutingTable, Server, SetTarget, TPart, Template, UserVarSource, Var,
 };
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -388,6 +388,24 @@ impl Req<'_> {
                     let val = self.var(v);
                     out.extend_from_slice(&val);
                 }
+            }
+        }
+    }
+
+    /// Stores `v` where `set` (or `auth_request_set`) writes: a user variable, or `$args`
+    /// (`ngx_http_variable_set_args()`).
+    pub fn set_variable(&mut self, target: SetTarget, v: Vec<u8>) {
+        match target {
+            SetTarget::User(i) => {
+                let i = i as usize;
+                if self.user.len() <= i {
+                    self.user.resize(i + 1, None);
+                }
+                self.user[i] = Some(Bytes::from(v));
+            }
+            SetTarget::Args => {
+                self.args = Some(v);
+                self.valid_unparsed_uri = false;
             }
         }
     }

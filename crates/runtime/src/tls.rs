@@ -80,6 +80,29 @@ pub fn build(table: &RoutingTable) -> Result<Configs, String> {
     Ok(out)
 }
 
+/// The cipher suites of `provider` in preference order: the TLSv1.3 ones, then the
+/// TLSv1.2 ones `chosen` names (OpenSSL names), in its order; all of them when `chosen` is
+/// `None`.
+pub(crate) fn ranked_suites(
+    provider: &rustls::crypto::CryptoProvider,
+    chosen: Option<&[&'static str]>,
+) -> Vec<rustls::SupportedCipherSuite> {
+    let rank = |cs: &rustls::SupportedCipherSuite| match chosen {
+        Some(chosen) if cs.version() == &rustls::version::TLS12 => {
+            chosen.iter().position(|n| *n == openssl_name(cs.suite()))
+        }
+        _ => Some(0),
+    };
+    let mut suites: Vec<rustls::SupportedCipherSuite> = provider
+        .cipher_suites
+        .iter()
+        .filter(|cs| rank(cs).is_some())
+        .copied()
+        .collect();
+    suites.sort_by_key(|cs| (cs.version() == &rustls::version::TLS12, rank(cs)));
+    suites
+}
+
 fn listener_config(
     table: &RoutingTable,
     l: &Listener,
@@ -95,19 +118,7 @@ fn listener_config(
     // `ssl_ciphers` chooses among the TLSv1.2 suites (the checker mapped the OpenSSL
     // list onto rustls's); the TLSv1.3 suites stay, as in OpenSSL.
     // The list's order is the server's preference (`ssl_prefer_server_ciphers on`).
-    let rank = |cs: &rustls::SupportedCipherSuite| match &t.ciphers {
-        Some(chosen) if cs.version() == &rustls::version::TLS12 => {
-            chosen.iter().position(|n| *n == openssl_name(cs.suite()))
-        }
-        _ => Some(0),
-    };
-    let mut suites: Vec<rustls::SupportedCipherSuite> = provider
-        .cipher_suites
-        .iter()
-        .filter(|cs| rank(cs).is_some())
-        .copied()
-        .collect();
-    suites.sort_by_key(|cs| (cs.version() == &rustls::version::TLS12, rank(cs)));
+    let suites = ranked_suites(provider, t.ciphers.as_deref());
     let has12 = suites
         .iter()
         .any(|cs| cs.version() == &rustls::version::TLS12);

@@ -115,22 +115,7 @@ fn client_config(t: &UpstreamTls, provider: &Arc<CryptoProvider>) -> Result<Clie
         sluice_compiler::table::ciphers::Ciphers::Suites { chosen, .. } => chosen,
         sluice_compiler::table::ciphers::Ciphers::NoMatch => Vec::new(),
     };
-    let rank = |cs: &rustls::SupportedCipherSuite| {
-        if cs.version() == &rustls::version::TLS12 {
-            chosen
-                .iter()
-                .position(|n| *n == crate::tls::openssl_name(cs.suite()))
-        } else {
-            Some(0)
-        }
-    };
-    let mut suites: Vec<rustls::SupportedCipherSuite> = provider
-        .cipher_suites
-        .iter()
-        .filter(|cs| rank(cs).is_some())
-        .copied()
-        .collect();
-    suites.sort_by_key(|cs| (cs.version() == &rustls::version::TLS12, rank(cs)));
+    let suites = crate::tls::ranked_suites(provider, Some(&chosen));
     if !suites
         .iter()
         .any(|cs| cs.version() == &rustls::version::TLS12)
