@@ -205,9 +205,10 @@ if [ "$PROFILE" = 1 ]; then
             for tool in nginx sluice; do
                 data=$WORK/perf.$size.$tool.data
                 target=${PID[$tool]}
-                # nginx's worker does the work: profile the master's children too.
-                pids=$target
-                [ "$tool" = nginx ] && pids=$(cat "/proc/$target/task/$target/children" | tr ' ' ',' | sed 's/,$//')
+                # nginx's worker (and sluice's serving process when started as root) does the
+                # work: profile the process's children, or the process when it has none.
+                pids=$(cat "/proc/$target/task/$target/children" 2>/dev/null | tr -s ' ' ',' | sed 's/,$//')
+                [ -n "$pids" ] || pids=$target
                 timeout $(( DURATION + 60 )) perf record -q -g -o "$data" -p "$pids" -- sleep "$DURATION" >/dev/null 2>&1 &
                 perf_pid=$!
                 sleep 0.5

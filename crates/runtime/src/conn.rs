@@ -108,23 +108,22 @@ pub fn strip_head_for_http09(req: &Req<'_>, out: &mut Vec<u8>) {
 pub(crate) fn server_for<'t>(
     table: &'t RoutingTable,
     l: &'t Listener,
-    host: Option<&[u8]>,
-) -> Result<(&'t Server, Vec<u8>), u16> {
+    host: Option<&Bytes>,
+) -> Result<(&'t Server, Bytes), u16> {
     let default = &table.servers[l.default_server.min(table.servers.len().saturating_sub(1))];
-    let Some(raw) = host else {
+    let Some(host) = host else {
         // No Host (HTTP/1.0): the "" name first (§2.4 rule 4).
         return Ok(match l.names.lookup(b"") {
-            Some((i, _)) => (&table.servers[i], Vec::new()),
-            None => (default, Vec::new()),
+            Some((i, _)) => (&table.servers[i], Bytes::new()),
+            None => (default, Bytes::new()),
         });
     };
     // The parser validated and normalised it already (lowercase, no port, no final dot).
-    let host = raw.to_vec();
-    let server = match l.names.lookup(&host) {
+    let server = match l.names.lookup(host) {
         Some((i, _)) => &table.servers[i],
         None => default,
     };
-    Ok((server, host))
+    Ok((server, host.clone()))
 }
 
 /// Serves a connection until it closes.
@@ -139,7 +138,6 @@ pub async fn serve<C: AsyncRead + AsyncWrite + Unpin + Send>(
 ) {
     let mut buf = BytesMut::with_capacity(1024);
     let mut served: u64 = 0;
-    let mut stopping = None;
     // Armed far out until the first keep-alive wait sets it.
     let idle_timer =
         tokio::time::sleep_until(tokio::time::Instant::now() + Duration::from_secs(86400 * 365));
@@ -163,12 +161,8 @@ pub async fn serve<C: AsyncRead + AsyncWrite + Unpin + Send>(
             shared.last_keepalive(default)
         };
         if served > 0 && buf.is_empty() {
-            // Idle between requests: a graceful stop (QUIT) closes the connection now;
-            // otherwise wait for the next request's first bytes up to keepalive_timeout.
-            let stopping = stopping.get_or_insert_with(|| shared.shutdown.subscribe());
-            if *stopping.borrow() {
-                return;
-            }
+            // Idle between requests: wait for the next request's first bytes up to
+            // keepalive_timeout; a graceful stop (QUIT) closes the connection now.
             // One timer for the connection's idle waits, moved only when it would fire
             // too late or when it fires early: no timer registered per request.
             let deadline = tokio::time::Instant::now() + wait;
@@ -176,11 +170,11 @@ pub async fn serve<C: AsyncRead + AsyncWrite + Unpin + Send>(
                 idle_timer.as_mut().reset(deadline);
             }
             // Idle keep-alive connections are reusable (`ngx_http_set_keepalive()`).
-            let next = crate::slots::reusable(async {
+            let next = crate::slots::keepalive_wait(async {
                 loop {
                     tokio::select! {
+                        biased;
                         r = io.read_buf(&mut buf) => break matches!(r, Ok(n) if n > 0),
-                        _ = stopping.changed() => break false,
                         () = &mut idle_timer => {
                             if tokio::time::Instant::now() >= deadline {
                                 break false;
@@ -385,7 +379,7 @@ async fn handle<'t, C: AsyncRead + AsyncWrite + Unpin + Send>(
     cancel: impl std::future::Future<Output = ()>,
 ) -> Handled<'t> {
     let table = &live.table;
-    let (server, host) = match server_for(table, l, head.host.as_deref()) {
+    let (server, host) = match server_for(table, l, head.host.as_ref()) {
         Ok(s) => s,
         Err(code) => {
             let default = &table.servers[l.default_server];
@@ -394,7 +388,7 @@ async fn handle<'t, C: AsyncRead + AsyncWrite + Unpin + Send>(
         }
     };
     let host = if host.is_empty() {
-        server.name.as_bytes().to_vec()
+        Bytes::copy_from_slice(server.name.as_bytes())
     } else {
         host
     };
@@ -435,6 +429,7 @@ async fn handle<'t, C: AsyncRead + AsyncWrite + Unpin + Send>(
             let run = {
                 let run = route_and_run(shared, &mut req, io, buf);
                 tokio::select! {
+                    biased;
                     after = run => Some(after),
                     () = cancel => None,
                 }

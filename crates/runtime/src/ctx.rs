@@ -70,19 +70,41 @@ impl Head {
     }
 }
 
+/// A list with one try's worth of room inline: most requests try one peer, and then
+/// keep no heap allocation for it.
+pub type PerTry<T> = smallvec::SmallVec<[T; 1]>;
+
+/// A peer tried, for `$upstream_addr`: formatted only when a log or variable asks.
+#[derive(Debug, Clone)]
+pub enum UpAddr {
+    /// `ip:port`.
+    Peer(SocketAddr),
+    /// The group's name, when no peer could be chosen.
+    Group(String),
+}
+
+impl std::fmt::Display for UpAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UpAddr::Peer(a) => a.fmt(f),
+            UpAddr::Group(g) => f.write_str(g),
+        }
+    }
+}
+
 /// What was learned from the upstream, for `$upstream_*`.
 #[derive(Debug, Default, Clone)]
 pub struct UpstreamInfo {
-    /// Each peer tried, `ip:port` (or the group name when none could be chosen).
-    pub addrs: Vec<String>,
+    /// Each peer tried.
+    pub addrs: PerTry<UpAddr>,
     /// Status per try (`502`), or `None` when no response.
-    pub statuses: Vec<Option<u16>>,
+    pub statuses: PerTry<Option<u16>>,
     /// Response time per try, seconds.
-    pub times: Vec<f64>,
+    pub times: PerTry<f64>,
     /// Connect time per try.
-    pub connect_times: Vec<f64>,
+    pub connect_times: PerTry<f64>,
     /// Header time per try.
-    pub header_times: Vec<f64>,
+    pub header_times: PerTry<f64>,
     /// The response headers of the last try.
     pub headers: HeaderList,
     /// Bytes received from the upstream.
@@ -122,7 +144,7 @@ pub struct Req<'t> {
     /// The raw path had `%` escapes.
     pub uri_escaped: bool,
     /// `$host`.
-    pub host: Vec<u8>,
+    pub host: Bytes,
     /// Client address.
     pub peer: SocketAddr,
     /// Local address.
@@ -135,10 +157,10 @@ pub struct Req<'t> {
     pub captures: Option<(Vec<u8>, Captures)>,
     /// User variable cache.
     pub user: Vec<Option<Bytes>>,
-    /// `$proxy_host`, `$proxy_port`.
-    pub proxy_host: Bytes,
-    /// `$proxy_port`.
-    pub proxy_port: Bytes,
+    /// `$proxy_host` (borrowed from the table for a `proxy_pass` without variables).
+    pub proxy_host: std::borrow::Cow<'t, [u8]>,
+    /// `$proxy_port` (0: none yet).
+    pub proxy_port: u16,
     /// Upstream facts.
     pub upstream: UpstreamInfo,
     /// The `worker_connections` slot of the upstream connection in use.
@@ -227,7 +249,7 @@ impl<'t> Req<'t> {
         server: &'t Server,
         head: Head,
         http09: bool,
-        host: Vec<u8>,
+        host: Bytes,
         (peer, local): (SocketAddr, SocketAddr),
         https: bool,
         start: Instant,
@@ -252,8 +274,8 @@ impl<'t> Req<'t> {
             tls: None,
             captures: None,
             user: Vec::new(),
-            proxy_host: Bytes::new(),
-            proxy_port: Bytes::new(),
+            proxy_host: std::borrow::Cow::Borrowed(b""),
+            proxy_port: 0,
             upstream: UpstreamInfo::default(),
             upstream_slot: None,
             status: 0,
@@ -311,8 +333,8 @@ impl<'t> Req<'t> {
             https: self.https,
             captures: None,
             user: self.user.clone(),
-            proxy_host: Bytes::new(),
-            proxy_port: Bytes::new(),
+            proxy_host: std::borrow::Cow::Borrowed(b""),
+            proxy_port: 0,
             upstream: UpstreamInfo::default(),
             status: 0,
             body_bytes_sent: 0,
@@ -353,6 +375,12 @@ impl<'t> Req<'t> {
     }
 }
 
+/// Appends an address as `$remote_addr` prints it, without a `String` in between.
+fn push_ip(out: &mut Vec<u8>, ip: std::net::IpAddr) {
+    use std::io::Write;
+    let _ = write!(out, "{ip}");
+}
+
 fn header_var_matches(header: &[u8], var: &str) -> bool {
     header.len() == var.len()
         && header.iter().zip(var.bytes()).all(|(h, v)| {
@@ -384,10 +412,7 @@ impl Req<'_> {
         for p in &t.parts {
             match p {
                 TPart::Lit(l) => out.extend_from_slice(l),
-                TPart::Var(v) => {
-                    let val = self.var(v);
-                    out.extend_from_slice(&val);
-                }
+                TPart::Var(v) => self.var_into(v, out),
             }
         }
     }
@@ -418,6 +443,43 @@ impl Req<'_> {
         let mut out = Vec::new();
         self.eval_into(t, &mut out);
         out
+    }
+
+    /// Appends a variable's value to `out`: the values a request already holds are
+    /// copied from where they are, without a `Bytes` made for them (the variables of
+    /// nginx's default proxy headers and of the WebSocket recipe take this path).
+    fn var_into(&mut self, v: &Var, out: &mut Vec<u8>) {
+        match v {
+            Var::Builtin(Builtin::ProxyHost) => out.extend_from_slice(&self.proxy_host),
+            Var::Builtin(Builtin::Host) => out.extend_from_slice(&self.host),
+            Var::Builtin(Builtin::RequestUri) => out.extend_from_slice(&self.head.target),
+            Var::Builtin(Builtin::Scheme) => {
+                out.extend_from_slice(if self.https { b"https" } else { b"http" })
+            }
+            Var::Builtin(Builtin::RemoteAddr) => push_ip(out, self.peer.ip()),
+            Var::Builtin(Builtin::ProxyAddXForwardedFor) => {
+                let xff = self.http_header("x_forwarded_for");
+                if !xff.is_empty() {
+                    out.extend_from_slice(&xff);
+                    out.extend_from_slice(b", ");
+                }
+                push_ip(out, self.peer.ip());
+            }
+            Var::Header(name) if !matches!(&**name, "cookie" | "x_forwarded_for") => {
+                if let Some((_, v)) = self
+                    .head
+                    .headers
+                    .iter()
+                    .find(|(n, _)| header_var_matches(n, name))
+                {
+                    out.extend_from_slice(v);
+                }
+            }
+            _ => {
+                let val = self.var(v);
+                out.extend_from_slice(&val);
+            }
+        }
     }
 
     /// A variable's value (empty when unset).
@@ -593,7 +655,7 @@ impl Req<'_> {
         use Builtin::*;
         let s = |x: String| Bytes::from(x);
         match b {
-            Host => Bytes::copy_from_slice(&self.host),
+            Host => self.host.clone(),
             RemoteAddr => s(self.peer.ip().to_string()),
             // A port-less address from the realip module has no `$remote_port`.
             RemotePort if self.peer.port() == 0 => Bytes::new(),
@@ -704,8 +766,9 @@ impl Req<'_> {
             Connection => s(self.connection.to_string()),
             ConnectionRequests => s(self.connection_requests.to_string()),
             Pipe => Bytes::from_static(b"."),
-            ProxyHost => self.proxy_host.clone(),
-            ProxyPort => self.proxy_port.clone(),
+            ProxyHost => Bytes::copy_from_slice(&self.proxy_host),
+            ProxyPort if self.proxy_port == 0 => Bytes::new(),
+            ProxyPort => s(self.proxy_port.to_string()),
             ProxyAddXForwardedFor => {
                 let xff = self.http_header("x_forwarded_for");
                 let addr = self.peer.ip().to_string();
@@ -718,7 +781,16 @@ impl Req<'_> {
                     Bytes::from(v)
                 }
             }
-            UpstreamAddr => s(self.upstream.addrs.join(", ")),
+            UpstreamAddr => {
+                let mut v = String::new();
+                for (i, a) in self.upstream.addrs.iter().enumerate() {
+                    if i > 0 {
+                        v.push_str(", ");
+                    }
+                    let _ = std::fmt::Write::write_fmt(&mut v, format_args!("{a}"));
+                }
+                s(v)
+            }
             UpstreamStatus => s(self
                 .upstream
                 .statuses

@@ -78,6 +78,57 @@ impl<F: Future> Future for Timeout<F> {
     }
 }
 
+pin_project_lite::pin_project! {
+    /// See [`conn_timeout`].
+    #[must_use = "futures do nothing unless polled"]
+    pub struct ConnTimeout<F> {
+        #[pin]
+        fut: F,
+        limit: Duration,
+        deadline: Option<Instant>,
+        #[pin]
+        own: Option<Sleep>,
+    }
+}
+
+/// [`timeout`] on the connection's alarm (`slots::ConnSlot::alarm`): for the waits a
+/// request makes one after another (the upstream's response, its body, the client
+/// taking it), so that a connection keeps one timer armed across requests instead of
+/// registering and removing one per wait. Never for waits that run side by side in one
+/// task. Outside a client connection's task it is [`timeout`].
+pub fn conn_timeout<F: IntoFuture>(limit: Duration, fut: F) -> ConnTimeout<F::IntoFuture> {
+    ConnTimeout {
+        fut: fut.into_future(),
+        limit,
+        deadline: None,
+        own: None,
+    }
+}
+
+impl<F: Future> Future for ConnTimeout<F> {
+    type Output = Result<F::Output, Elapsed>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        if let Poll::Ready(v) = this.fut.poll(cx) {
+            return Poll::Ready(Ok(v));
+        }
+        let deadline = *this
+            .deadline
+            .get_or_insert_with(|| Instant::now() + *this.limit);
+        if this.own.is_none() {
+            if let Ok(p) = crate::slots::CONN.try_with(|slot| slot.alarm(deadline, cx)) {
+                return p.map(|()| Err(Elapsed));
+            }
+            this.own.set(Some(tokio::time::sleep_until(deadline)));
+        }
+        match this.own.as_pin_mut().map(|s| s.poll(cx)) {
+            Some(Poll::Ready(())) => Poll::Ready(Err(Elapsed)),
+            _ => Poll::Pending,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

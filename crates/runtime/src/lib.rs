@@ -10,6 +10,7 @@
 
 pub mod access;
 pub mod auth_request;
+pub mod clock;
 pub mod conn;
 pub mod crypt;
 pub mod ctx;
@@ -30,11 +31,11 @@ pub mod upstream;
 
 use arc_swap::ArcSwap;
 use sluice_compiler::table::{LogLevel, RoutingTable};
-use std::collections::HashMap;
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, LazyLock, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use upstream::balance::{Balancer, Method as BMethod, PeerConf};
 
 pub use server::{run, RunOptions};
@@ -213,33 +214,34 @@ pub struct Pool {
 
 #[derive(Default)]
 struct PoolInner {
-    idle: HashMap<SocketAddr, Vec<Idle>>,
-    /// Idle connections per group, for the `keepalive N` cap.
-    per_group: HashMap<u64, usize>,
+    /// Per group (by [`group_tag`]), its idle connections, the longest idle first.
+    groups: Vec<(u64, VecDeque<Idle>)>,
 }
 
-/// A group's tag in the pool: a hash of its name (the peer address is part of the key,
-/// so two groups sharing a tag would at worst share connections to the same server).
+/// A group's tag in the pool: a hash (FNV-1a) of its name, so that connections outlive a
+/// reload that keeps the group (the peer address is part of the key, so two groups
+/// sharing a tag would at worst share connections to the same server).
 fn group_tag(name: &str) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    name.hash(&mut h);
-    h.finish()
+    name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
-/// A parked connection: its group, its TLS settings, since when, and how many requests
+/// A parked connection: its peer, its TLS settings, since when, and how many requests
 /// it carried.
 struct Idle {
-    group: u64,
+    addr: SocketAddr,
     tls: u64,
     io: upstream::tls::UpIo,
-    since: Instant,
+    /// [`clock::mono_ms`] when it was parked.
+    since: u64,
     uses: u64,
 }
 
 impl Pool {
     /// Takes the most recently parked connection to `addr` of group `group`, if one is
-    /// still within `idle_timeout` (older ones are dropped on the way).
+    /// still within `idle_timeout`; the group's connections idle longer than that are
+    /// closed on the way (nginx closes them when their timer fires).
     pub fn take(
         &self,
         group: &str,
@@ -247,24 +249,23 @@ impl Pool {
         addr: SocketAddr,
         idle_timeout: Duration,
     ) -> Option<(upstream::tls::UpIo, u64)> {
-        let group = group_tag(group);
+        let tag = group_tag(group);
         let mut inner = self.inner.lock().ok()?;
-        let PoolInner { idle, per_group } = &mut *inner;
-        let list = idle.get_mut(&addr)?;
-        while let Some(i) = list.iter().rposition(|c| c.group == group && c.tls == tls) {
-            let c = list.remove(i);
-            if let Some(n) = per_group.get_mut(&group) {
-                *n = n.saturating_sub(1);
-            }
-            if c.since.elapsed() < idle_timeout {
-                return Some((c.io, c.uses));
-            }
+        let (_, list) = inner.groups.iter_mut().find(|(t, _)| *t == tag)?;
+        let now = clock::mono_ms();
+        let limit = u64::try_from(idle_timeout.as_millis()).unwrap_or(u64::MAX);
+        while list
+            .front()
+            .is_some_and(|c| now.saturating_sub(c.since) >= limit)
+        {
+            list.pop_front();
         }
-        None
+        let i = list.iter().rposition(|c| c.addr == addr && c.tls == tls)?;
+        list.remove(i).map(|c| (c.io, c.uses))
     }
 
     /// Parks a connection after a complete, reusable exchange; keeps at most `max` idle
-    /// per group, dropping that group's oldest (nginx's LRU eviction).
+    /// per group, dropping that group's longest idle (nginx's LRU eviction).
     pub fn put(
         &self,
         group: &str,
@@ -277,35 +278,26 @@ impl Pool {
         if max == 0 {
             return;
         }
-        let group = group_tag(group);
+        let tag = group_tag(group);
         let Ok(mut inner) = self.inner.lock() else {
             return;
         };
-        let PoolInner { idle, per_group } = &mut *inner;
-        let count = per_group.entry(group).or_insert(0);
-        if *count >= max {
-            let oldest = idle
-                .iter()
-                .flat_map(|(a, l)| {
-                    l.iter()
-                        .enumerate()
-                        .filter(|(_, c)| c.group == group)
-                        .map(move |(i, c)| (*a, i, c.since))
-                })
-                .min_by_key(|(_, _, since)| *since);
-            if let Some((a, i, _)) = oldest {
-                if let Some(l) = idle.get_mut(&a) {
-                    l.remove(i);
-                    *count -= 1;
-                }
+        let i = match inner.groups.iter().position(|(t, _)| *t == tag) {
+            Some(i) => i,
+            None => {
+                inner.groups.push((tag, VecDeque::new()));
+                inner.groups.len() - 1
             }
+        };
+        let list = &mut inner.groups[i].1;
+        if list.len() >= max {
+            list.pop_front();
         }
-        *count += 1;
-        idle.entry(addr).or_default().push(Idle {
-            group,
+        list.push_back(Idle {
+            addr,
             tls,
             io,
-            since: Instant::now(),
+            since: clock::mono_ms(),
             uses,
         });
     }

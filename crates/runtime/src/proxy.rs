@@ -4,7 +4,8 @@
 
 use crate::ctx::HeaderList;
 use crate::ctx::Req;
-use crate::deadline::timeout;
+// Every wait here is one of a request's sequential waits: on the connection's alarm.
+use crate::deadline::conn_timeout as timeout;
 use crate::log::error_log;
 use crate::upstream::balance::{Attempt, PeerId};
 use crate::upstream::tls::UpIo;
@@ -78,7 +79,7 @@ fn upstream_uri(req: &mut Req<'_>, uri_part: Option<&[u8]>) -> Vec<u8> {
     out
 }
 
-fn resolve_target(req: &mut Req<'_>, pass: &ProxyPass) -> Result<Target, u16> {
+fn resolve_target<'t>(req: &mut Req<'t>, pass: &'t ProxyPass) -> Result<Target, u16> {
     match pass {
         ProxyPass::Static {
             upstream,
@@ -88,8 +89,8 @@ fn resolve_target(req: &mut Req<'_>, pass: &ProxyPass) -> Result<Target, u16> {
             tls,
             ..
         } => {
-            req.proxy_host = Bytes::from(proxy_host.clone());
-            req.proxy_port = Bytes::from(proxy_port.to_string());
+            req.proxy_host = std::borrow::Cow::Borrowed(proxy_host.as_bytes());
+            req.proxy_port = *proxy_port;
             let u = upstream_uri(req, uri.as_deref());
             Ok(Target {
                 group: Some(*upstream),
@@ -119,11 +120,14 @@ fn resolve_target(req: &mut Req<'_>, pass: &ProxyPass) -> Result<Target, u16> {
                 }
                 _ => (hp.clone(), None),
             };
-            req.proxy_host = Bytes::from(match port {
-                Some(p) if p != default_port => format!("{host}:{p}"),
-                _ => host.clone(),
-            });
-            req.proxy_port = Bytes::from(port.unwrap_or(default_port).to_string());
+            req.proxy_host = std::borrow::Cow::Owned(
+                match port {
+                    Some(p) if p != default_port => format!("{host}:{p}"),
+                    _ => host.clone(),
+                }
+                .into_bytes(),
+            );
+            req.proxy_port = port.unwrap_or(default_port);
             // With variables and no URI part the raw target goes out only while the URI is
             // unchanged; after a rewrite the changed `$uri` (and `$args`) do (§4.2).
             let u = match uri {
@@ -159,8 +163,8 @@ fn resolve_target(req: &mut Req<'_>, pass: &ProxyPass) -> Result<Target, u16> {
 }
 
 /// Builds the request line and header block (§4.3).
-fn request_head(req: &mut Req<'_>, uri: &[u8]) -> Vec<u8> {
-    let conf = req.conf;
+fn request_head<'t>(req: &mut Req<'t>, uri: &[u8]) -> Vec<u8> {
+    let conf: &'t sluice_compiler::table::LocConf = req.conf;
     let mut out = Vec::with_capacity(512);
     out.extend_from_slice(&req.head.method);
     out.push(b' ');
@@ -170,10 +174,13 @@ fn request_head(req: &mut Req<'_>, uri: &[u8]) -> Vec<u8> {
     } else {
         b" HTTP/1.0\r\n"
     });
-    let headers = conf.proxy_set_headers.clone();
-    let mut value = Vec::new();
+    let headers = &conf.proxy_set_headers;
     for h in headers.iter() {
-        value.clear();
+        // The line is written in place and taken back when the value is empty.
+        let mark = out.len();
+        out.extend_from_slice(&h.name);
+        out.extend_from_slice(b": ");
+        let value_at = out.len();
         // Content-Length for the body nginx sends (§4.4: even with pass_request_body off).
         let is_len = matches!(
             h.value.parts.as_slice(),
@@ -183,17 +190,15 @@ fn request_head(req: &mut Req<'_>, uri: &[u8]) -> Vec<u8> {
         );
         if is_len {
             if let Some(n) = req.upstream_body_len {
-                value.extend_from_slice(n.to_string().as_bytes());
+                out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
             }
         } else {
-            req.eval_into(&h.value, &mut value);
+            req.eval_into(&h.value, &mut out);
         }
-        if value.is_empty() {
+        if out.len() == value_at {
+            out.truncate(mark);
             continue;
         }
-        out.extend_from_slice(&h.name);
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(&value);
         out.extend_from_slice(b"\r\n");
     }
     if conf.proxy_pass_request_headers {
@@ -441,17 +446,16 @@ async fn read_up_head(
 
 /// Serves a `proxy_pass` location. The request head was read; the body (if any) is
 /// still on the connection after `pending`.
-pub async fn proxy<C: AsyncRead + AsyncWrite + Unpin + Send>(
+pub async fn proxy<'t, C: AsyncRead + AsyncWrite + Unpin + Send>(
     shared: &Shared,
-    req: &mut Req<'_>,
+    req: &mut Req<'t>,
     client: &mut C,
     pending: &mut BytesMut,
 ) -> After {
-    let Handler::Proxy(pass) = &req.conf.handler else {
+    let conf: &'t sluice_compiler::table::LocConf = req.conf;
+    let Handler::Proxy(pass) = &conf.handler else {
         return After::Close;
     };
-    let pass = pass.clone();
-    let conf = req.conf;
 
     // The request body, buffered (proxy_request_buffering on, the default).
     let body = match crate::conn::read_body(req, client, pending).await {
@@ -474,7 +478,7 @@ pub async fn proxy<C: AsyncRead + AsyncWrite + Unpin + Send>(
         req.upstream_body_len = req.head.content_length;
     }
 
-    let mut target = match resolve_target(req, &pass) {
+    let mut target = match resolve_target(req, pass) {
         Ok(t) => t,
         Err(code) => return crate::conn::send_error(req, client, code).await,
     };
@@ -526,7 +530,7 @@ pub async fn proxy<C: AsyncRead + AsyncWrite + Unpin + Send>(
                 Some(id) => (b.peer(id).addr, Some(id)),
                 None => {
                     let name = group.map(|(_, g)| g.name.clone()).unwrap_or_default();
-                    req.upstream.addrs.push(name);
+                    req.upstream.addrs.push(crate::ctx::UpAddr::Group(name));
                     error_log(
                         shared,
                         "error",
@@ -541,7 +545,7 @@ pub async fn proxy<C: AsyncRead + AsyncWrite + Unpin + Send>(
                 None => return crate::conn::send_error(req, client, 502).await,
             },
         };
-        req.upstream.addrs.push(addr.to_string());
+        req.upstream.addrs.push(crate::ctx::UpAddr::Peer(addr));
         // `ngx_event_connect_peer()` needs a free connection: without one the request
         // ends in 500 (no next upstream), the peer given back unharmed.
         req.upstream_slot = None;

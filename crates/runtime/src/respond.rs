@@ -180,9 +180,7 @@ thread_local! {
 /// Appends the `Date` value (`Sun, 22 Nov 2026 00:30:00 GMT`) from a per-thread cache
 /// renewed once a second: no lock and no allocation on the response path.
 pub fn append_http_date(out: &mut Vec<u8>) {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let now = crate::clock::unix_secs();
     DATE.with(|c| {
         let mut c = c.borrow_mut();
         if c.0 != now {

@@ -345,6 +345,7 @@ pub fn run(table: RoutingTable, opts: RunOptions) -> Result<(), String> {
                     }
                     accepts.clear();
                     let _ = shared.shutdown.send(true);
+                    shared.slots.stop_idle();
                     let drain = async {
                         while shared.active.load(Ordering::SeqCst) > 0 {
                             let woken = shared.closed.notified();

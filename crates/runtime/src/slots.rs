@@ -21,9 +21,11 @@
 
 use crate::Shared;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use tokio::sync::Notify;
+use std::task::{Context, Poll, Waker};
+use tokio::time::Sleep;
 
 /// `idle` value of a busy connection.
 const BUSY: u64 = 0;
@@ -60,8 +62,56 @@ pub struct ConnSlot {
     idle: AtomicU64,
     /// Index in `Slots::conns`.
     index: AtomicUsize,
-    /// Woken when the connection is chosen for reuse.
-    wake: Notify,
+    /// A graceful stop (QUIT) asks idle keep-alive connections to close.
+    stop: AtomicBool,
+    /// The connection's task, woken when the connection is chosen for reuse or the
+    /// process stops. Kept between waits: a task's waker does not change, so a wait
+    /// only compares it (no clone, no list to join and leave as with a `Notify`).
+    waker: Mutex<Option<Waker>>,
+    /// The connection's alarm for [`crate::deadline::conn_timeout`]: one timer reused by
+    /// the sequential waits of its requests instead of one registered per wait.
+    alarm: Mutex<Option<Pin<Box<Sleep>>>>,
+}
+
+impl ConnSlot {
+    fn register(&self, cx: &Context<'_>) {
+        if let Ok(mut w) = self.waker.lock() {
+            if !w.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                *w = Some(cx.waker().clone());
+            }
+        }
+    }
+
+    /// Polls the connection's alarm for a wait that ends at `deadline`: `Ready` once it
+    /// has passed. The alarm is moved only when it would go off too late, or went off
+    /// already (for a deadline since passed or given up): a wait that completes in time
+    /// leaves it armed for the next one, so steady traffic registers no timer at all.
+    /// Only one wait of the connection's task may use it at a time; it is armed no later
+    /// than that wait's deadline, and an early alarm just makes the wait look again.
+    pub(crate) fn alarm(&self, deadline: tokio::time::Instant, cx: &mut Context<'_>) -> Poll<()> {
+        let Ok(mut alarm) = self.alarm.lock() else {
+            return Poll::Pending;
+        };
+        if let Some(s) = alarm.as_ref() {
+            if !s.is_elapsed() && s.deadline() <= deadline {
+                return Poll::Pending;
+            }
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Poll::Ready(());
+        }
+        let s = alarm.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        s.as_mut().reset(deadline);
+        s.as_mut().poll(cx)
+    }
+
+    fn wake(&self) {
+        if let Ok(w) = self.waker.lock() {
+            if let Some(w) = w.as_ref() {
+                w.wake_by_ref();
+            }
+        }
+    }
 }
 
 impl Slots {
@@ -160,7 +210,7 @@ impl Slots {
                 .compare_exchange(s, EVICTED, Ordering::SeqCst, Ordering::SeqCst)
                 .is_ok()
             {
-                c.wake.notify_one();
+                c.wake();
                 // Its slot is free now (the connection, closing, does not give it back).
                 self.give_back();
             }
@@ -178,7 +228,9 @@ impl Slots {
         let slot = Arc::new(ConnSlot {
             idle: AtomicU64::new(BUSY),
             index: AtomicUsize::new(usize::MAX),
-            wake: Notify::new(),
+            stop: AtomicBool::new(false),
+            waker: Mutex::new(None),
+            alarm: Mutex::new(None),
         });
         let index = {
             let Ok(mut conns) = self.conns.lock() else {
@@ -201,6 +253,17 @@ impl Slots {
             slots: self.clone(),
             slot,
         })
+    }
+
+    /// A graceful stop: every client connection closes when it is, or next becomes, an
+    /// idle keep-alive connection ([`keepalive_wait`]).
+    pub fn stop_idle(&self) {
+        if let Ok(conns) = self.conns.lock() {
+            for c in conns.list.iter().flatten() {
+                c.stop.store(true, Ordering::SeqCst);
+                c.wake();
+            }
+        }
     }
 
     /// A slot for a connection to an upstream server; `None` after calling `alert` with
@@ -265,9 +328,23 @@ tokio::task_local! {
 /// (`ngx_reusable_connection(c, 1)` … `(c, 0)`): `None` when the connection was chosen
 /// for reuse meanwhile, and must now close. Outside a connection task it only awaits.
 pub async fn reusable<F: Future>(wait: F) -> Option<F::Output> {
+    reusable_wait(wait, false).await
+}
+
+/// [`reusable`] for an idle keep-alive connection, which also ends (`None`) when the
+/// process stops gracefully ([`Slots::stop_idle`]), as nginx closes idle connections
+/// then.
+pub async fn keepalive_wait<F: Future>(wait: F) -> Option<F::Output> {
+    reusable_wait(wait, true).await
+}
+
+async fn reusable_wait<F: Future>(wait: F, stop: bool) -> Option<F::Output> {
     let Ok(slot) = CONN.try_with(Arc::clone) else {
         return Some(wait.await);
     };
+    if stop && slot.stop.load(Ordering::SeqCst) {
+        return None;
+    }
     let seq = SEQ.fetch_add(1, Ordering::Relaxed);
     if slot
         .idle
@@ -276,11 +353,18 @@ pub async fn reusable<F: Future>(wait: F) -> Option<F::Output> {
     {
         return None;
     }
-    let out = tokio::select! {
-        biased;
-        _ = slot.wake.notified() => None,
-        r = wait => Some(r),
-    };
+    let mut wait = std::pin::pin!(wait);
+    let out = std::future::poll_fn(|cx| {
+        // Registered before the flags are looked at: a reuse or stop after the look
+        // wakes this task.
+        slot.register(cx);
+        if slot.idle.load(Ordering::SeqCst) == EVICTED || (stop && slot.stop.load(Ordering::SeqCst))
+        {
+            return Poll::Ready(None);
+        }
+        wait.as_mut().poll(cx).map(Some)
+    })
+    .await;
     // Busy again, unless it was reused in the meantime.
     if slot.idle.swap(BUSY, Ordering::SeqCst) == EVICTED {
         slot.idle.store(EVICTED, Ordering::SeqCst);

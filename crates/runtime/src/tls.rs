@@ -757,10 +757,10 @@ async fn plain_on_ssl_port(
             _ => return,
         }
     };
-    let (server, host) =
-        crate::conn::server_for(table, l, head.host.as_deref()).unwrap_or((default, Vec::new()));
+    let (server, host) = crate::conn::server_for(table, l, head.host.as_ref())
+        .unwrap_or((default, bytes::Bytes::new()));
     let host = if host.is_empty() {
-        server.name.as_bytes().to_vec()
+        bytes::Bytes::copy_from_slice(server.name.as_bytes())
     } else {
         host
     };
