@@ -1359,8 +1359,9 @@ pub(crate) fn content_type(req: &Req<'_>) -> Vec<u8> {
 
 /// Appends `add_header` lines that apply to `status` (§4.6: only 2xx/3xx listed ones
 /// unless `always`).
-pub fn add_headers(req: &mut Req<'_>, status: u16, out: &mut Vec<u8>) {
-    let list = req.conf.add_headers.clone();
+pub fn add_headers<'t>(req: &mut Req<'t>, status: u16, out: &mut Vec<u8>) {
+    let conf: &'t sluice_compiler::table::LocConf = req.conf;
+    let list = &conf.add_headers;
     let ok = matches!(
         status,
         200 | 201 | 204 | 206 | 301 | 302 | 303 | 304 | 307 | 308

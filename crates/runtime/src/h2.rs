@@ -506,9 +506,14 @@ async fn relay_response<R: AsyncRead + Unpin>(
     // The head; `100 Continue` and other interim answers are not relayed.
     let (status, headers, content_length, chunked) = loop {
         let parsed = {
-            let mut fields = [httparse::EMPTY_HEADER; 256];
-            let mut resp = httparse::Response::new(&mut fields);
-            match resp.parse(&buf) {
+            let mut fields =
+                [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; 256];
+            let mut resp = httparse::Response::new(&mut []);
+            match httparse::ParserConfig::default().parse_response_with_uninit_headers(
+                &mut resp,
+                &buf,
+                &mut fields,
+            ) {
                 Ok(httparse::Status::Complete(used)) => {
                     let status = resp.code.unwrap_or(502);
                     let mut headers = http::HeaderMap::new();

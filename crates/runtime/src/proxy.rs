@@ -366,9 +366,13 @@ async fn read_up_head(
         } else {
             (&buf, 8)
         };
-        let mut hdrs = [httparse::EMPTY_HEADER; 100];
-        let mut resp = httparse::Response::new(&mut hdrs);
-        match resp.parse(parse_buf) {
+        // Left uninitialised: httparse writes the slots it fills (zeroing 100 of them
+        // per response would cost more than the parse).
+        let mut hdrs = [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; 100];
+        let mut resp = httparse::Response::new(&mut []);
+        match httparse::ParserConfig::default()
+            .parse_response_with_uninit_headers(&mut resp, parse_buf, &mut hdrs)
+        {
             Ok(httparse::Status::Complete(len)) => {
                 let len = len + shift - 8;
                 let status = resp.code.unwrap_or(200);

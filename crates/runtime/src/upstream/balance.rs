@@ -359,7 +359,7 @@ impl Balancer {
             .max(sh.lists[BACKUP].members.len());
         let mut cur = Cursor {
             list: PRIMARY,
-            tried: vec![false; longest],
+            tried: smallvec::smallvec![false; longest],
             current: None,
             tries: self.tries(),
             key: Vec::new(),
@@ -435,8 +435,9 @@ impl fmt::Debug for Attempt {
 struct Cursor {
     /// `rrp->peers`: PRIMARY or BACKUP.
     list: usize,
-    /// `rrp->tried`, by position in the current list.
-    tried: Vec<bool>,
+    /// `rrp->tried`, by position in the current list (inline up to 32 peers, as nginx
+    /// keeps one machine word of bits before it allocates).
+    tried: smallvec::SmallVec<[bool; 32]>,
     /// `rrp->current` while a peer is outstanding.
     current: Option<usize>,
     /// `pc->tries`.
@@ -533,9 +534,9 @@ impl Drop for Attempt {
     fn drop(&mut self) {
         if let Some(idx) = self.cur.current {
             let sh = &*self.shared;
-            let now = sh.secs(Instant::now());
+            // A peer given back unfailed needs no time (`free` reads it on failure only).
             let mut st = sh.lock();
-            self.cur.free(sh, &mut st, idx, false, now);
+            self.cur.free(sh, &mut st, idx, false, 0);
         }
     }
 }
