@@ -68,7 +68,8 @@ async fn read_head<C: AsyncRead + Unpin>(
         // Until its first byte, a connection may be closed to free its slot
         // (`ngx_http_wait_request_handler()` makes it reusable).
         let first = buf.is_empty();
-        let read = crate::deadline::timeout_at(deadline, io.read_buf(buf));
+        // A wait of its own in the connection's task: on the connection's alarm.
+        let read = crate::deadline::conn_timeout_at(deadline, io.read_buf(buf));
         let got = if first {
             crate::slots::reusable(read).await
         } else {

@@ -84,7 +84,7 @@ pin_project_lite::pin_project! {
     pub struct ConnTimeout<F> {
         #[pin]
         fut: F,
-        limit: Duration,
+        until: Until,
         deadline: Option<Instant>,
         #[pin]
         own: Option<Sleep>,
@@ -99,7 +99,17 @@ pin_project_lite::pin_project! {
 pub fn conn_timeout<F: IntoFuture>(limit: Duration, fut: F) -> ConnTimeout<F::IntoFuture> {
     ConnTimeout {
         fut: fut.into_future(),
-        limit,
+        until: Until::After(limit),
+        deadline: None,
+        own: None,
+    }
+}
+
+/// [`conn_timeout`] with a fixed deadline (as [`timeout_at`]).
+pub fn conn_timeout_at<F: IntoFuture>(deadline: Instant, fut: F) -> ConnTimeout<F::IntoFuture> {
+    ConnTimeout {
+        fut: fut.into_future(),
+        until: Until::At(deadline),
         deadline: None,
         own: None,
     }
@@ -113,9 +123,11 @@ impl<F: Future> Future for ConnTimeout<F> {
         if let Poll::Ready(v) = this.fut.poll(cx) {
             return Poll::Ready(Ok(v));
         }
-        let deadline = *this
-            .deadline
-            .get_or_insert_with(|| Instant::now() + *this.limit);
+        let until = *this.until;
+        let deadline = *this.deadline.get_or_insert_with(|| match until {
+            Until::After(d) => Instant::now() + d,
+            Until::At(t) => t,
+        });
         if this.own.is_none() {
             if let Ok(p) = crate::slots::CONN.try_with(|slot| slot.alarm(deadline, cx)) {
                 return p.map(|()| Err(Elapsed));

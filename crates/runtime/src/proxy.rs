@@ -733,7 +733,8 @@ async fn try_peer(
             let t0 = Instant::now();
             // nginx's `proxy_connect_timeout` covers the connect and the handshake.
             let deadline = tokio::time::Instant::now() + conf.proxy_connect_timeout;
-            let io = match tokio::time::timeout_at(deadline, TcpStream::connect(addr)).await {
+            let connect = crate::deadline::conn_timeout_at(deadline, TcpStream::connect(addr));
+            let io = match connect.await {
                 Err(_) => return Err(UpError::Timeout("connecting to upstream")),
                 Ok(Err(e)) => return Err(UpError::Connect(e)),
                 Ok(Ok(io)) => io,
@@ -750,7 +751,7 @@ async fn try_peer(
                     };
                     let name = crate::upstream::tls::ssl_name(&name_bytes).map_err(UpError::Tls)?;
                     let hs = crate::upstream::tls::handshake(cfg.clone(), name, io);
-                    match tokio::time::timeout_at(deadline, hs).await {
+                    match crate::deadline::conn_timeout_at(deadline, hs).await {
                         Err(_) => return Err(UpError::Timeout("SSL handshaking to upstream")),
                         Ok(Err(m)) => return Err(UpError::Tls(m)),
                         Ok(Ok(s)) => UpIo::Tls(Box::new(s)),
@@ -785,16 +786,36 @@ async fn try_peer(
     Ok((io, up))
 }
 
-/// Headers nginx always consumes from the upstream response (§4.6).
-fn consumed(name: &[u8]) -> bool {
-    [
-        &b"connection"[..],
-        b"keep-alive",
-        b"transfer-encoding",
-        b"content-length",
-    ]
-    .iter()
-    .any(|h| name.eq_ignore_ascii_case(h))
+/// The upstream response headers the header block treats apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum UpName {
+    Server,
+    Date,
+    ContentType,
+    Location,
+    Refresh,
+    XAccelBuffering,
+    /// Framing headers nginx always consumes (§4.6): `Connection`, `Keep-Alive`,
+    /// `Transfer-Encoding`, `Content-Length`.
+    Consumed,
+    Other,
+}
+
+/// Which of [`UpName`] a header name is (ASCII case-insensitive), by its length first.
+fn up_name(n: &[u8]) -> UpName {
+    let is = |name: &[u8]| n.eq_ignore_ascii_case(name);
+    match n.len() {
+        4 if is(b"date") => UpName::Date,
+        6 if is(b"server") => UpName::Server,
+        7 if is(b"refresh") => UpName::Refresh,
+        8 if is(b"location") => UpName::Location,
+        10 if is(b"connection") || is(b"keep-alive") => UpName::Consumed,
+        12 if is(b"content-type") => UpName::ContentType,
+        14 if is(b"content-length") => UpName::Consumed,
+        17 if is(b"transfer-encoding") => UpName::Consumed,
+        17 if is(b"x-accel-buffering") => UpName::XAccelBuffering,
+        _ => UpName::Other,
+    }
 }
 
 /// `proxy_redirect` (§4.7, `ngx_http_proxy_rewrite_redirect()`): the rewritten
@@ -979,9 +1000,29 @@ async fn relay<C: AsyncRead + AsyncWrite + Unpin + Send>(
     };
     let passed_server = !hidden(b"server");
     let passed_date = !hidden(b"date");
-    let has = |n: &[u8]| up.headers.iter().any(|(h, _)| h.eq_ignore_ascii_case(n));
+    // One look at each upstream header name; what the header block needs is noted on
+    // the way (the names are matched again below only through `kinds`).
+    let mut kinds: smallvec::SmallVec<[UpName; 16]> = smallvec::SmallVec::new();
+    let (mut has_server, mut has_date) = (false, false);
+    let mut content_type = None;
+    let mut location_at = None;
+    let mut accel_buffering = None;
+    for (i, (n, v)) in up.headers.iter().enumerate() {
+        let kind = up_name(n);
+        match kind {
+            UpName::Server => has_server = true,
+            UpName::Date => has_date = true,
+            // The last `Content-Type` is the type (`ngx_http_upstream_copy_content_type()`
+            // overwrites).
+            UpName::ContentType => content_type = Some(v),
+            UpName::Location if location_at.is_none() => location_at = Some(i),
+            UpName::XAccelBuffering if accel_buffering.is_none() => accel_buffering = Some(v),
+            _ => {}
+        }
+        kinds.push(kind);
+    }
     // nginx writes its own Server/Date unless the upstream's are passed and present.
-    if !(passed_server && has(b"server")) {
+    if !(passed_server && has_server) {
         out.extend_from_slice(b"Server: ");
         out.extend_from_slice(if conf.server_tokens {
             crate::respond::SERVER_TOKEN.as_bytes()
@@ -990,26 +1031,13 @@ async fn relay<C: AsyncRead + AsyncWrite + Unpin + Send>(
         });
         out.extend_from_slice(b"\r\n");
     }
-    if !(passed_date && has(b"date")) {
+    if !(passed_date && has_date) {
         out.extend_from_slice(b"Date: ");
         crate::respond::append_http_date(&mut out);
         out.extend_from_slice(b"\r\n");
     }
-    let find = |n: &[u8]| {
-        up.headers
-            .iter()
-            .find(|(h, _)| h.eq_ignore_ascii_case(n))
-            .map(|(_, v)| v)
-    };
-    // The last `Content-Type` is the type (`ngx_http_upstream_copy_content_type()`
-    // overwrites). A proxied 204 keeps its type and length: the header filter strips
-    // them only when it writes the status line itself.
-    let content_type = up
-        .headers
-        .iter()
-        .rev()
-        .find(|(h, _)| h.eq_ignore_ascii_case(b"content-type"))
-        .map(|(_, v)| v);
+    // A proxied 204 keeps its type and length: the header filter strips them only when
+    // it writes the status line itself.
     if let Some(ct) = content_type {
         out.extend_from_slice(b"Content-Type: ");
         out.extend_from_slice(ct);
@@ -1033,11 +1061,7 @@ async fn relay<C: AsyncRead + AsyncWrite + Unpin + Send>(
     // absolute and moved here; any other stays in the upstream's order
     // (`ngx_http_upstream_rewrite_location()` sets `headers_out.location` only then).
     let mut location: Option<(usize, Vec<u8>)> = None;
-    if let Some(i) = up
-        .headers
-        .iter()
-        .position(|(h, _)| h.eq_ignore_ascii_case(b"location"))
-    {
+    if let Some(i) = location_at {
         if let Some(v) = up.headers.get(i).and_then(|(_, v)| redirect(req, v, false)) {
             location = Some((i, v));
         }
@@ -1065,19 +1089,20 @@ async fn relay<C: AsyncRead + AsyncWrite + Unpin + Send>(
     out.extend_from_slice(&req.out_headers);
     crate::access::challenge_header(req, &mut out);
     for (i, (n, v)) in up.headers.iter().enumerate() {
-        // Content-Type went to its fixed place above.
-        if n.eq_ignore_ascii_case(b"content-type") {
+        let kind = kinds.get(i).copied().unwrap_or(UpName::Other);
+        // Content-Type went to its fixed place above; the framing headers are nginx's.
+        if matches!(kind, UpName::ContentType | UpName::Consumed) {
             continue;
         }
-        let own_server_date = (n.eq_ignore_ascii_case(b"server") && passed_server)
-            || (n.eq_ignore_ascii_case(b"date") && passed_date);
-        if consumed(n) || (hidden(n) && !own_server_date) {
+        let own_server_date =
+            (kind == UpName::Server && passed_server) || (kind == UpName::Date && passed_date);
+        if !own_server_date && hidden(n) {
             continue;
         }
         let value: Cow<[u8]> = match &location {
             Some((li, _)) if *li == i && location_fixed => continue,
             Some((li, nv)) if *li == i => Cow::Borrowed(&nv[..]),
-            _ if n.eq_ignore_ascii_case(b"refresh") => {
+            _ if kind == UpName::Refresh => {
                 redirect(req, v, true).map_or(Cow::Borrowed(v), Cow::Owned)
             }
             _ => Cow::Borrowed(v),
@@ -1091,8 +1116,8 @@ async fn relay<C: AsyncRead + AsyncWrite + Unpin + Send>(
     out.extend_from_slice(b"\r\n");
 
     crate::conn::strip_head_for_http09(req, &mut out);
-    let buffering = conf.proxy_buffering
-        && !find(b"x-accel-buffering").is_some_and(|v| v.eq_ignore_ascii_case(b"no"));
+    let buffering =
+        conf.proxy_buffering && !accel_buffering.is_some_and(|v| v.eq_ignore_ascii_case(b"no"));
     let send_timeout = conf.send_timeout;
     let read_timeout = conf.proxy_read_timeout;
     req.bytes_sent += out.len() as u64;
