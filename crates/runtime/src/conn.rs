@@ -218,23 +218,28 @@ pub async fn serve<C: AsyncRead + AsyncWrite + Unpin + Send>(
         let _writing = crate::Gauge::new(&shared.writing);
         // Boxed: the request's future (every phase's state, several KiB) is freed when
         // the request ends, so neither an idle keep-alive connection nor a tunnel holds it.
-        let handled = Box::pin(handle(
-            &shared,
-            &live,
-            l,
-            head,
-            start,
-            http09,
-            &mut io,
-            &mut buf,
-            peer,
-            local,
-            conn_no,
-            served,
-            &tls,
-            std::future::pending(),
-        ))
-        .await;
+        // Made in its box: `Box::pin(handle(..))` would build the future (4.7 KB, most of
+        // it room for later states) on the stack and copy it over.
+        let handled = Box::write(
+            Box::new_uninit(),
+            handle(
+                &shared,
+                &live,
+                l,
+                head,
+                start,
+                http09,
+                &mut io,
+                &mut buf,
+                peer,
+                local,
+                conn_no,
+                served,
+                &tls,
+                std::future::pending(),
+            ),
+        );
+        let handled = Box::into_pin(handled).await;
         match handled {
             Handled::Next(true) => {}
             Handled::Next(false) => {
