@@ -21,19 +21,35 @@ fn uri_ok(target: &[u8], merge: bool) -> bool {
 /// Most targets are like this; the rest go through the normaliser for its verdict.
 fn plain_path(path: &[u8]) -> bool {
     let ctl = |c: u8| c <= 0x20 || c == 0x7f;
-    let mut prev = 0u8;
-    for (i, &c) in path.iter().enumerate() {
-        if c == b'?' || c == b'#' {
-            return !path.get(i..).unwrap_or_default().iter().any(|&c| ctl(c))
-                && path.first() == Some(&b'/');
-        }
-        if ctl(c) || c == b'%' || (c == b'.' && prev == b'/') {
-            return false;
-        }
-        prev = c;
+    if path.first() != Some(&b'/') {
+        return false;
     }
-    path.first() == Some(&b'/')
+    for (i, &c) in path.iter().enumerate() {
+        if URI_PLAIN[usize::from(c)] {
+            continue;
+        }
+        match c {
+            b'/' => {}
+            b'.' if i == 0 || path.get(i - 1) != Some(&b'/') => {}
+            b'?' | b'#' => return !path.get(i..).unwrap_or_default().iter().any(|&c| ctl(c)),
+            _ => return false,
+        }
+    }
+    true
 }
+
+/// Target bytes [`plain_path`] has nothing to do for: not `/`, `.`, `%`, `?`, `#`, a
+/// control byte, space or DEL.
+static URI_PLAIN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = !matches!(b, b'/' | b'.' | b'%' | b'?' | b'#' | 0..=0x20 | 0x7f);
+        c += 1;
+    }
+    t
+};
 
 /// `Ok(Some((head, consumed)))` when a head is complete, `Ok(None)` when more bytes are
 /// needed, `Err((status, http09))` for nginx's error (494 stays 494 so the page says why;
