@@ -743,9 +743,7 @@ impl HeadParser {
             Some(l) => l,
             None => return false,
         };
-        let Some(n) = line.iter().position(|&c| !is_name_char(c)) else {
-            return false;
-        };
+        let n = name_len(line);
         if n == 0 || line.get(n) != Some(&b':') {
             return false;
         }
@@ -793,10 +791,7 @@ impl HeadParser {
                 .iter()
                 .position(|&c| matches!(c, b' ' | CR | LF | 0))
                 .unwrap_or(rest.len()),
-            (Phase::Headers, Hl::Name, _) => rest
-                .iter()
-                .position(|&c| !is_name_char(c))
-                .unwrap_or(rest.len()),
+            (Phase::Headers, Hl::Name, _) => name_len(rest),
             (Phase::RequestLine, _, Rl::Uri) => rest
                 .iter()
                 .position(|&c| c <= 0x20 || c == 0x7f)
@@ -1443,6 +1438,23 @@ fn is_method_char(ch: u8) -> bool {
 /// Bytes nginx's `lowcase[]` table maps (valid header-name bytes besides `_`).
 fn is_name_char(ch: u8) -> bool {
     NAME_CHARS[usize::from(ch)]
+}
+
+/// How many bytes at the start of `s` are [`is_name_char`] (eight at a time while they
+/// all are).
+fn name_len(s: &[u8]) -> usize {
+    let mut n = 0;
+    for c in s.chunks_exact(8) {
+        if !c.iter().fold(true, |all, &b| all & is_name_char(b)) {
+            break;
+        }
+        n += 8;
+    }
+    let rest = s.get(n..).unwrap_or_default();
+    n + rest
+        .iter()
+        .position(|&c| !is_name_char(c))
+        .unwrap_or(rest.len())
 }
 
 /// [`is_name_char`] as a table: one load per byte in the loops over names.
