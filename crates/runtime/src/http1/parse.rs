@@ -2169,6 +2169,65 @@ mod tests {
         assert_eq!(validate_host(b"a..b"), None);
     }
 
+    /// Whole lines read by the fast paths leave the parser where the byte-by-byte states
+    /// leave it: the same result whole, byte by byte, and resumed after every split.
+    #[test]
+    fn fast_paths_match_byte_by_byte() {
+        let heads: &[&[u8]] = &[
+            b"GET /small HTTP/1.1\r\nHost: 127.0.0.1:18482\r\n\r\n",
+            b"GET /chat HTTP/1.1\r\nHost: WS.example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+            b"POST /a?b=%20/../ HTTP/1.0\nContent-Length: 3\nX-A:   v  w  \nX-B:\t t\t\nX-C:   \nX-D:\n\nabc",
+            b"GET /x HTTP/1.1\r\nHost: a\r\nX-Long-Header-Name-Here: 0123456789abcdef0123456789abcdef\r\nIf-None-Match: \"x\"\r\nIf-None-Match: \"y\"\r\n\r\n",
+            b"GET /x HTTP/1.1\r\nHost: a\r\nX-A: 1\r\r\nX_B: 2\r\nX-C: a\x00b\r\n\r\n",
+            b"GET /x HTTP/1.1\r\nHost: a\r\nX-A: 1\rX\r\n\r\n",
+            b"GET /x HTTP/1.9\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+            b"GET /x HTTP/1.12\r\nHost: a\r\n\r\n",
+            b"GET /x HTTP/1.1 \r\nHost: a\r\n\r\n",
+            b"GET /a/../../b HTTP/1.1\r\nHost: a\r\n\r\n",
+            b"GET  /x HTTP/1.1\r\nHost: a\r\n\r\n",
+            b"M-SEARCH * HTTP/1.1\r\nHost: a\r\n\r\n",
+            b"GET /x HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+            b"GET /x HTTP/1.1\r\nhost: a:1\r\nconnection: close\r\nexpect: 100-continue\r\n\r\n",
+            b"GET /x HTTP/1.1\r\nHost: a\r\n X-A: folded\r\n\r\n",
+            b"GET /x HTTP/1.1\r\nHost: a\r\nX-A : 1\r\n\r\n",
+        ];
+        for raw in heads {
+            let whole = parse_head(raw, &limits());
+            let name = String::from_utf8_lossy(raw);
+            assert_eq!(bytewise(raw, &limits()), whole, "{name}");
+            for k in 0..raw.len() {
+                let mut p = HeadParser::new();
+                let first = p.parse(raw.get(..k).unwrap_or_default(), &limits());
+                if first.is_err() {
+                    assert_eq!(first, whole, "{name} split at {k}");
+                    continue;
+                }
+                assert_eq!(p.parse(raw, &limits()), whole, "{name} split at {k}");
+            }
+        }
+    }
+
+    /// The eight-bytes-at-a-time search finds what a byte-by-byte one finds, wherever
+    /// the byte is and whatever follows it (a borrow must not hide or fake a hit).
+    #[test]
+    fn find_cr_lf_nul_is_position() {
+        for len in 0..40 {
+            for at in 0..len {
+                for b in [CR, LF, 0, b' ', 0x01, 0x0e, 0xff] {
+                    for after in [b'a', 0x00, 0x01, 0xff] {
+                        let mut s = vec![after; len];
+                        s.iter_mut().take(at).for_each(|c| *c = b'a');
+                        if let Some(c) = s.get_mut(at) {
+                            *c = b;
+                        }
+                        let want = s.iter().position(|&c| matches!(c, CR | LF | 0));
+                        assert_eq!(find_cr_lf_nul(&s), want, "{s:?}");
+                    }
+                }
+            }
+        }
+    }
+
     /// `validate_host` gives the length of what `normalize_host` returns, for every
     /// value of up to 5 bytes over the bytes that matter to it.
     #[test]
