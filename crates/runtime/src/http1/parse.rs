@@ -1349,12 +1349,7 @@ impl HeadParser {
 
     fn build(&self, buf: &[u8], spans: Vec<[u32; 4]>) -> RequestHead {
         let raw = buf.get(..self.consumed).unwrap_or(buf);
-        // One spare byte: `Bytes` then takes a Vec whose length is not its capacity as
-        // shared storage at once, instead of converting it on the first of the clones
-        // below.
-        let mut v = Vec::with_capacity(raw.len() + 1);
-        v.extend_from_slice(raw);
-        let head = Bytes::from(v);
+        let head = head_bytes(raw);
         let len = head.len();
         let slice = |start: usize, end: usize| {
             if start <= end && end <= len {
@@ -1429,6 +1424,47 @@ fn find_cr_lf_nul(s: &[u8]) -> Option<usize> {
         .iter()
         .position(|&c| matches!(c, CR | LF | 0))
         .map(|i| at + i)
+}
+
+/// A copy of a head as `Bytes` in one allocation (bytes and reference count together)
+/// for the usual sizes; a longer head takes two.
+fn head_bytes(raw: &[u8]) -> Bytes {
+    if raw.len() <= 128 {
+        Bytes::from_owner(Inline::<128>::new(raw))
+    } else if raw.len() <= 256 {
+        Bytes::from_owner(Inline::<256>::new(raw))
+    } else if raw.len() <= 512 {
+        Bytes::from_owner(Inline::<512>::new(raw))
+    } else {
+        // One spare byte: `Bytes` then takes a Vec whose length is not its capacity as
+        // shared storage at once, instead of converting it on the first clone.
+        let mut v = Vec::with_capacity(raw.len() + 1);
+        v.extend_from_slice(raw);
+        Bytes::from(v)
+    }
+}
+
+/// Up to `N` bytes kept in place (the owner of a [`head_bytes`] buffer).
+struct Inline<const N: usize> {
+    len: usize,
+    buf: [u8; N],
+}
+
+impl<const N: usize> Inline<N> {
+    fn new(raw: &[u8]) -> Self {
+        let mut buf = [0u8; N];
+        let len = raw.len().min(N);
+        if let (Some(to), Some(from)) = (buf.get_mut(..len), raw.get(..len)) {
+            to.copy_from_slice(from);
+        }
+        Inline { len, buf }
+    }
+}
+
+impl<const N: usize> AsRef<[u8]> for Inline<N> {
+    fn as_ref(&self) -> &[u8] {
+        self.buf.get(..self.len).unwrap_or_default()
+    }
 }
 
 fn is_method_char(ch: u8) -> bool {
@@ -2204,6 +2240,18 @@ mod tests {
                 }
                 assert_eq!(p.parse(raw, &limits()), whole, "{name} split at {k}");
             }
+        }
+    }
+
+    #[test]
+    fn head_bytes_copies_every_size() {
+        for len in [0, 1, 127, 128, 129, 256, 257, 511, 512, 513, 4000] {
+            let raw: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            let b = head_bytes(&raw);
+            assert_eq!(&b[..], &raw[..], "{len}");
+            let part = b.slice(len / 2..);
+            drop(b);
+            assert_eq!(&part[..], raw.get(len / 2..).unwrap_or_default(), "{len}");
         }
     }
 
