@@ -2,7 +2,7 @@
 //! the server that reads it (SEMANTICS §4.5: `client_header_buffer_size`,
 //! `large_client_header_buffers`, `underscores_in_headers`, `ignore_invalid_headers`).
 
-use super::parse::{parse_head, Limits, Parsed};
+use super::parse::{parse_head_once, Limits};
 use crate::ctx::Head;
 use sluice_compiler::table::Server;
 
@@ -12,8 +12,44 @@ fn uri_ok(target: &[u8], merge: bool) -> bool {
         Some(i) => &target[i..],
         None => return true,
     };
-    sluice_compiler::table::route::normalize_uri(path, merge).is_ok()
+    plain_path(path) || sluice_compiler::table::route::normalize_uri(path, merge).is_ok()
 }
+
+/// A target starting with `/` that `normalize_uri` accepts without looking further: no
+/// control byte, space or DEL anywhere, and before the first `?` or `#` no escape (the
+/// only way to an invalid escape or `%00`) and no `/.` (the only way to a `..` segment).
+/// Most targets are like this; the rest go through the normaliser for its verdict.
+fn plain_path(path: &[u8]) -> bool {
+    let ctl = |c: u8| c <= 0x20 || c == 0x7f;
+    if path.first() != Some(&b'/') {
+        return false;
+    }
+    for (i, &c) in path.iter().enumerate() {
+        if URI_PLAIN[usize::from(c)] {
+            continue;
+        }
+        match c {
+            b'/' => {}
+            b'.' if i == 0 || path.get(i - 1) != Some(&b'/') => {}
+            b'?' | b'#' => return !path.get(i..).unwrap_or_default().iter().any(|&c| ctl(c)),
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// Target bytes [`plain_path`] has nothing to do for: not `/`, `.`, `%`, `?`, `#`, a
+/// control byte, space or DEL.
+static URI_PLAIN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = !matches!(b, b'/' | b'.' | b'%' | b'?' | b'#' | 0..=0x20 | 0x7f);
+        c += 1;
+    }
+    t
+};
 
 /// `Ok(Some((head, consumed)))` when a head is complete, `Ok(None)` when more bytes are
 /// needed, `Err((status, http09))` for nginx's error (494 stays 494 so the page says why;
@@ -53,10 +89,9 @@ fn parse_with(
         uri_check: Some(uri_ok),
         ..Limits::default()
     };
-    match parse_head(buf, &limits) {
-        Ok(Parsed::Incomplete) => Ok(None),
-        Ok(Parsed::Complete { head, consumed }) => {
-            let head = *head;
+    match parse_head_once(buf, &limits) {
+        Ok(None) => Ok(None),
+        Ok(Some((head, consumed))) => {
             let h = Head {
                 method: head.method_name,
                 target: head.uri,
@@ -73,5 +108,61 @@ fn parse_with(
             Ok(Some((h, consumed)))
         }
         Err(e) => Err((e.status, e.http09)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sluice_compiler::table::route::normalize_uri;
+
+    /// Every path of up to 6 bytes over the bytes that matter to the normaliser: the
+    /// shortcut never accepts what `normalize_uri` refuses, with or without
+    /// `merge_slashes`.
+    #[test]
+    fn plain_path_agrees_with_normalize_uri() {
+        const ALPHABET: &[u8] = b"/.%0a?#\x00 F";
+        let mut checked = 0;
+        let mut stack: Vec<Vec<u8>> = vec![b"/".to_vec()];
+        while let Some(p) = stack.pop() {
+            for merge in [true, false] {
+                let full = normalize_uri(&p, merge).is_ok();
+                assert!(
+                    !plain_path(&p) || full,
+                    "{:?} merge={merge}",
+                    String::from_utf8_lossy(&p)
+                );
+                assert_eq!(uri_ok(&p, merge), full, "{:?}", String::from_utf8_lossy(&p));
+            }
+            checked += 1;
+            if p.len() < 6 {
+                for &c in ALPHABET {
+                    let mut q = p.clone();
+                    q.push(c);
+                    stack.push(q);
+                }
+            }
+        }
+        assert!(checked > 100_000, "{checked}");
+        for p in [
+            &b"/"[..],
+            b"/small",
+            b"/a/b.c?x=/../",
+            b"/a..b/c",
+            b"/\xff\xfe",
+        ] {
+            assert!(plain_path(p), "{:?}", String::from_utf8_lossy(p));
+        }
+        for p in [
+            &b"/a/./b"[..],
+            b"/../x",
+            b"/a%2e",
+            b"/a b",
+            b"/?a b",
+            b"",
+            b"a",
+        ] {
+            assert!(!plain_path(p), "{:?}", String::from_utf8_lossy(p));
+        }
     }
 }

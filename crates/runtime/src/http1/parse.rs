@@ -318,6 +318,15 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Parsed, HeadError> {
     HeadParser::new().parse(buf, limits)
 }
 
+/// [`parse_head`] with the head unboxed: `Ok(Some((head, consumed)))` when complete,
+/// `Ok(None)` when more bytes are needed.
+pub fn parse_head_once(
+    buf: &[u8],
+    limits: &Limits,
+) -> Result<Option<(RequestHead, usize)>, HeadError> {
+    HeadParser::new().parse_once(buf, limits)
+}
+
 mod reason {
     pub const INVALID_METHOD: &str = "client sent invalid method";
     pub const INVALID_REQUEST: &str = "client sent invalid request";
@@ -401,6 +410,54 @@ const UNIQUE: [&[u8]; 10] = [
     b"authorization",
 ];
 
+const UNIQUE_CONTENT_LENGTH: u8 = 4;
+const UNIQUE_TRANSFER_ENCODING: u8 = 7;
+const UNIQUE_EXPECT: u8 = 8;
+
+/// The header names the parser acts on.
+enum Known {
+    Host,
+    Connection,
+    Upgrade,
+    /// Index in [`UNIQUE`].
+    Unique(u8),
+    Other,
+}
+
+/// Which of the names the parser acts on `name` is (ASCII case-insensitive), comparing
+/// only with the names of the same length.
+fn known_header(name: &[u8]) -> Known {
+    let candidates: &[u8] = match name.len() {
+        4 => return eq_known(name, b"host", Known::Host),
+        7 => return eq_known(name, b"upgrade", Known::Upgrade),
+        10 => return eq_known(name, b"connection", Known::Connection),
+        6 => &[8],
+        8 => &[2, 6],
+        13 => &[3, 5, 9],
+        14 => &[4],
+        17 => &[0, 7],
+        19 => &[1],
+        _ => return Known::Other,
+    };
+    for &i in candidates {
+        if UNIQUE
+            .get(usize::from(i))
+            .is_some_and(|u| name.eq_ignore_ascii_case(u))
+        {
+            return Known::Unique(i);
+        }
+    }
+    Known::Other
+}
+
+fn eq_known(name: &[u8], known: &[u8], kind: Known) -> Known {
+    if name.eq_ignore_ascii_case(known) {
+        kind
+    } else {
+        Known::Other
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Span {
     start: usize,
@@ -411,12 +468,6 @@ impl Span {
     fn of(self, buf: &[u8]) -> &[u8] {
         buf.get(self.start..self.end).unwrap_or(&[])
     }
-}
-
-#[derive(Debug, Clone, Copy)]
-struct HeaderPos {
-    name: Span,
-    value: Span,
 }
 
 /// Incremental request-head parser. Call [`HeadParser::parse`] with the bytes received so far
@@ -455,7 +506,9 @@ pub struct HeadParser {
     value_start: usize,
     value_end: usize,
     invalid: bool,
-    headers: Vec<HeaderPos>,
+    /// Accepted lines as [`HeaderList`] spans: name start, name length, value start,
+    /// value length (a head is bounded by the large header buffers, so offsets fit).
+    headers: Vec<[u32; 4]>,
     ignored: usize,
     host_header: Option<usize>,
     host_name: Option<Span>,
@@ -517,7 +570,7 @@ impl HeadParser {
             value_start: 0,
             value_end: 0,
             invalid: false,
-            headers: Vec::with_capacity(16),
+            headers: Vec::new(),
             ignored: 0,
             host_header: None,
             host_name: None,
@@ -540,7 +593,7 @@ impl HeadParser {
         }
         match self.run(buf, limits) {
             Ok(true) => Ok(Parsed::Complete {
-                head: Box::new(self.build(buf)),
+                head: Box::new(self.build(buf, self.headers.clone())),
                 consumed: self.consumed,
             }),
             Ok(false) => Ok(Parsed::Incomplete),
@@ -566,6 +619,24 @@ impl HeadParser {
         loop {
             let end = buf.len().min(self.buf_end);
             while self.pos < end {
+                // whole lines of the common shapes at once; anything else byte by byte
+                if self.phase == Phase::Headers && self.hl == Hl::Start {
+                    if self.fast_header_line(buf, end) {
+                        self.header_line_done(buf, limits)?;
+                        continue;
+                    }
+                } else if self.phase == Phase::RequestLine
+                    && self.rl == Rl::Start
+                    && self.fast_request_line(buf, end)
+                {
+                    if self.request_line_done(buf, limits)? {
+                        self.consumed = self.pos;
+                        self.phase = Phase::Done;
+                        return Ok(true);
+                    }
+                    self.phase = Phase::Headers;
+                    continue;
+                }
                 self.skip_plain(buf, end);
                 if self.pos >= end {
                     break;
@@ -607,6 +678,105 @@ impl HeadParser {
         }
     }
 
+    /// A whole request line `METHOD /target HTTP/1.D` + CRLF or LF (one space between
+    /// the parts, one minor digit) ending before `end`, read in a few scans and left
+    /// exactly as [`HeadParser::rl_step`] would leave it byte by byte. `false` (nothing
+    /// changed) for any other shape, for the byte-by-byte states to take.
+    fn fast_request_line(&mut self, buf: &[u8], end: usize) -> bool {
+        let start = self.pos;
+        let line = match buf.get(start..end) {
+            Some(l) => l,
+            None => return false,
+        };
+        let Some(m) = line.iter().position(|&c| !is_method_char(c)) else {
+            return false;
+        };
+        if m == 0 || line.get(m..m + 2) != Some(b" /") {
+            return false;
+        }
+        let target = m + 1;
+        let Some(rest) = line.get(target..) else {
+            return false;
+        };
+        let Some(t) = rest.iter().position(|&c| c <= 0x20 || c == 0x7f) else {
+            return false;
+        };
+        let sp = target + t;
+        let (minor, lf) = match line.get(sp..sp + 11) {
+            Some(&[b' ', b'H', b'T', b'T', b'P', b'/', b'1', b'.', d, CR, LF])
+                if d.is_ascii_digit() =>
+            {
+                (d, sp + 10)
+            }
+            _ => match line.get(sp..sp + 10) {
+                Some(&[b' ', b'H', b'T', b'T', b'P', b'/', b'1', b'.', d, LF])
+                    if d.is_ascii_digit() =>
+                {
+                    (d, sp + 9)
+                }
+                _ => return false,
+            },
+        };
+        self.request_start = start;
+        self.method_end = start + m;
+        self.method = Method::from_bytes(line.get(..m).unwrap_or(&[]));
+        self.uri_start = start + target;
+        self.target_start = start + target;
+        self.uri_end = start + sp;
+        self.target_end = start + sp;
+        self.proto_start = Some(start + sp + 1);
+        self.major = 1;
+        self.minor = u16::from(minor - b'0');
+        self.request_end = start + sp + 9;
+        self.rl = Rl::Start;
+        self.pos = start + lf + 1;
+        true
+    }
+
+    /// A whole header line `name: value` + CRLF or LF with a valid name (letters,
+    /// digits, `-`) ending before `end`, read in a few scans and left exactly as
+    /// [`HeadParser::hl_step`] would leave it byte by byte (value without the spaces
+    /// around it). `false` (nothing changed) for any other shape.
+    fn fast_header_line(&mut self, buf: &[u8], end: usize) -> bool {
+        let start = self.pos;
+        let line = match buf.get(start..end) {
+            Some(l) => l,
+            None => return false,
+        };
+        let n = name_len(line);
+        if n == 0 || line.get(n) != Some(&b':') {
+            return false;
+        }
+        let mut v = n + 1;
+        while line.get(v) == Some(&b' ') {
+            v += 1;
+        }
+        let Some(rest) = line.get(v..) else {
+            return false;
+        };
+        let Some(e) = find_cr_lf_nul(rest).map(|e| v + e) else {
+            return false;
+        };
+        let lf = match line.get(e..e + 2) {
+            Some(&[LF, _]) => e,
+            Some(&[CR, LF]) => e + 1,
+            _ if line.get(e) == Some(&LF) => e,
+            _ => return false,
+        };
+        let mut ve = e;
+        while ve > v && line.get(ve - 1) == Some(&b' ') {
+            ve -= 1;
+        }
+        self.line_start = start;
+        self.line_started = true;
+        self.invalid = false;
+        self.name_end = start + n;
+        self.value_start = start + v;
+        self.value_end = start + ve;
+        self.pos = start + lf + 1;
+        true
+    }
+
     /// Skips the bytes of a URI, header name or header value that leave the state as it
     /// is (the per-byte states would do nothing with them): the same result, without a
     /// state dispatch per byte.
@@ -621,10 +791,7 @@ impl HeadParser {
                 .iter()
                 .position(|&c| matches!(c, b' ' | CR | LF | 0))
                 .unwrap_or(rest.len()),
-            (Phase::Headers, Hl::Name, _) => rest
-                .iter()
-                .position(|&c| !is_name_char(c))
-                .unwrap_or(rest.len()),
+            (Phase::Headers, Hl::Name, _) => name_len(rest),
             (Phase::RequestLine, _, Rl::Uri) => rest
                 .iter()
                 .position(|&c| c <= 0x20 || c == 0x7f)
@@ -1067,62 +1234,71 @@ impl HeadParser {
         if self.headers.len() >= limits.max_headers {
             return Err(HeadError::new(494, reason::TOO_MANY_HEADERS));
         }
-        let pos = HeaderPos {
-            name: Span {
-                start: self.line_start,
-                end: self.name_end,
-            },
-            value: Span {
-                start: self.value_start,
-                end: self.value_end,
-            },
+        let name = Span {
+            start: self.line_start,
+            end: self.name_end,
+        };
+        let value = Span {
+            start: self.value_start,
+            end: self.value_end.max(self.value_start),
         };
         let index = self.headers.len();
-        self.headers.push(pos);
-        let name = pos.name.of(buf);
-        let value = pos.value.of(buf);
-        if name.eq_ignore_ascii_case(b"host") {
-            if self.host_header.is_some() {
-                return Err(HeadError::new(400, reason::DUPLICATE_HOST));
+        if self.headers.capacity() == 0 {
+            self.headers.reserve(16);
+        }
+        self.headers.push([
+            name.start as u32,
+            (name.end - name.start) as u32,
+            value.start as u32,
+            (value.end - value.start) as u32,
+        ]);
+        let value_start = value.start;
+        let (name, value) = (name.of(buf), value.of(buf));
+        match known_header(name) {
+            Known::Host => {
+                if self.host_header.is_some() {
+                    return Err(HeadError::new(400, reason::DUPLICATE_HOST));
+                }
+                self.host_header = Some(index);
+                let len = validate_host(value)
+                    .ok_or_else(|| HeadError::new(400, reason::INVALID_HOST))?;
+                if self.host_name.is_none() {
+                    self.host_name = Some(Span {
+                        start: value_start,
+                        end: value_start + len,
+                    });
+                }
             }
-            self.host_header = Some(index);
-            let len =
-                validate_host(value).ok_or_else(|| HeadError::new(400, reason::INVALID_HOST))?;
-            if self.host_name.is_none() {
-                self.host_name = Some(Span {
-                    start: pos.value.start,
-                    end: pos.value.start + len,
-                });
+            Known::Connection => {
+                if contains_ci(value, b"close") {
+                    self.connection = CONN_CLOSE;
+                } else if contains_ci(value, b"keep-alive") {
+                    self.connection = CONN_KEEP_ALIVE;
+                }
             }
-        } else if name.eq_ignore_ascii_case(b"connection") {
-            if contains_ci(value, b"close") {
-                self.connection = CONN_CLOSE;
-            } else if contains_ci(value, b"keep-alive") {
-                self.connection = CONN_KEEP_ALIVE;
+            Known::Upgrade => self.upgrade = true,
+            Known::Unique(bit) => {
+                let mask = 1u16 << bit;
+                if self.unique_seen & mask != 0 {
+                    return Err(HeadError::new(400, reason::DUPLICATE_HEADER));
+                }
+                self.unique_seen |= mask;
+                match bit {
+                    UNIQUE_CONTENT_LENGTH => self.content_length = Some(index),
+                    UNIQUE_TRANSFER_ENCODING => self.transfer_encoding = Some(index),
+                    UNIQUE_EXPECT => self.expect = Some(index),
+                    _ => {}
+                }
             }
-        } else if name.eq_ignore_ascii_case(b"upgrade") {
-            self.upgrade = true;
-        } else if let Some(bit) = UNIQUE.iter().position(|u| name.eq_ignore_ascii_case(u)) {
-            let mask = 1u16 << bit;
-            if self.unique_seen & mask != 0 {
-                return Err(HeadError::new(400, reason::DUPLICATE_HEADER));
-            }
-            self.unique_seen |= mask;
-            if name.eq_ignore_ascii_case(b"content-length") {
-                self.content_length = Some(index);
-            } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
-                self.transfer_encoding = Some(index);
-            } else if name.eq_ignore_ascii_case(b"expect") {
-                self.expect = Some(index);
-            }
+            Known::Other => {}
         }
         Ok(())
     }
 
     fn header_value<'a>(&self, buf: &'a [u8], index: Option<usize>) -> Option<&'a [u8]> {
-        index
-            .and_then(|i| self.headers.get(i))
-            .map(|h| h.value.of(buf))
+        let [_, _, start, len] = *index.and_then(|i| self.headers.get(i))?;
+        let start = start as usize;
+        buf.get(start..start + len as usize)
     }
 
     /// `ngx_http_process_request_header()`: checks once the empty line arrived, in nginx's
@@ -1156,8 +1332,24 @@ impl HeadParser {
         }
     }
 
-    fn build(&self, buf: &[u8]) -> RequestHead {
-        let head = Bytes::copy_from_slice(buf.get(..self.consumed).unwrap_or(buf));
+    /// [`HeadParser::parse`] for a whole head at once, without the box: the parser is
+    /// used up, so its header list moves into the head instead of being copied.
+    fn parse_once(
+        mut self,
+        buf: &[u8],
+        limits: &Limits,
+    ) -> Result<Option<(RequestHead, usize)>, HeadError> {
+        if self.run(buf, limits)? {
+            let spans = std::mem::take(&mut self.headers);
+            Ok(Some((self.build(buf, spans), self.consumed)))
+        } else {
+            Ok(None)
+        }
+    }
+
+    fn build(&self, buf: &[u8], spans: Vec<[u32; 4]>) -> RequestHead {
+        let raw = buf.get(..self.consumed).unwrap_or(buf);
+        let head = head_bytes(raw);
         let len = head.len();
         let slice = |start: usize, end: usize| {
             if start <= end && end <= len {
@@ -1186,24 +1378,16 @@ impl HeadParser {
             absolute_host_at: self.host_end.map(|end| (self.host_start, end)),
             protocol_at: self.proto_start.map(|s| (s, self.request_end)),
             version: (self.major, self.minor),
-            // Offsets fit: a head is bounded by the large header buffers.
-            headers: HeaderList::new(
-                head.clone(),
-                self.headers
-                    .iter()
-                    .map(|h| {
-                        [
-                            h.name.start as u32,
-                            (h.name.end - h.name.start) as u32,
-                            h.value.start as u32,
-                            (h.value.end.saturating_sub(h.value.start)) as u32,
-                        ]
-                    })
-                    .collect(),
-            ),
-            host: self
-                .host_name
-                .map(|s| Bytes::from(s.of(buf).to_ascii_lowercase())),
+            headers: HeaderList::new(head.clone(), spans),
+            // a slice of the head when it is lowercase already (the usual case)
+            host: self.host_name.map(|s| {
+                let host = s.of(buf);
+                if host.iter().any(u8::is_ascii_uppercase) {
+                    Bytes::from(host.to_ascii_lowercase())
+                } else {
+                    slice(s.start, s.end)
+                }
+            }),
             content_length: self.cl_value,
             chunked: self.chunked,
             connection_close: self.connection == CONN_CLOSE,
@@ -1216,14 +1400,110 @@ impl HeadParser {
     }
 }
 
+/// The offset of the first CR, LF or NUL in `s` (eight bytes at a time).
+fn find_cr_lf_nul(s: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // high bit of each byte that is zero; exact for the lowest such byte (a borrow only
+    // marks bytes above a zero byte)
+    let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    let mut chunks = s.chunks_exact(8);
+    let mut at = 0;
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        let x = u64::from_le_bytes(w);
+        let hit = zero(x) | zero(x ^ (ONES * u64::from(CR))) | zero(x ^ (ONES * u64::from(LF)));
+        if hit != 0 {
+            return Some(at + (hit.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&c| matches!(c, CR | LF | 0))
+        .map(|i| at + i)
+}
+
+/// A copy of a head as `Bytes` in one allocation (bytes and reference count together)
+/// for the usual sizes; a longer head takes two.
+fn head_bytes(raw: &[u8]) -> Bytes {
+    if raw.len() <= 128 {
+        Bytes::from_owner(Inline::<128>::new(raw))
+    } else if raw.len() <= 256 {
+        Bytes::from_owner(Inline::<256>::new(raw))
+    } else if raw.len() <= 512 {
+        Bytes::from_owner(Inline::<512>::new(raw))
+    } else {
+        // One spare byte: `Bytes` then takes a Vec whose length is not its capacity as
+        // shared storage at once, instead of converting it on the first clone.
+        let mut v = Vec::with_capacity(raw.len() + 1);
+        v.extend_from_slice(raw);
+        Bytes::from(v)
+    }
+}
+
+/// Up to `N` bytes kept in place (the owner of a [`head_bytes`] buffer).
+struct Inline<const N: usize> {
+    len: usize,
+    buf: [u8; N],
+}
+
+impl<const N: usize> Inline<N> {
+    fn new(raw: &[u8]) -> Self {
+        let mut buf = [0u8; N];
+        let len = raw.len().min(N);
+        if let (Some(to), Some(from)) = (buf.get_mut(..len), raw.get(..len)) {
+            to.copy_from_slice(from);
+        }
+        Inline { len, buf }
+    }
+}
+
+impl<const N: usize> AsRef<[u8]> for Inline<N> {
+    fn as_ref(&self) -> &[u8] {
+        self.buf.get(..self.len).unwrap_or_default()
+    }
+}
+
 fn is_method_char(ch: u8) -> bool {
     ch.is_ascii_uppercase() || ch == b'_' || ch == b'-'
 }
 
 /// Bytes nginx's `lowcase[]` table maps (valid header-name bytes besides `_`).
 fn is_name_char(ch: u8) -> bool {
-    ch.is_ascii_alphanumeric() || ch == b'-'
+    NAME_CHARS[usize::from(ch)]
 }
+
+/// How many bytes at the start of `s` are [`is_name_char`] (eight at a time while they
+/// all are).
+fn name_len(s: &[u8]) -> usize {
+    let mut n = 0;
+    for c in s.chunks_exact(8) {
+        if !c.iter().fold(true, |all, &b| all & is_name_char(b)) {
+            break;
+        }
+        n += 8;
+    }
+    let rest = s.get(n..).unwrap_or_default();
+    n + rest
+        .iter()
+        .position(|&c| !is_name_char(c))
+        .unwrap_or(rest.len())
+}
+
+/// [`is_name_char`] as a table: one load per byte in the loops over names.
+static NAME_CHARS: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = b.is_ascii_alphanumeric() || b == b'-';
+        c += 1;
+    }
+    t
+};
 
 fn contains_ci(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len())
@@ -1231,13 +1511,58 @@ fn contains_ci(hay: &[u8], needle: &[u8]) -> bool {
 }
 
 /// `ngx_http_validate_host()` (1.22.1): the length of the host part (port and one trailing
-/// dot removed), or None when nginx answers 400. One implementation serves the parser and
-/// the routing table: `sluice_compiler::table::route::normalize_host`.
+/// dot removed), or None when nginx answers 400. The checks of
+/// `sluice_compiler::table::route::normalize_host` without its lowercased copy (this runs
+/// for every request); `host_length_is_normalize_host` keeps the two the same.
 pub fn validate_host(host: &[u8]) -> Option<usize> {
-    sluice_compiler::table::route::normalize_host(host)
-        .ok()
-        .map(|h| h.len())
+    let mut literal = false;
+    let mut port = false;
+    let mut dot_pos: Option<usize> = None;
+    let mut host_len = host.len();
+    for (i, &ch) in host.iter().enumerate() {
+        if HOST_PLAIN[usize::from(ch)] {
+            continue;
+        }
+        match ch {
+            b'.' => {
+                if i > 0 && dot_pos == Some(i - 1) {
+                    return None;
+                }
+                dot_pos = Some(i);
+            }
+            b':' if !literal && !port => {
+                host_len = i;
+                port = true;
+            }
+            b'[' if i == 0 => literal = true,
+            b']' if literal && !port => {
+                host_len = i + 1;
+                literal = false;
+                port = true;
+            }
+            b'/' => return None,
+            c if c <= 0x20 || c == 0x7f => return None,
+            _ => {}
+        }
+    }
+    if host_len > 0 && dot_pos == Some(host_len - 1) {
+        host_len -= 1;
+    }
+    (host_len > 0).then_some(host_len)
 }
+
+/// Host bytes [`validate_host`] has nothing to do for: not `.`, `:`, `[`, `]`, `/`, a
+/// control byte, space or DEL.
+static HOST_PLAIN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = !matches!(b, b'.' | b':' | b'[' | b']' | b'/' | 0..=0x20 | 0x7f);
+        c += 1;
+    }
+    t
+};
 
 /// `ngx_atoof()`: decimal digits only, at most `i64::MAX`.
 fn parse_content_length(v: &[u8]) -> Option<u64> {
@@ -1878,6 +2203,143 @@ mod tests {
         assert_eq!(validate_host(b"a.:1"), Some(1));
         assert_eq!(validate_host(b""), None);
         assert_eq!(validate_host(b"a..b"), None);
+    }
+
+    /// Whole lines read by the fast paths leave the parser where the byte-by-byte states
+    /// leave it: the same result whole, byte by byte, and resumed after every split.
+    #[test]
+    fn fast_paths_match_byte_by_byte() {
+        let heads: &[&[u8]] = &[
+            b"GET /small HTTP/1.1\r\nHost: 127.0.0.1:18482\r\n\r\n",
+            b"GET /chat HTTP/1.1\r\nHost: WS.example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+            b"POST /a?b=%20/../ HTTP/1.0\nContent-Length: 3\nX-A:   v  w  \nX-B:\t t\t\nX-C:   \nX-D:\n\nabc",
+            b"GET /x HTTP/1.1\r\nHost: a\r\nX-Long-Header-Name-Here: 0123456789abcdef0123456789abcdef\r\nIf-None-Match: \"x\"\r\nIf-None-Match: \"y\"\r\n\r\n",
+            b"GET /x HTTP/1.1\r\nHost: a\r\nX-A: 1\r\r\nX_B: 2\r\nX-C: a\x00b\r\n\r\n",
+            b"GET /x HTTP/1.1\r\nHost: a\r\nX-A: 1\rX\r\n\r\n",
+            b"GET /x HTTP/1.9\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+            b"GET /x HTTP/1.12\r\nHost: a\r\n\r\n",
+            b"GET /x HTTP/1.1 \r\nHost: a\r\n\r\n",
+            b"GET /a/../../b HTTP/1.1\r\nHost: a\r\n\r\n",
+            b"GET  /x HTTP/1.1\r\nHost: a\r\n\r\n",
+            b"M-SEARCH * HTTP/1.1\r\nHost: a\r\n\r\n",
+            b"GET /x HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+            b"GET /x HTTP/1.1\r\nhost: a:1\r\nconnection: close\r\nexpect: 100-continue\r\n\r\n",
+            b"GET /x HTTP/1.1\r\nHost: a\r\n X-A: folded\r\n\r\n",
+            b"GET /x HTTP/1.1\r\nHost: a\r\nX-A : 1\r\n\r\n",
+        ];
+        for raw in heads {
+            let whole = parse_head(raw, &limits());
+            let name = String::from_utf8_lossy(raw);
+            assert_eq!(bytewise(raw, &limits()), whole, "{name}");
+            for k in 0..raw.len() {
+                let mut p = HeadParser::new();
+                let first = p.parse(raw.get(..k).unwrap_or_default(), &limits());
+                if first.is_err() {
+                    assert_eq!(first, whole, "{name} split at {k}");
+                    continue;
+                }
+                assert_eq!(p.parse(raw, &limits()), whole, "{name} split at {k}");
+            }
+        }
+    }
+
+    #[test]
+    fn head_bytes_copies_every_size() {
+        for len in [0, 1, 127, 128, 129, 256, 257, 511, 512, 513, 4000] {
+            let raw: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            let b = head_bytes(&raw);
+            assert_eq!(&b[..], &raw[..], "{len}");
+            let part = b.slice(len / 2..);
+            drop(b);
+            assert_eq!(&part[..], raw.get(len / 2..).unwrap_or_default(), "{len}");
+        }
+    }
+
+    /// The eight-bytes-at-a-time search finds what a byte-by-byte one finds, wherever
+    /// the byte is and whatever follows it (a borrow must not hide or fake a hit).
+    #[test]
+    fn find_cr_lf_nul_is_position() {
+        for len in 0..40 {
+            for at in 0..len {
+                for b in [CR, LF, 0, b' ', 0x01, 0x0e, 0xff] {
+                    for after in [b'a', 0x00, 0x01, 0xff] {
+                        let mut s = vec![after; len];
+                        s.iter_mut().take(at).for_each(|c| *c = b'a');
+                        if let Some(c) = s.get_mut(at) {
+                            *c = b;
+                        }
+                        let want = s.iter().position(|&c| matches!(c, CR | LF | 0));
+                        assert_eq!(find_cr_lf_nul(&s), want, "{s:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// `validate_host` gives the length of what `normalize_host` returns, for every
+    /// value of up to 5 bytes over the bytes that matter to it.
+    #[test]
+    fn host_length_is_normalize_host() {
+        const ALPHABET: &[u8] = b".:[]/aB1 \x7f_";
+        let mut stack: Vec<Vec<u8>> = vec![Vec::new()];
+        let mut checked = 0;
+        while let Some(h) = stack.pop() {
+            let want = sluice_compiler::table::route::normalize_host(&h)
+                .ok()
+                .map(|n| n.len());
+            assert_eq!(validate_host(&h), want, "{:?}", String::from_utf8_lossy(&h));
+            checked += 1;
+            if h.len() < 5 {
+                for &c in ALPHABET {
+                    let mut g = h.clone();
+                    g.push(c);
+                    stack.push(g);
+                }
+            }
+        }
+        assert!(checked > 100_000, "{checked}");
+    }
+
+    /// The by-length lookup finds exactly the names the parser acts on, in any case.
+    #[test]
+    fn known_header_names() {
+        let mut names: Vec<Vec<u8>> = UNIQUE.iter().map(|u| u.to_vec()).collect();
+        names.extend([
+            b"host".to_vec(),
+            b"connection".to_vec(),
+            b"upgrade".to_vec(),
+        ]);
+        for n in &names {
+            for name in [n.clone(), n.to_ascii_uppercase()] {
+                let got = known_header(&name);
+                let want = if n == b"host" {
+                    matches!(got, Known::Host)
+                } else if n == b"connection" {
+                    matches!(got, Known::Connection)
+                } else if n == b"upgrade" {
+                    matches!(got, Known::Upgrade)
+                } else {
+                    matches!(got, Known::Unique(i) if UNIQUE.get(usize::from(i)) == Some(&&n[..]))
+                };
+                assert!(want, "{:?}", String::from_utf8_lossy(&name));
+                let mut other = name.clone();
+                other[0] ^= 0x01;
+                assert!(matches!(known_header(&other), Known::Other));
+            }
+        }
+        assert!(matches!(known_header(b"content-lengthx"), Known::Other));
+        assert_eq!(
+            UNIQUE.get(usize::from(UNIQUE_CONTENT_LENGTH)),
+            Some(&&b"content-length"[..])
+        );
+        assert_eq!(
+            UNIQUE.get(usize::from(UNIQUE_TRANSFER_ENCODING)),
+            Some(&&b"transfer-encoding"[..])
+        );
+        assert_eq!(
+            UNIQUE.get(usize::from(UNIQUE_EXPECT)),
+            Some(&&b"expect"[..])
+        );
     }
 
     #[test]
