@@ -105,26 +105,28 @@ pub fn strip_head_for_http09(req: &Req<'_>, out: &mut Vec<u8>) {
     }
 }
 
-/// The servers for a connection's local address: the listener itself.
+/// The server for a request's `Host` (validated and normalised by the parser: lowercase,
+/// no port, no final dot) among a listener's; `None` for HTTP/1.0 without one.
 pub(crate) fn server_for<'t>(
     table: &'t RoutingTable,
     l: &'t Listener,
-    host: Option<&Bytes>,
-) -> Result<(&'t Server, Bytes), u16> {
+    host: Option<&[u8]>,
+) -> Result<&'t Server, u16> {
     let default = &table.servers[l.default_server.min(table.servers.len().saturating_sub(1))];
-    let Some(host) = host else {
-        // No Host (HTTP/1.0): the "" name first (§2.4 rule 4).
-        return Ok(match l.names.lookup(b"") {
-            Some((i, _)) => (&table.servers[i], Bytes::new()),
-            None => (default, Bytes::new()),
-        });
-    };
-    // The parser validated and normalised it already (lowercase, no port, no final dot).
-    let server = match l.names.lookup(host) {
+    // No Host (HTTP/1.0): the "" name first (§2.4 rule 4).
+    Ok(match l.names.lookup(host.unwrap_or_default()) {
         Some((i, _)) => &table.servers[i],
         None => default,
-    };
-    Ok((server, host.clone()))
+    })
+}
+
+/// `$host` when the request has no `Host`: the server's name (the request's own `Host`,
+/// when it has one, is read from its head: `None` here).
+pub(crate) fn host_fallback(head: &Head, server: &Server) -> Option<Bytes> {
+    match &head.host {
+        Some(h) if !h.is_empty() => None,
+        _ => Some(Bytes::copy_from_slice(server.name.as_bytes())),
+    }
 }
 
 /// Serves a connection until it closes.
@@ -385,7 +387,7 @@ async fn handle<'t, C: AsyncRead + AsyncWrite + Unpin + Send>(
     cancel: impl std::future::Future<Output = ()>,
 ) -> Handled<'t> {
     let table = &live.table;
-    let (server, host) = match server_for(table, l, head.host.as_ref()) {
+    let server = match server_for(table, l, head.host.as_deref()) {
         Ok(s) => s,
         Err(code) => {
             let default = &table.servers[l.default_server];
@@ -393,11 +395,7 @@ async fn handle<'t, C: AsyncRead + AsyncWrite + Unpin + Send>(
             return Handled::Next(false);
         }
     };
-    let host = if host.is_empty() {
-        Bytes::copy_from_slice(server.name.as_bytes())
-    } else {
-        host
-    };
+    let host = host_fallback(&head, server);
     let mut req = Req::new(
         live,
         server,
@@ -411,7 +409,7 @@ async fn handle<'t, C: AsyncRead + AsyncWrite + Unpin + Send>(
     );
     req.stats = Some(shared);
     req.tls = tls.clone();
-    let target = req.head.target.clone();
+    let target = &req.head.target;
     let path_start = if target.starts_with(b"/") {
         0
     } else {
@@ -486,9 +484,14 @@ async fn route_and_run<C: AsyncRead + AsyncWrite + Unpin + Send>(
 ) -> After {
     let server = req.server;
     // `r->quoted_uri || r->plus_in_uri`: the raw path (before `?`) had `%` or `+`.
-    let target = req.head.target.clone();
-    let path = target.split(|b| *b == b'?').next().unwrap_or_default();
-    req.quoted = req.subrequest.is_none() && path.iter().any(|b| matches!(b, b'%' | b'+'));
+    let path = req
+        .head
+        .target
+        .split(|b| *b == b'?')
+        .next()
+        .unwrap_or_default();
+    let quoted = path.iter().any(|b| matches!(b, b'%' | b'+'));
+    req.quoted = req.subrequest.is_none() && quoted;
     // The post-read phase (main requests only): the realip module with the server's
     // configuration.
     if let Some(r) = server

@@ -143,8 +143,8 @@ pub struct Req<'t> {
     pub args: Option<Vec<u8>>,
     /// The raw path had `%` escapes.
     pub uri_escaped: bool,
-    /// `$host`.
-    pub host: Bytes,
+    /// `$host` when it is not the request's own `Host` (see [`Req::host`]).
+    pub host: Option<Bytes>,
     /// Client address.
     pub peer: SocketAddr,
     /// Local address.
@@ -249,7 +249,7 @@ impl<'t> Req<'t> {
         server: &'t Server,
         head: Head,
         http09: bool,
-        host: Bytes,
+        host: Option<Bytes>,
         (peer, local): (SocketAddr, SocketAddr),
         https: bool,
         start: Instant,
@@ -327,7 +327,7 @@ impl<'t> Req<'t> {
             uri: uri.to_vec(),
             args: None,
             uri_escaped: true,
-            host: self.host.clone(),
+            host: Some(Bytes::copy_from_slice(self.host())),
             peer: self.peer,
             local: self.local,
             https: self.https,
@@ -390,6 +390,14 @@ fn header_var_matches(header: &[u8], var: &str) -> bool {
 }
 
 impl Req<'_> {
+    /// `$host`: the request's `Host` (lowercase, without port), else the server's name.
+    pub fn host(&self) -> &[u8] {
+        self.host
+            .as_deref()
+            .or(self.head.host.as_deref())
+            .unwrap_or_default()
+    }
+
     /// Evaluates a template into `out`.
     ///
     /// nginx computes a complex value in two passes, lengths then values, so every
@@ -451,7 +459,7 @@ impl Req<'_> {
     fn var_into(&mut self, v: &Var, out: &mut Vec<u8>) {
         match v {
             Var::Builtin(Builtin::ProxyHost) => out.extend_from_slice(&self.proxy_host),
-            Var::Builtin(Builtin::Host) => out.extend_from_slice(&self.host),
+            Var::Builtin(Builtin::Host) => out.extend_from_slice(self.host()),
             Var::Builtin(Builtin::RequestUri) => out.extend_from_slice(&self.head.target),
             Var::Builtin(Builtin::Scheme) => {
                 out.extend_from_slice(if self.https { b"https" } else { b"http" })
@@ -655,7 +663,10 @@ impl Req<'_> {
         use Builtin::*;
         let s = |x: String| Bytes::from(x);
         match b {
-            Host => self.host.clone(),
+            Host => match (&self.host, &self.head.host) {
+                (Some(h), _) | (None, Some(h)) => h.clone(),
+                (None, None) => Bytes::new(),
+            },
             RemoteAddr => s(self.peer.ip().to_string()),
             // A port-less address from the realip module has no `$remote_port`.
             RemotePort if self.peer.port() == 0 => Bytes::new(),

@@ -129,7 +129,7 @@ impl<F: Future> Future for ConnTimeout<F> {
             Until::At(t) => t,
         });
         if this.own.is_none() {
-            if let Ok(p) = crate::slots::CONN.try_with(|slot| slot.alarm(deadline, cx)) {
+            if let Ok(p) = crate::slots::CONN.try_with(|c| c.alarm(deadline, cx)) {
                 return p.map(|()| Err(Elapsed));
             }
             this.own.set(Some(tokio::time::sleep_until(deadline)));

@@ -34,7 +34,7 @@ use sluice_compiler::table::{LogLevel, RoutingTable};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 use upstream::balance::{Balancer, Method as BMethod, PeerConf};
 
@@ -207,9 +207,16 @@ impl Shared {
 /// Connections that saw an error never come back here; one the upstream closed while it
 /// was idle is skipped when taken (`upstream::tls::idle_and_open`).
 /// Looking up and returning a connection allocates nothing once a group has been seen.
+///
+/// Each runtime thread keeps its own pool, as each nginx worker keeps its own cache (so
+/// `keepalive N` is per thread as it is per worker), and takes no lock for it.
 #[derive(Default)]
 pub struct Pool {
-    inner: Mutex<PoolInner>,
+    _per_thread: (),
+}
+
+thread_local! {
+    static POOL: std::cell::RefCell<PoolInner> = std::cell::RefCell::new(PoolInner::default());
 }
 
 #[derive(Default)]
@@ -250,18 +257,19 @@ impl Pool {
         idle_timeout: Duration,
     ) -> Option<(upstream::tls::UpIo, u64)> {
         let tag = group_tag(group);
-        let mut inner = self.inner.lock().ok()?;
-        let (_, list) = inner.groups.iter_mut().find(|(t, _)| *t == tag)?;
-        let now = clock::mono_ms();
-        let limit = u64::try_from(idle_timeout.as_millis()).unwrap_or(u64::MAX);
-        while list
-            .front()
-            .is_some_and(|c| now.saturating_sub(c.since) >= limit)
-        {
-            list.pop_front();
-        }
-        let i = list.iter().rposition(|c| c.addr == addr && c.tls == tls)?;
-        list.remove(i).map(|c| (c.io, c.uses))
+        POOL.with_borrow_mut(|inner| {
+            let (_, list) = inner.groups.iter_mut().find(|(t, _)| *t == tag)?;
+            let now = clock::mono_ms();
+            let limit = u64::try_from(idle_timeout.as_millis()).unwrap_or(u64::MAX);
+            while list
+                .front()
+                .is_some_and(|c| now.saturating_sub(c.since) >= limit)
+            {
+                list.pop_front();
+            }
+            let i = list.iter().rposition(|c| c.addr == addr && c.tls == tls)?;
+            list.remove(i).map(|c| (c.io, c.uses))
+        })
     }
 
     /// Parks a connection after a complete, reusable exchange; keeps at most `max` idle
@@ -279,9 +287,20 @@ impl Pool {
             return;
         }
         let tag = group_tag(group);
-        let Ok(mut inner) = self.inner.lock() else {
-            return;
-        };
+        POOL.with_borrow_mut(|inner| self.put_in(inner, tag, tls, addr, io, max, uses));
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn put_in(
+        &self,
+        inner: &mut PoolInner,
+        tag: u64,
+        tls: u64,
+        addr: SocketAddr,
+        io: upstream::tls::UpIo,
+        max: usize,
+        uses: u64,
+    ) {
         let i = match inner.groups.iter().position(|(t, _)| *t == tag) {
             Some(i) => i,
             None => {

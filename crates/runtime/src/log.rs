@@ -158,8 +158,9 @@ fn escape(v: &[u8], how: LogEscape, out: &mut Vec<u8>) {
 }
 
 /// Writes the access-log lines for a finished request.
-pub fn access(shared: &Shared, req: &mut Req<'_>) {
-    let logs = req.conf.access_logs.clone();
+pub fn access<'t>(shared: &Shared, req: &mut Req<'t>) {
+    let conf: &'t sluice_compiler::table::LocConf = req.conf;
+    let logs = &conf.access_logs;
     for l in logs.iter() {
         if let Some(c) = &l.condition {
             let v = req.eval(c);

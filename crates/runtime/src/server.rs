@@ -125,7 +125,8 @@ fn spawn_accept(shared: Arc<Shared>, listener: TcpListener, addr: ListenAddr) ->
             let s = shared.clone();
             let a = addr.clone();
             s.active.fetch_add(1, Ordering::SeqCst);
-            tokio::spawn(crate::slots::CONN.scope(slot.handle(), async move {
+            let conn_local = crate::slots::ConnLocal::new(slot.handle());
+            tokio::spawn(crate::slots::CONN.scope(conn_local, async move {
                 crate::tls::serve(s.clone(), io, peer, local, a, n).await;
                 drop(slot);
                 s.active.fetch_sub(1, Ordering::SeqCst);

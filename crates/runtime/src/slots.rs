@@ -68,41 +68,25 @@ pub struct ConnSlot {
     /// process stops. Kept between waits: a task's waker does not change, so a wait
     /// only compares it (no clone, no list to join and leave as with a `Notify`).
     waker: Mutex<Option<Waker>>,
-    /// The connection's alarm for [`crate::deadline::conn_timeout`]: one timer reused by
-    /// the sequential waits of its requests instead of one registered per wait.
-    alarm: Mutex<Option<Pin<Box<Sleep>>>>,
+    /// The data and vtable pointers of the waker in `waker`: a wait whose waker is the
+    /// one kept compares two loads and takes no lock.
+    waker_id: [AtomicUsize; 2],
 }
 
 impl ConnSlot {
     fn register(&self, cx: &Context<'_>) {
-        if let Ok(mut w) = self.waker.lock() {
-            if !w.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-                *w = Some(cx.waker().clone());
-            }
+        let w = cx.waker();
+        let id = [w.data() as usize, w.vtable() as *const _ as usize];
+        if self.waker_id[0].load(Ordering::Acquire) == id[0]
+            && self.waker_id[1].load(Ordering::Acquire) == id[1]
+        {
+            return;
         }
-    }
-
-    /// Polls the connection's alarm for a wait that ends at `deadline`: `Ready` once it
-    /// has passed. The alarm is moved only when it would go off too late, or went off
-    /// already (for a deadline since passed or given up): a wait that completes in time
-    /// leaves it armed for the next one, so steady traffic registers no timer at all.
-    /// Only one wait of the connection's task may use it at a time; it is armed no later
-    /// than that wait's deadline, and an early alarm just makes the wait look again.
-    pub(crate) fn alarm(&self, deadline: tokio::time::Instant, cx: &mut Context<'_>) -> Poll<()> {
-        let Ok(mut alarm) = self.alarm.lock() else {
-            return Poll::Pending;
-        };
-        if let Some(s) = alarm.as_ref() {
-            if !s.is_elapsed() && s.deadline() <= deadline {
-                return Poll::Pending;
-            }
+        if let Ok(mut kept) = self.waker.lock() {
+            *kept = Some(w.clone());
+            self.waker_id[0].store(id[0], Ordering::Release);
+            self.waker_id[1].store(id[1], Ordering::Release);
         }
-        if tokio::time::Instant::now() >= deadline {
-            return Poll::Ready(());
-        }
-        let s = alarm.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
-        s.as_mut().reset(deadline);
-        s.as_mut().poll(cx)
     }
 
     fn wake(&self) {
@@ -230,7 +214,7 @@ impl Slots {
             index: AtomicUsize::new(usize::MAX),
             stop: AtomicBool::new(false),
             waker: Mutex::new(None),
-            alarm: Mutex::new(None),
+            waker_id: [AtomicUsize::new(0), AtomicUsize::new(0)],
         });
         let index = {
             let Ok(mut conns) = self.conns.lock() else {
@@ -319,9 +303,52 @@ impl Drop for UpstreamSlot {
     }
 }
 
+/// What the task of a client connection keeps for itself (a task-local, never shared
+/// with another task: no atomics or locks).
+pub struct ConnLocal {
+    /// Its place in [`Slots`].
+    slot: Arc<ConnSlot>,
+    /// The connection's alarm for [`crate::deadline::conn_timeout`]: one timer reused by
+    /// the sequential waits of its requests instead of one registered per wait.
+    alarm: std::cell::RefCell<Option<Pin<Box<Sleep>>>>,
+}
+
+impl ConnLocal {
+    /// The task-local of a connection holding `slot`.
+    pub fn new(slot: Arc<ConnSlot>) -> Self {
+        ConnLocal {
+            slot,
+            alarm: std::cell::RefCell::new(None),
+        }
+    }
+
+    /// Polls the connection's alarm for a wait that ends at `deadline`: `Ready` once it
+    /// has passed. The alarm is moved only when it would go off too late, or went off
+    /// already (for a deadline since passed or given up): a wait that completes in time
+    /// leaves it armed for the next one, so steady traffic registers no timer at all.
+    /// Only one wait of the connection's task may use it at a time; it is armed no later
+    /// than that wait's deadline, and an early alarm just makes the wait look again.
+    pub(crate) fn alarm(&self, deadline: tokio::time::Instant, cx: &mut Context<'_>) -> Poll<()> {
+        let Ok(mut alarm) = self.alarm.try_borrow_mut() else {
+            return Poll::Pending;
+        };
+        if let Some(s) = alarm.as_ref() {
+            if !s.is_elapsed() && s.deadline() <= deadline {
+                return Poll::Pending;
+            }
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Poll::Ready(());
+        }
+        let s = alarm.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        s.as_mut().reset(deadline);
+        s.as_mut().poll(cx)
+    }
+}
+
 tokio::task_local! {
-    /// The slot of the client connection the current task serves.
-    pub static CONN: Arc<ConnSlot>;
+    /// The client connection the current task serves.
+    pub static CONN: ConnLocal;
 }
 
 /// Runs `wait` with the current connection marked reusable
@@ -339,39 +366,62 @@ pub async fn keepalive_wait<F: Future>(wait: F) -> Option<F::Output> {
 }
 
 async fn reusable_wait<F: Future>(wait: F, stop: bool) -> Option<F::Output> {
-    let Ok(slot) = CONN.try_with(Arc::clone) else {
-        return Some(wait.await);
-    };
-    if stop && slot.stop.load(Ordering::SeqCst) {
-        return None;
-    }
-    let seq = SEQ.fetch_add(1, Ordering::Relaxed);
-    if slot
-        .idle
-        .compare_exchange(BUSY, seq, Ordering::SeqCst, Ordering::SeqCst)
-        .is_err()
-    {
-        return None;
+    // Marks the slot reusable; `None`: no connection task (then the wait is plain), or
+    // the connection may not wait (stopping, or reused already).
+    let marked = CONN.try_with(|c| {
+        let slot = &c.slot;
+        if (stop && slot.stop.load(Ordering::SeqCst)) || slot.idle.load(Ordering::SeqCst) == EVICTED
+        {
+            return false;
+        }
+        // Only this task moves its slot from BUSY; the drain only moves an idle one (to
+        // EVICTED), so a plain store is enough here.
+        slot.idle.store(next_seq(), Ordering::SeqCst);
+        true
+    });
+    match marked {
+        Err(_) => return Some(wait.await),
+        Ok(false) => return None,
+        Ok(true) => {}
     }
     let mut wait = std::pin::pin!(wait);
     let out = std::future::poll_fn(|cx| {
         // Registered before the flags are looked at: a reuse or stop after the look
         // wakes this task.
-        slot.register(cx);
-        if slot.idle.load(Ordering::SeqCst) == EVICTED || (stop && slot.stop.load(Ordering::SeqCst))
-        {
+        let gone = CONN.with(|c| {
+            c.slot.register(cx);
+            c.slot.idle.load(Ordering::SeqCst) == EVICTED
+                || (stop && c.slot.stop.load(Ordering::SeqCst))
+        });
+        if gone {
             return Poll::Ready(None);
         }
         wait.as_mut().poll(cx).map(Some)
     })
     .await;
     // Busy again, unless it was reused in the meantime.
-    if slot.idle.swap(BUSY, Ordering::SeqCst) == EVICTED {
-        slot.idle.store(EVICTED, Ordering::SeqCst);
+    let evicted = CONN.with(|c| {
+        let was = c.slot.idle.swap(BUSY, Ordering::SeqCst);
+        if was == EVICTED {
+            c.slot.idle.store(EVICTED, Ordering::SeqCst);
+        }
+        was == EVICTED
+    });
+    if evicted {
         return None;
     }
     out
 }
 
-/// Orders connections by when they became reusable (starts above [`BUSY`]).
-static SEQ: AtomicU64 = AtomicU64::new(1);
+/// The next reusable-since number: per thread (no shared counter per wait); with one
+/// runtime thread, as with nginx's one worker, the order is exact.
+fn next_seq() -> u64 {
+    thread_local! {
+        static SEQ: std::cell::Cell<u64> = const { std::cell::Cell::new(1) };
+    }
+    SEQ.with(|s| {
+        let n = s.get();
+        s.set(n + 1);
+        n
+    })
+}

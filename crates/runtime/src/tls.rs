@@ -757,13 +757,8 @@ async fn plain_on_ssl_port(
             _ => return,
         }
     };
-    let (server, host) = crate::conn::server_for(table, l, head.host.as_ref())
-        .unwrap_or((default, bytes::Bytes::new()));
-    let host = if host.is_empty() {
-        bytes::Bytes::copy_from_slice(server.name.as_bytes())
-    } else {
-        host
-    };
+    let server = crate::conn::server_for(table, l, head.host.as_deref()).unwrap_or(default);
+    let host = crate::conn::host_fallback(&head, server);
     let start = start.unwrap_or_else(Instant::now);
     let mut req = Req::new(
         &live,
