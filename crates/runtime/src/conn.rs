@@ -145,8 +145,11 @@ pub async fn serve<C: AsyncRead + AsyncWrite + Unpin + Send>(
     let idle_timer =
         tokio::time::sleep_until(tokio::time::Instant::now() + Duration::from_secs(86400 * 365));
     tokio::pin!(idle_timer);
+    // The configuration through a cache: a load only compares the current pointer with
+    // the one held (no reference count or debt list per request).
+    let mut live_cache = arc_swap::Cache::new(&shared.live);
     loop {
-        let live = shared.live.load_full();
+        let live: &crate::Live = live_cache.load();
         let table = &live.table;
         let Some(l) = table.listeners.iter().find(|l| l.addr == addr) else {
             return;
@@ -203,14 +206,7 @@ pub async fn serve<C: AsyncRead + AsyncWrite + Unpin + Send>(
         };
         // The request is served by the configuration current when its head arrived, not
         // the one current when the connection went idle (a reload may lie in between).
-        let live = {
-            let current = shared.live.load();
-            if Arc::ptr_eq(&live, &current) {
-                live
-            } else {
-                arc_swap::Guard::into_inner(current)
-            }
-        };
+        let live: &crate::Live = live_cache.load();
         let table = &live.table;
         let Some(l) = table.listeners.iter().find(|l| l.addr == addr) else {
             return;
@@ -226,7 +222,7 @@ pub async fn serve<C: AsyncRead + AsyncWrite + Unpin + Send>(
             Box::new_uninit(),
             handle(
                 &shared,
-                &live,
+                live,
                 l,
                 head,
                 start,

@@ -523,12 +523,17 @@ pub async fn proxy<'t, C: AsyncRead + AsyncWrite + Unpin + Send>(
         Some(a) => a.tries() > 0,
         None => tries < 1,
     };
-    let started = Instant::now();
+    // The clock is read for what needs it: proxy_next_upstream_timeout, and a group
+    // whose peer choice looks at failure windows.
+    let started = (!conf.proxy_next_upstream_timeout.is_zero()).then(Instant::now);
     let mut tries = 0;
     let mut last_error: u16;
     loop {
         tries += 1;
-        let now = Instant::now();
+        let now = match balancer {
+            Some(b) if !b.needs_clock() => req.start,
+            _ => Instant::now(),
+        };
         let (addr, peer_id): (SocketAddr, Option<PeerId>) = match (&mut attempt, balancer) {
             (Some(a), Some(b)) => match a.next(b, now) {
                 Some(id) => (b.peer(id).addr, Some(id)),
@@ -675,9 +680,8 @@ fn status_retry(conf: &sluice_compiler::table::LocConf, status: u16) -> bool {
     }
 }
 
-fn within(conf: &sluice_compiler::table::LocConf, started: Instant) -> bool {
-    conf.proxy_next_upstream_timeout.is_zero()
-        || started.elapsed() < conf.proxy_next_upstream_timeout
+fn within(conf: &sluice_compiler::table::LocConf, started: Option<Instant>) -> bool {
+    started.is_none_or(|t| t.elapsed() < conf.proxy_next_upstream_timeout)
 }
 
 /// POST, LOCK and PATCH are not retried once sent unless `non_idempotent` (§8.7).

@@ -336,6 +336,12 @@ impl Balancer {
         &self.shared.confs[id.0]
     }
 
+    /// Whether choosing a peer looks at the time (failure windows): not in a group of
+    /// exactly one peer, where nginx keeps no failure state (`peers->single`).
+    pub fn needs_clock(&self) -> bool {
+        !self.shared.lists[PRIMARY].single
+    }
+
     /// nginx's initial number of tries (`u->upstream->peer.tries`): the peers that are not
     /// `down`, primary plus backup. Each [`Attempt`] starts with this; see
     /// [`Attempt::limit_tries`] for `proxy_next_upstream_tries`.
