@@ -65,7 +65,8 @@ pub async fn phase(shared: &Shared, req: &mut Req<'_>) -> Verdict {
             Checker::AuthBasic => auth_basic(shared, req).await,
             Checker::AuthRequest => {
                 use crate::auth_request::Verdict as V;
-                match crate::auth_request::check(shared, req).await {
+                // Boxed: only locations with `auth_request` carry its (large) state.
+                match Box::pin(crate::auth_request::check(shared, req)).await {
                     V::Declined => Check::Declined,
                     V::Allow => Check::Allow,
                     V::Deny(code) => Check::Deny(code),

@@ -755,7 +755,9 @@ async fn try_peer(
                     };
                     let name = crate::upstream::tls::ssl_name(&name_bytes).map_err(UpError::Tls)?;
                     let hs = crate::upstream::tls::handshake(cfg.clone(), name, io);
-                    match crate::deadline::conn_timeout_at(deadline, hs).await {
+                    // Boxed: the handshake's state is large, and a plain upstream's
+                    // request should not carry room for it (nor copy it when it starts).
+                    match Box::pin(crate::deadline::conn_timeout_at(deadline, hs)).await {
                         Err(_) => return Err(UpError::Timeout("SSL handshaking to upstream")),
                         Ok(Err(m)) => return Err(UpError::Tls(m)),
                         Ok(Ok(s)) => UpIo::Tls(Box::new(s)),
