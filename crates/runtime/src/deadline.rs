@@ -141,6 +141,31 @@ impl<F: Future> Future for ConnTimeout<F> {
     }
 }
 
+/// Polls an idle wait that ends at `deadline` (which may have moved later since the last
+/// poll): `Ready` once it has passed. On the connection's alarm when `own` is `None`
+/// (the caller made it `Some` outside a connection's task); `own` is moved only when it
+/// goes off before `deadline`, so pushing the deadline costs nothing.
+pub fn poll_idle(
+    own: Pin<&mut Option<Sleep>>,
+    deadline: Instant,
+    cx: &mut Context<'_>,
+) -> Poll<()> {
+    let Some(mut s) = own.as_pin_mut() else {
+        return crate::slots::CONN
+            .try_with(|c| c.alarm(deadline, cx))
+            .unwrap_or(Poll::Pending);
+    };
+    loop {
+        if s.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        if Instant::now() >= deadline {
+            return Poll::Ready(());
+        }
+        s.as_mut().reset(deadline);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

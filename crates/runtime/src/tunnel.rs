@@ -134,9 +134,14 @@ async fn relay<C: AsyncRead + AsyncWrite + Unpin + Send>(
     let mut want = SMALL;
     // One timer for the tunnel's life, moved only when it fires: bytes moving just push
     // `deadline` (nginx re-adds its timer per event; a timer-wheel update per message
-    // would cost more than the copy).
+    // would cost more than the copy). In a client connection's task that timer is the
+    // connection's alarm (nothing else of the task waits meanwhile); an HTTP/2 stream's
+    // tunnel has a timer of its own.
     let mut deadline = Instant::now() + idle;
-    let sleep = tokio::time::sleep_until(deadline);
+    let sleep = crate::slots::CONN
+        .try_with(|_| ())
+        .is_err()
+        .then(|| tokio::time::sleep_until(deadline));
     tokio::pin!(sleep);
     let idle_msg =
         "upstream timed out (110: Connection timed out) while proxying upgraded connection";
@@ -171,12 +176,9 @@ async fn relay<C: AsyncRead + AsyncWrite + Unpin + Send>(
                 }
                 _ => break,
             },
-            () = &mut sleep => {
-                if Instant::now() >= deadline {
-                    crate::log::error_log(shared, "info", idle_msg, req);
-                    break;
-                }
-                sleep.as_mut().reset(deadline);
+            () = std::future::poll_fn(|cx| crate::deadline::poll_idle(sleep.as_mut(), deadline, cx)) => {
+                crate::log::error_log(shared, "info", idle_msg, req);
+                break;
             }
         }
     }
