@@ -367,6 +367,7 @@ impl Balancer {
             list: PRIMARY,
             tried: smallvec::smallvec![false; longest],
             current: None,
+            uncounted: false,
             tries: self.tries(),
             key: Vec::new(),
             addr: [0; 16],
@@ -446,6 +447,8 @@ struct Cursor {
     tried: smallvec::SmallVec<[bool; 32]>,
     /// `rrp->current` while a peer is outstanding.
     current: Option<usize>,
+    /// `current` is a single peer chosen without counting its connection.
+    uncounted: bool,
     /// `pc->tries`.
     tries: usize,
     /// `hp->key`.
@@ -473,6 +476,21 @@ impl Attempt {
             "attempt used with another balancer"
         );
         let sh = &*self.shared;
+        // A group of exactly one peer without `max_conns` (the common `upstream` of one
+        // `server`): nginx's `peers->single` keeps no failure state and reads `conns`
+        // only against `max_conns`, so there is nothing to count and no lock to take.
+        if self.cur.current.is_none() && self.cur.list == PRIMARY && sh.lists[PRIMARY].single {
+            if let Some(&idx) = sh.lists[PRIMARY].members.first() {
+                if sh.peers[idx].max_conns == 0 {
+                    if sh.peers[idx].down {
+                        return None;
+                    }
+                    self.cur.current = Some(idx);
+                    self.cur.uncounted = true;
+                    return Some(PeerId(idx));
+                }
+            }
+        }
         let now = sh.secs(now);
         let mut st = sh.lock();
         if let Some(idx) = self.cur.current {
@@ -510,6 +528,9 @@ impl Attempt {
         if self.cur.current != Some(peer.0) {
             return false;
         }
+        if self.cur.uncounted {
+            return self.cur.free_uncounted();
+        }
         let sh = &*self.shared;
         let now = sh.secs(now);
         let mut st = sh.lock();
@@ -538,7 +559,9 @@ impl Attempt {
 
 impl Drop for Attempt {
     fn drop(&mut self) {
-        if let Some(idx) = self.cur.current {
+        if self.cur.uncounted {
+            self.cur.free_uncounted();
+        } else if let Some(idx) = self.cur.current {
             let sh = &*self.shared;
             // A peer given back unfailed needs no time (`free` reads it on failure only).
             let mut st = sh.lock();
@@ -548,6 +571,15 @@ impl Drop for Attempt {
 }
 
 impl Cursor {
+    /// `free` of a single peer chosen without counting (see [`Attempt::next`]): nothing
+    /// is accounted and no more tries are left, as for nginx's `peers->single`.
+    fn free_uncounted(&mut self) -> bool {
+        self.current = None;
+        self.uncounted = false;
+        self.tries = 0;
+        false
+    }
+
     /// Moves to the backup list if on the primary one and it exists (the `failed:` label
     /// of `ngx_http_upstream_get_round_robin_peer`/`get_least_conn_peer`).
     fn switch_to_backup(&mut self, sh: &Shared) -> bool {
