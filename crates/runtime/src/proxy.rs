@@ -13,7 +13,6 @@ use crate::Shared;
 use bytes::{Buf, Bytes, BytesMut};
 use sluice_compiler::table::route::Captures;
 use sluice_compiler::table::{Handler, ProxyPass, RedirectRule, Redirects, TPart, Var};
-use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -221,8 +220,8 @@ fn request_head<'t>(req: &mut Req<'t>, uri: &[u8]) -> Vec<u8> {
 struct UpHead {
     status: u16,
     /// The status line after `HTTP/x.y `: code and reason as sent (`200 OK`, or just
-    /// `200`), which nginx copies after its own `HTTP/1.1 `.
-    status_text: Bytes,
+    /// `200`), which nginx copies after its own `HTTP/1.1 `: a range of `headers.raw()`.
+    status_text: (usize, usize),
     minor: u8,
     headers: HeaderList,
     content_length: Option<u64>,
@@ -339,7 +338,7 @@ async fn read_up_head(
         if status_line_ok(&buf) == Some(false) {
             return Ok(UpHead {
                 status: 200,
-                status_text: Bytes::new(),
+                status_text: (0, 0),
                 minor: 0,
                 headers: HeaderList::default(),
                 content_length: None,
@@ -414,13 +413,25 @@ async fn read_up_head(
                     ]);
                 }
                 let shifted = other_version && ver_end > 0;
-                let parsed_copy = shifted.then(|| Bytes::copy_from_slice(parse_buf));
-                let rest = buf.split_off(len);
-                let head = buf.freeze();
-                let status_text = head.slice(text_range.0..text_range.1);
+                // The bytes after the head are copied out (a small body, usually); the
+                // head buffer goes whole to the header list: no buffer shared, and so no
+                // reference counts per response.
+                let rest = match buf.get(len..) {
+                    Some(r) if !r.is_empty() => BytesMut::from(r),
+                    _ => BytesMut::new(),
+                };
+                let (head, status_text) = if shifted {
+                    // The status text, after the version, is the same in the copy.
+                    let d = 8usize.wrapping_sub(ver_end);
+                    let st = (text_range.0.wrapping_add(d), text_range.1.wrapping_add(d));
+                    (Bytes::copy_from_slice(parse_buf), st)
+                } else {
+                    buf.truncate(len);
+                    (buf.freeze(), text_range)
+                };
                 // An empty value may point anywhere: HeaderList reads a span outside
                 // its buffer as empty.
-                let headers = HeaderList::new(parsed_copy.unwrap_or_else(|| head.clone()), ranges);
+                let headers = HeaderList::new(head, ranges);
                 // With both, chunked framing wins and the length is ignored (nginx
                 // 1.22.1 re-chunked such a reply to the client).
                 if chunked {
@@ -909,7 +920,7 @@ async fn relay<C: AsyncRead + AsyncWrite + Unpin + Send>(
     req: &mut Req<'_>,
     client: &mut C,
     mut up_io: UpIo,
-    up: UpHead,
+    mut up: UpHead,
     group: Option<usize>,
     peer_addr: SocketAddr,
 ) -> After {
@@ -952,7 +963,9 @@ async fn relay<C: AsyncRead + AsyncWrite + Unpin + Send>(
         };
     }
     req.status = up.status;
-    req.upstream.headers = up.headers.clone();
+    // The request owns the upstream's headers from here (`$upstream_http_*`); the header
+    // block below reads them there, by index, so nothing is copied or shared.
+    req.upstream.headers = std::mem::take(&mut up.headers);
     if req.subrequest.is_some() {
         // `sr->header_only`: the status and headers are all an `auth_request`
         // subrequest wants; nginx finalizes the upstream without reading the body. The
@@ -996,7 +1009,8 @@ async fn relay<C: AsyncRead + AsyncWrite + Unpin + Send>(
         out.extend_from_slice(crate::respond::status_line(req.err_status).as_bytes());
     } else {
         out.extend_from_slice(b"HTTP/1.1 ");
-        out.extend_from_slice(&up.status_text);
+        let (ts, te) = up.status_text;
+        out.extend_from_slice(req.upstream.headers.raw().get(ts..te).unwrap_or_default());
         out.extend_from_slice(b"\r\n");
     }
     let hidden = |n: &[u8]| {
@@ -1012,17 +1026,19 @@ async fn relay<C: AsyncRead + AsyncWrite + Unpin + Send>(
     let (mut has_server, mut has_date) = (false, false);
     let mut content_type = None;
     let mut location_at = None;
-    let mut accel_buffering = None;
-    for (i, (n, v)) in up.headers.iter().enumerate() {
+    let mut accel_buffering_off = None;
+    for (i, (n, v)) in req.upstream.headers.iter().enumerate() {
         let kind = up_name(n);
         match kind {
             UpName::Server => has_server = true,
             UpName::Date => has_date = true,
             // The last `Content-Type` is the type (`ngx_http_upstream_copy_content_type()`
             // overwrites).
-            UpName::ContentType => content_type = Some(v),
+            UpName::ContentType => content_type = Some(i),
             UpName::Location if location_at.is_none() => location_at = Some(i),
-            UpName::XAccelBuffering if accel_buffering.is_none() => accel_buffering = Some(v),
+            UpName::XAccelBuffering if accel_buffering_off.is_none() => {
+                accel_buffering_off = Some(v.eq_ignore_ascii_case(b"no"));
+            }
             _ => {}
         }
         kinds.push(kind);
@@ -1044,7 +1060,7 @@ async fn relay<C: AsyncRead + AsyncWrite + Unpin + Send>(
     }
     // A proxied 204 keeps its type and length: the header filter strips them only when
     // it writes the status line itself.
-    if let Some(ct) = content_type {
+    if let Some((_, ct)) = content_type.and_then(|i| req.upstream.headers.get(i)) {
         out.extend_from_slice(b"Content-Type: ");
         out.extend_from_slice(ct);
         out.extend_from_slice(b"\r\n");
@@ -1068,7 +1084,8 @@ async fn relay<C: AsyncRead + AsyncWrite + Unpin + Send>(
     // (`ngx_http_upstream_rewrite_location()` sets `headers_out.location` only then).
     let mut location: Option<(usize, Vec<u8>)> = None;
     if let Some(i) = location_at {
-        if let Some(v) = up.headers.get(i).and_then(|(_, v)| redirect(req, v, false)) {
+        let value = req.upstream.headers.get(i).map(|(_, v)| v.to_vec());
+        if let Some(v) = value.and_then(|v| redirect(req, &v, false)) {
             location = Some((i, v));
         }
     }
@@ -1094,36 +1111,47 @@ async fn relay<C: AsyncRead + AsyncWrite + Unpin + Send>(
     }
     out.extend_from_slice(&req.out_headers);
     crate::access::challenge_header(req, &mut out);
-    for (i, (n, v)) in up.headers.iter().enumerate() {
-        let kind = kinds.get(i).copied().unwrap_or(UpName::Other);
+    for (i, &kind) in kinds.iter().enumerate() {
         // Content-Type went to its fixed place above; the framing headers are nginx's.
         if matches!(kind, UpName::ContentType | UpName::Consumed) {
             continue;
         }
+        let Some((n, v)) = req.upstream.headers.get(i) else {
+            continue;
+        };
         let own_server_date =
             (kind == UpName::Server && passed_server) || (kind == UpName::Date && passed_date);
         if !own_server_date && hidden(n) {
             continue;
         }
-        let value: Cow<[u8]> = match &location {
+        match &location {
             Some((li, _)) if *li == i && location_fixed => continue,
-            Some((li, nv)) if *li == i => Cow::Borrowed(&nv[..]),
-            _ if kind == UpName::Refresh => {
-                redirect(req, v, true).map_or(Cow::Borrowed(v), Cow::Owned)
+            Some((li, nv)) if *li == i => {
+                out.extend_from_slice(n);
+                out.extend_from_slice(b": ");
+                out.extend_from_slice(nv);
             }
-            _ => Cow::Borrowed(v),
-        };
-        out.extend_from_slice(n);
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(&value);
+            _ if kind == UpName::Refresh => {
+                // `proxy_redirect` may read variables: the line is copied out first.
+                let (n, v) = (n.to_vec(), v.to_vec());
+                let value = redirect(req, &v, true).unwrap_or(v);
+                out.extend_from_slice(&n);
+                out.extend_from_slice(b": ");
+                out.extend_from_slice(&value);
+            }
+            _ => {
+                out.extend_from_slice(n);
+                out.extend_from_slice(b": ");
+                out.extend_from_slice(v);
+            }
+        }
         out.extend_from_slice(b"\r\n");
     }
     crate::conn::add_headers(req, up.status, &mut out);
     out.extend_from_slice(b"\r\n");
 
     crate::conn::strip_head_for_http09(req, &mut out);
-    let buffering =
-        conf.proxy_buffering && !accel_buffering.is_some_and(|v| v.eq_ignore_ascii_case(b"no"));
+    let buffering = conf.proxy_buffering && accel_buffering_off != Some(true);
     let send_timeout = conf.send_timeout;
     let read_timeout = conf.proxy_read_timeout;
     req.bytes_sent += out.len() as u64;
@@ -1176,10 +1204,10 @@ async fn relay<C: AsyncRead + AsyncWrite + Unpin + Send>(
                     Err(_) => break,
                 }
                 if !data.is_empty() {
-                    let chunk = data.split().freeze();
-                    if sink.data(client, &chunk, send_timeout).await.is_err() {
+                    if sink.data(client, &data, send_timeout).await.is_err() {
                         return After::Close;
                     }
+                    data.clear();
                 }
                 if done {
                     break;
@@ -1193,11 +1221,17 @@ async fn relay<C: AsyncRead + AsyncWrite + Unpin + Send>(
         done
     } else if let Some(mut left) = up.content_length {
         let take = (left as usize).min(rest.len());
-        let first = rest.split_to(take).freeze();
-        left -= first.len() as u64;
-        if !first.is_empty() && sink.data(client, &first, send_timeout).await.is_err() {
+        left -= take as u64;
+        if take > 0
+            && sink
+                .data(client, &rest[..take], send_timeout)
+                .await
+                .is_err()
+        {
             return After::Close;
         }
+        // What is left after the body: the connection is not reused then.
+        rest.advance(take);
         // Allocated only if the body did not arrive with the head (small responses).
         let mut buf = BytesMut::new();
         while left > 0 {
@@ -1210,8 +1244,7 @@ async fn relay<C: AsyncRead + AsyncWrite + Unpin + Send>(
                     req.upstream.bytes_received += n as u64;
                     let n = (n as u64).min(left) as usize;
                     left -= n as u64;
-                    let chunk = buf.split_to(n).freeze();
-                    if sink.data(client, &chunk, send_timeout).await.is_err() {
+                    if sink.data(client, &buf[..n], send_timeout).await.is_err() {
                         return After::Close;
                     }
                 }
@@ -1220,20 +1253,17 @@ async fn relay<C: AsyncRead + AsyncWrite + Unpin + Send>(
         }
         left == 0
     } else {
-        if !rest.is_empty() {
-            let chunk = rest.split().freeze();
-            if sink.data(client, &chunk, send_timeout).await.is_err() {
-                return After::Close;
-            }
+        if !rest.is_empty() && sink.data(client, &rest, send_timeout).await.is_err() {
+            return After::Close;
         }
+        rest.clear();
         let mut buf = BytesMut::with_capacity(16 * 1024);
         loop {
             buf.clear();
             match timeout(read_timeout, up_io.read_buf(&mut buf)).await {
                 Ok(Ok(n)) if n > 0 => {
                     req.upstream.bytes_received += n as u64;
-                    let chunk = buf.split().freeze();
-                    if sink.data(client, &chunk, send_timeout).await.is_err() {
+                    if sink.data(client, &buf, send_timeout).await.is_err() {
                         return After::Close;
                     }
                 }
@@ -1308,8 +1338,8 @@ impl Sink {
     ) -> Result<(), ()> {
         self.sent_body += data.len() as u64;
         if self.chunked {
-            self.out
-                .extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
+            use std::io::Write;
+            let _ = write!(self.out, "{:x}\r\n", data.len());
             self.out.extend_from_slice(data);
             self.out.extend_from_slice(b"\r\n");
         } else {

@@ -43,6 +43,11 @@ impl HeaderList {
         (self.part(n, nl), self.part(v, vl))
     }
 
+    /// The buffer the lines were read into.
+    pub fn raw(&self) -> &[u8] {
+        &self.buf
+    }
+
     /// How many lines.
     pub fn len(&self) -> usize {
         self.spans.len()
