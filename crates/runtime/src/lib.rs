@@ -31,7 +31,6 @@ pub mod upstream;
 
 use arc_swap::ArcSwap;
 use sluice_compiler::table::{LogLevel, RoutingTable};
-use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, LazyLock};
@@ -221,8 +220,9 @@ thread_local! {
 
 #[derive(Default)]
 struct PoolInner {
-    /// Per group (by [`group_tag`]), its idle connections, the longest idle first.
-    groups: Vec<(u64, VecDeque<Idle>)>,
+    /// Per group (by [`group_tag`]), its idle connections, the longest idle first (a
+    /// stack: the most recently parked is taken first, and its memory is warm).
+    groups: Vec<(u64, Vec<Idle>)>,
 }
 
 /// A group's tag in the pool: a hash (FNV-1a) of its name, so that connections outlive a
@@ -261,14 +261,17 @@ impl Pool {
             let (_, list) = inner.groups.iter_mut().find(|(t, _)| *t == tag)?;
             let now = clock::mono_ms();
             let limit = u64::try_from(idle_timeout.as_millis()).unwrap_or(u64::MAX);
-            while list
-                .front()
-                .is_some_and(|c| now.saturating_sub(c.since) >= limit)
-            {
-                list.pop_front();
+            // Those idle too long are at the front (parked first).
+            let expired = list
+                .iter()
+                .position(|c| now.saturating_sub(c.since) < limit)
+                .unwrap_or(list.len());
+            if expired > 0 {
+                list.drain(..expired);
             }
             let i = list.iter().rposition(|c| c.addr == addr && c.tls == tls)?;
-            list.remove(i).map(|c| (c.io, c.uses))
+            let c = list.remove(i);
+            Some((c.io, c.uses))
         })
     }
 
@@ -304,15 +307,15 @@ impl Pool {
         let i = match inner.groups.iter().position(|(t, _)| *t == tag) {
             Some(i) => i,
             None => {
-                inner.groups.push((tag, VecDeque::new()));
+                inner.groups.push((tag, Vec::new()));
                 inner.groups.len() - 1
             }
         };
         let list = &mut inner.groups[i].1;
         if list.len() >= max {
-            list.pop_front();
+            list.remove(0);
         }
-        list.push_back(Idle {
+        list.push(Idle {
             addr,
             tls,
             io,
