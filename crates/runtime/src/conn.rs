@@ -42,7 +42,8 @@ async fn read_head<C: AsyncRead + Unpin>(
     } else {
         server.client_header_timeout
     };
-    let deadline = tokio::time::Instant::now() + wait;
+    // Set at the first wait (a head already in the buffer needs no clock for it).
+    let mut deadline: Option<tokio::time::Instant> = None;
     let mut started: Option<Instant> = None;
     // `stub_status`: a request begins, and its connection reads, from its first byte.
     let mut reading: Option<crate::Gauge<'_>> = None;
@@ -69,6 +70,7 @@ async fn read_head<C: AsyncRead + Unpin>(
         // (`ngx_http_wait_request_handler()` makes it reusable).
         let first = buf.is_empty();
         // A wait of its own in the connection's task: on the connection's alarm.
+        let deadline = *deadline.get_or_insert_with(|| tokio::time::Instant::now() + wait);
         let read = crate::deadline::conn_timeout_at(deadline, io.read_buf(buf));
         let got = if first {
             crate::slots::reusable(read).await

@@ -585,9 +585,25 @@ pub async fn proxy<'t, C: AsyncRead + AsyncWrite + Unpin + Send>(
             }
             return crate::conn::send_error(req, client, 500).await;
         }
+        // `u->start_time`: the connect, header and response times all count from here.
         let t0 = Instant::now();
-        let result = try_peer(shared, req, addr, target.group, tls.as_ref(), &head, &body).await;
-        req.upstream.times.push(t0.elapsed().as_secs_f64());
+        let result = try_peer(
+            shared,
+            req,
+            addr,
+            target.group,
+            tls.as_ref(),
+            &head,
+            &body,
+            t0,
+        )
+        .await;
+        let took = t0.elapsed().as_secs_f64();
+        req.upstream.times.push(took);
+        if result.is_ok() {
+            // `ngx_current_msec - u->start_time` when the header was read.
+            req.upstream.header_times.push(took);
+        }
         let (retry_kind, code) = match result {
             Ok((io, up)) => {
                 // `ngx_http_upstream_test_next()`: a listed status moves on only while
@@ -702,6 +718,7 @@ fn idempotent_ok(req: &Req<'_>, conf: &sluice_compiler::table::LocConf) -> bool 
 }
 
 /// Connects (or reuses a pooled connection), sends the request, reads the head.
+#[allow(clippy::too_many_arguments)]
 async fn try_peer(
     shared: &Shared,
     req: &mut Req<'_>,
@@ -710,6 +727,7 @@ async fn try_peer(
     tls: Option<&std::sync::Arc<rustls::ClientConfig>>,
     head: &[u8],
     body: &[u8],
+    t0: Instant,
 ) -> Result<(UpIo, UpHead), UpError> {
     let conf = req.conf;
     // The pool key of the TLS settings: with a `proxy_ssl_name` that has variables, the
@@ -745,9 +763,8 @@ async fn try_peer(
     let mut io = match pooled {
         Some((io, _)) => io,
         None => {
-            let t0 = Instant::now();
             // nginx's `proxy_connect_timeout` covers the connect and the handshake.
-            let deadline = tokio::time::Instant::now() + conf.proxy_connect_timeout;
+            let deadline = tokio::time::Instant::from_std(t0) + conf.proxy_connect_timeout;
             let connect = crate::deadline::conn_timeout_at(deadline, TcpStream::connect(addr));
             let io = match connect.await {
                 Err(_) => return Err(UpError::Timeout("connecting to upstream")),
@@ -792,14 +809,12 @@ async fn try_peer(
         Ok(Ok(())) => {}
     }
     req.upstream.bytes_sent += (head.len() + body.len()) as u64;
-    let t0 = Instant::now();
     let up = read_up_head(
         &mut io,
         conf.proxy_read_timeout,
         conf.proxy_buffer_size.max(1024),
     )
     .await?;
-    req.upstream.header_times.push(t0.elapsed().as_secs_f64());
     Ok((io, up))
 }
 
