@@ -158,8 +158,6 @@ pub struct RequestHead {
     /// the part from the path on, `/` when there is no path, or `?query` when the query
     /// follows the authority directly.
     pub uri: Bytes,
-    /// The head as received: the rarely used parts of the request line are spans of it.
-    raw: Bytes,
     /// `(start, end)` of the request line without its line end.
     request_line_at: (usize, usize),
     /// `(start, end)` of the target exactly as sent.
@@ -203,8 +201,10 @@ impl RequestHead {
         u32::from(self.version.0) * 1000 + u32::from(self.version.1)
     }
 
+    /// The head as received (the buffer of `headers`): the rarely used parts of the
+    /// request line are spans of it.
     fn span(&self, (start, end): (usize, usize)) -> &[u8] {
-        self.raw.get(start..end).unwrap_or_default()
+        self.headers.raw().get(start..end).unwrap_or_default()
     }
 
     /// The request line without its line end (`$request`); keeps spaces after the version.
@@ -1368,26 +1368,39 @@ impl HeadParser {
             && self
                 .header_value(buf, self.expect)
                 .is_some_and(|v| v.eq_ignore_ascii_case(b"100-continue"));
+        // The common methods as static bytes: no reference to the head to count.
+        let method_name = match self.method {
+            Method::Get => Bytes::from_static(b"GET"),
+            Method::Head => Bytes::from_static(b"HEAD"),
+            Method::Post => Bytes::from_static(b"POST"),
+            Method::Put => Bytes::from_static(b"PUT"),
+            Method::Delete => Bytes::from_static(b"DELETE"),
+            Method::Options => Bytes::from_static(b"OPTIONS"),
+            Method::Patch => Bytes::from_static(b"PATCH"),
+            _ => slice(self.request_start, self.method_end),
+        };
+        let uri = slice(self.uri_start, self.uri_end);
+        // a slice of the head when it is lowercase already (the usual case)
+        let host = self.host_name.map(|s| {
+            let host = s.of(buf);
+            if host.iter().any(u8::is_ascii_uppercase) {
+                Bytes::from(host.to_ascii_lowercase())
+            } else {
+                slice(s.start, s.end)
+            }
+        });
         RequestHead {
             method: self.method,
-            method_name: slice(self.request_start, self.method_end),
-            uri: slice(self.uri_start, self.uri_end),
+            method_name,
+            uri,
             request_line_at: (self.request_start, self.request_end),
             target_at: (self.target_start, self.target_end),
             schema_at: self.schema.map(|s| (s.start, s.end)),
             absolute_host_at: self.host_end.map(|end| (self.host_start, end)),
             protocol_at: self.proto_start.map(|s| (s, self.request_end)),
             version: (self.major, self.minor),
-            headers: HeaderList::new(head.clone(), spans),
-            // a slice of the head when it is lowercase already (the usual case)
-            host: self.host_name.map(|s| {
-                let host = s.of(buf);
-                if host.iter().any(u8::is_ascii_uppercase) {
-                    Bytes::from(host.to_ascii_lowercase())
-                } else {
-                    slice(s.start, s.end)
-                }
-            }),
+            headers: HeaderList::new(head, spans),
+            host,
             content_length: self.cl_value,
             chunked: self.chunked,
             connection_close: self.connection == CONN_CLOSE,
@@ -1395,7 +1408,6 @@ impl HeadParser {
             upgrade: self.upgrade,
             expect_continue,
             ignored_headers: self.ignored,
-            raw: head,
         }
     }
 }
