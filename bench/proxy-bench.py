@@ -184,6 +184,14 @@ def report(tsv, meta, static=False):
             continue
         print("%s: sluice/nginx CPU per request %.2f (target <= 1.0: %s), p99 %.2f (target <= 1.0: %s), req/s %.2f" % (
             size, cr, "met" if cr <= 1.0 else "MISSED", pr, "met" if pr <= 1.0 else "MISSED", rr))
+        # Round by round (nginx then sluice, back to back): the host's speed changes
+        # between runs, and a ratio within a round is less exposed to it.
+        rn, rs = rows[(size, "nginx")], rows[(size, "sluice")]
+        pairs = [(b["cpu_us"] / a["cpu_us"], b["p99"] / a["p99"]) for a, b in zip(rn, rs)]
+        if len(pairs) > 1:
+            print("%s: per round sluice/nginx CPU per request %s (median %.2f), p99 %s (median %.2f)" % (
+                size, " ".join("%.2f" % c for c, _ in pairs), statistics.median(c for c, _ in pairs),
+                " ".join("%.2f" % p for _, p in pairs), statistics.median(p for _, p in pairs)))
 
 
 def report_tls(tsv, meta):
