@@ -357,7 +357,7 @@ impl Balancer {
     /// `::ffff:a.b.c.d` and nginx would hash its 16 bytes; nginx's own `listen [::]` is
     /// IPv6-only by default); `None` (a unix-socket client) hashes nginx's fixed
     /// pseudo-address, three zero bytes.
-    pub fn start(&self, key: Option<&[u8]>, client: Option<IpAddr>) -> Attempt {
+    pub fn start(&self, key: Option<&[u8]>, client: Option<IpAddr>) -> Attempt<'_> {
         let sh = &self.shared;
         let longest = sh.lists[PRIMARY]
             .members
@@ -407,7 +407,7 @@ impl Balancer {
             }
         }
         Attempt {
-            shared: Arc::clone(&self.shared),
+            shared: &self.shared,
             cur,
         }
     }
@@ -421,12 +421,13 @@ impl Balancer {
 /// (that is how `conns` is counted for `least_conn` and `max_conns`); dropping the attempt
 /// with a peer outstanding gives it back as not failed, as nginx does when it finalizes a
 /// request during a try.
-pub struct Attempt {
-    shared: Arc<Shared>,
+pub struct Attempt<'b> {
+    /// The balancer's state (borrowed: no reference count per request).
+    shared: &'b Shared,
     cur: Cursor,
 }
 
-impl fmt::Debug for Attempt {
+impl fmt::Debug for Attempt<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Attempt")
             .field("backup", &(self.cur.list == BACKUP))
@@ -464,7 +465,7 @@ struct Cursor {
     hash_tries: u32,
 }
 
-impl Attempt {
+impl Attempt<'_> {
     /// Chooses the next peer (nginx's `peer.get`), or `None` when none can be chosen:
     /// nginx's "no live upstreams" (502, `$upstream_addr` = the group name).
     ///
@@ -472,10 +473,10 @@ impl Attempt {
     /// given back with [`Attempt::done`], it is given back first as not failed.
     pub fn next(&mut self, b: &Balancer, now: Instant) -> Option<PeerId> {
         debug_assert!(
-            Arc::ptr_eq(&self.shared, &b.shared),
+            std::ptr::eq(self.shared, &*b.shared),
             "attempt used with another balancer"
         );
-        let sh = &*self.shared;
+        let sh = self.shared;
         // A group of exactly one peer without `max_conns` (the common `upstream` of one
         // `server`): nginx's `peers->single` keeps no failure state and reads `conns`
         // only against `max_conns`, so there is nothing to count and no lock to take.
@@ -522,7 +523,7 @@ impl Attempt {
     /// outstanding is ignored (returns false).
     pub fn done(&mut self, b: &Balancer, peer: PeerId, failed: bool, now: Instant) -> bool {
         debug_assert!(
-            Arc::ptr_eq(&self.shared, &b.shared),
+            std::ptr::eq(self.shared, &*b.shared),
             "attempt used with another balancer"
         );
         if self.cur.current != Some(peer.0) {
@@ -531,7 +532,7 @@ impl Attempt {
         if self.cur.uncounted {
             return self.cur.free_uncounted();
         }
-        let sh = &*self.shared;
+        let sh = self.shared;
         let now = sh.secs(now);
         let mut st = sh.lock();
         self.cur.free(sh, &mut st, peer.0, failed, now)
@@ -557,12 +558,12 @@ impl Attempt {
     }
 }
 
-impl Drop for Attempt {
+impl Drop for Attempt<'_> {
     fn drop(&mut self) {
         if self.cur.uncounted {
             self.cur.free_uncounted();
         } else if let Some(idx) = self.cur.current {
-            let sh = &*self.shared;
+            let sh = self.shared;
             // A peer given back unfailed needs no time (`free` reads it on failure only).
             let mut st = sh.lock();
             self.cur.free(sh, &mut st, idx, false, 0);
@@ -2084,6 +2085,6 @@ mod tests {
     fn balancer_is_send_and_sync() {
         fn check<T: Send + Sync>() {}
         check::<Balancer>();
-        check::<Attempt>();
+        check::<Attempt<'static>>();
     }
 }
