@@ -20,8 +20,17 @@ impl HeaderList {
 
     /// A list of the given lines, copied into one buffer (heads made up rather than read).
     pub fn from_lines<'a>(lines: impl IntoIterator<Item = (&'a [u8], &'a [u8])>) -> HeaderList {
-        let mut buf = Vec::new();
-        let mut spans = Vec::new();
+        HeaderList::copied(lines, 0, 0)
+    }
+
+    /// [`HeaderList::from_lines`] into buffers made `size` bytes and `count` lines big.
+    fn copied<'a>(
+        lines: impl IntoIterator<Item = (&'a [u8], &'a [u8])>,
+        size: usize,
+        count: usize,
+    ) -> HeaderList {
+        let mut buf = Vec::with_capacity(size);
+        let mut spans = Vec::with_capacity(count);
         for (n, v) in lines {
             let at = buf.len() as u32;
             buf.extend_from_slice(n);
@@ -96,7 +105,8 @@ impl HeaderList {
     /// Copies the lines into a buffer of their own size, releasing the (larger) buffer
     /// they were read into: for lists kept for a long time (a tunnel's log line).
     pub fn compact(&mut self) {
-        *self = HeaderList::from_lines(self.iter());
+        let size = self.iter().map(|(n, v)| n.len() + v.len()).sum();
+        *self = HeaderList::copied(self.iter(), size, self.len());
     }
 }
 
