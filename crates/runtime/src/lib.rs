@@ -152,8 +152,10 @@ pub struct Shared {
     pub writing: std::sync::atomic::AtomicUsize,
     /// Set by QUIT: connections close once idle (between requests) instead of waiting.
     pub shutdown: tokio::sync::watch::Sender<bool>,
-    /// Woken whenever a connection closes.
+    /// Woken when a connection closes while the process stops gracefully (`stopping`).
     pub closed: tokio::sync::Notify,
+    /// QUIT was received: closing connections wake `closed`.
+    pub stopping: std::sync::atomic::AtomicBool,
     /// Advertise `SETTINGS_ENABLE_CONNECT_PROTOCOL` and bridge RFC 8441 WebSockets.
     pub http2_websocket: bool,
 }

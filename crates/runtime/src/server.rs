@@ -130,7 +130,11 @@ fn spawn_accept(shared: Arc<Shared>, listener: TcpListener, addr: ListenAddr) ->
                 crate::tls::serve(s.clone(), io, peer, local, a, n).await;
                 drop(slot);
                 s.active.fetch_sub(1, Ordering::SeqCst);
-                s.closed.notify_waiters();
+                // Only a graceful stop waits for connections to close: no lock per close
+                // otherwise. (The stop sets `stopping` before it looks at `active`.)
+                if s.stopping.load(Ordering::SeqCst) {
+                    s.closed.notify_waiters();
+                }
             }));
         }
     })
@@ -262,6 +266,7 @@ pub fn run(table: RoutingTable, opts: RunOptions) -> Result<(), String> {
         writing: Default::default(),
         shutdown: tokio::sync::watch::channel(false).0,
         closed: tokio::sync::Notify::new(),
+        stopping: Default::default(),
         http2_websocket: opts.http2_websocket,
     });
     configure_slots(&shared, &opts);
@@ -345,6 +350,7 @@ pub fn run(table: RoutingTable, opts: RunOptions) -> Result<(), String> {
                         h.abort();
                     }
                     accepts.clear();
+                    shared.stopping.store(true, Ordering::SeqCst);
                     let _ = shared.shutdown.send(true);
                     shared.slots.stop_idle();
                     let drain = async {
