@@ -473,6 +473,7 @@ impl Req<'_> {
                 }
                 push_ip(out, self.peer.ip());
             }
+            Var::User(i) => self.user_var_into(*i as usize, out),
             Var::Header(name) if !matches!(&**name, "cookie" | "x_forwarded_for") => {
                 if let Some((_, v)) = self
                     .head
@@ -597,6 +598,36 @@ impl Req<'_> {
         if let Some(Some(v)) = self.user.get(i) {
             return v.clone();
         }
+        let (v, volatile) = self.compute_user_var(i);
+        if !volatile {
+            self.cache_user_var(i, v.clone());
+        }
+        v
+    }
+
+    /// Appends a user variable (see [`Req::var_into`]): a value computed now is moved
+    /// into the cache, not cloned.
+    fn user_var_into(&mut self, i: usize, out: &mut Vec<u8>) {
+        if let Some(Some(v)) = self.user.get(i) {
+            out.extend_from_slice(v);
+            return;
+        }
+        let (v, volatile) = self.compute_user_var(i);
+        out.extend_from_slice(&v);
+        if !volatile {
+            self.cache_user_var(i, v);
+        }
+    }
+
+    fn cache_user_var(&mut self, i: usize, v: Bytes) {
+        if self.user.len() <= i {
+            self.user.resize(i + 1, None);
+        }
+        self.user[i] = Some(v);
+    }
+
+    /// A user variable's value, and whether it is `volatile` (not to be cached).
+    fn compute_user_var(&mut self, i: usize) -> (Bytes, bool) {
         let v = match self.table.user_var_sources.get(i) {
             Some(UserVarSource::Map(m)) => self.map(*m),
             Some(UserVarSource::Capture) => {
@@ -612,13 +643,7 @@ impl Req<'_> {
             _ => Bytes::new(),
         };
         let volatile = matches!(self.table.user_var_sources.get(i), Some(UserVarSource::Map(m)) if self.table.maps.get(*m).is_some_and(|d| d.volatile));
-        if !volatile {
-            if self.user.len() <= i {
-                self.user.resize(i + 1, None);
-            }
-            self.user[i] = Some(v.clone());
-        }
-        v
+        (v, volatile)
     }
 
     /// `ngx_http_map_find`: exact (case-insensitive) → wildcards → regexes → default.
@@ -633,7 +658,10 @@ impl Req<'_> {
         }
         key.make_ascii_lowercase();
         if let Some(v) = def.exact.get(&key) {
-            return Bytes::from(self.eval(v));
+            return match v.literal() {
+                Some(l) => Bytes::copy_from_slice(l),
+                None => Bytes::from(self.eval(v)),
+            };
         }
         if def.hostnames {
             for (suffix, v) in &def.wild_front {

@@ -733,7 +733,7 @@ impl Lower {
     fn map(&self, d: &Directive) -> Result<MapDef, String> {
         let mut m = MapDef {
             source: self.t(arg(d, 0)),
-            exact: HashMap::new(),
+            exact: HashMap::default(),
             regexes: Vec::new(),
             wild_front: Vec::new(),
             wild_back: Vec::new(),

@@ -918,7 +918,7 @@ pub struct MapDef {
     /// The source value.
     pub source: Template,
     /// Exact keys, lowercased, with their values.
-    pub exact: std::collections::HashMap<Vec<u8>, Template>,
+    pub exact: std::collections::HashMap<Vec<u8>, Template, route::FastHash>,
     /// Regex keys in order.
     pub regexes: Vec<(pcre2::bytes::Regex, Template)>,
     /// `hostnames`: wildcard keys (`*.x` stored as the suffix `.x`).

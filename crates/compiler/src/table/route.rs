@@ -502,10 +502,13 @@ fn compile(pattern: &str, caseless: bool) -> Result<Regex, String> {
 // A small fast hasher for the name tables (keys come from the configuration).
 // ---------------------------------------------------------------------------------------
 
+/// The hasher of the name and `map` tables: keys come from the configuration, and a
+/// lookup hashes a short name in a few instructions.
 #[derive(Debug, Clone, Copy, Default)]
-struct FastHash;
+pub struct FastHash;
 
-struct FastHasher(u64);
+/// The state of [`FastHash`].
+pub struct FastHasher(u64);
 
 const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
 
