@@ -124,6 +124,23 @@ note_not_implemented() {
     [ "$ni" = 0 ] || say "note: sluice printed $ni not-implemented warning(s) (the *_temp_path lines): $(tr '\n' ' ' <"$WORK/sluice/stderr.txt" | cut -c1-300)"
 }
 
+# expect_sizes TOOL PORT: GET the path of each of SIZES on PORT (URLPATH) and stop unless
+# the answer is 200 with WANT bytes: nothing is measured against a wrong response.
+expect_sizes() {
+    local tool=$1 port=$2 size got
+    for size in $SIZES; do
+        got=$(python3 "$HELP" get "$port" "${URLPATH[$size]}") || die "$tool: GET ${URLPATH[$size]} failed"
+        [ "$got" = "200 ${WANT[$size]}" ] || die "$tool: GET ${URLPATH[$size]} gave '$got', want '200 ${WANT[$size]}'"
+    done
+}
+
+# wrk_load TOOL SIZE SECONDS OUT: wrk (WRK_THREADS threads, CONNS connections, on WRK_CPU)
+# against PORT[TOOL] and URLPATH[SIZE], its output in OUT; the scripts' `load`.
+wrk_load() {
+    timeout $(( $3 + 60 )) taskset -c "$WRK_CPU" wrk -t "$WRK_THREADS" -c "$CONNS" -d "${3}s" --latency \
+        "http://127.0.0.1:${PORT[$1]}${URLPATH[$2]}" >"$4" 2>&1 || { cat "$4" >&2; die "wrk failed against $1"; }
+}
+
 # init_results: HZ (clock ticks a second) and RESULTS, an empty WORK/results.tsv.
 init_results() {
     HZ=$(getconf CLK_TCK)

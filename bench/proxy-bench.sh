@@ -155,20 +155,12 @@ start_server sluice "$PROXY_CPU" "$SLUICE" "$WORK/sluice" "${PORT[sluice]}"
 note_not_implemented
 
 # Every proxy must answer 200 with the right body length before anything is measured.
-for tool in upstream nginx sluice; do
-    port=$UPORT; [ "$tool" = upstream ] || port=${PORT[$tool]}
-    for size in $SIZES; do
-        got=$(python3 "$HELP" get "$port" "${URLPATH[$size]}") || die "$tool: GET ${URLPATH[$size]} failed"
-        [ "$got" = "200 ${WANT[$size]}" ] || die "$tool: GET ${URLPATH[$size]} gave '$got', want '200 ${WANT[$size]}'"
-    done
-done
+expect_sizes upstream "$UPORT"
+for tool in nginx sluice; do expect_sizes "$tool" "${PORT[$tool]}"; done
 
 init_results
 
-load() {   # load TOOL SIZE SECONDS OUT
-    timeout $(( $3 + 60 )) taskset -c "$WRK_CPU" wrk -t "$WRK_THREADS" -c "$CONNS" -d "${3}s" --latency \
-        "http://127.0.0.1:${PORT[$1]}${URLPATH[$2]}" >"$4" 2>&1 || { cat "$4" >&2; die "wrk failed against $1"; }
-}
+load() { wrk_load "$@"; }   # load TOOL SIZE SECONDS OUT
 
 measure() {   # measure SIZE TOOL ROUND
     local size=$1 tool=$2 round=$3 out=$WORK/wrk.$1.$2.$3.txt t0 t1 u0 u1 a0 a1

@@ -113,19 +113,11 @@ start_server sluice "$SERVER_CPU" "$SLUICE" "$WORK/sluice" "${PORT[sluice]}"
 note_not_implemented
 
 # Every server must answer 200 with the right body length before anything is measured.
-for tool in nginx sluice; do
-    for size in $SIZES; do
-        got=$(python3 "$HELP" get "${PORT[$tool]}" "${URLPATH[$size]}") || die "$tool: GET ${URLPATH[$size]} failed"
-        [ "$got" = "200 ${WANT[$size]}" ] || die "$tool: GET ${URLPATH[$size]} gave '$got', want '200 ${WANT[$size]}'"
-    done
-done
+for tool in nginx sluice; do expect_sizes "$tool" "${PORT[$tool]}"; done
 
 init_results
 
-load() {   # load TOOL SIZE SECONDS OUT
-    timeout $(( $3 + 60 )) taskset -c "$WRK_CPU" wrk -t "$WRK_THREADS" -c "$CONNS" -d "${3}s" --latency \
-        "http://127.0.0.1:${PORT[$1]}${URLPATH[$2]}" >"$4" 2>&1 || { cat "$4" >&2; die "wrk failed against $1"; }
-}
+load() { wrk_load "$@"; }   # load TOOL SIZE SECONDS OUT
 
 measure() { measure_server "$@"; }
 
