@@ -808,17 +808,11 @@ impl Req<'_> {
             ProxyHost => Bytes::copy_from_slice(&self.proxy_host),
             ProxyPort if self.proxy_port == 0 => Bytes::new(),
             ProxyPort => s(self.proxy_port.to_string()),
+            // One rule for both paths: written by `var_into`.
             ProxyAddXForwardedFor => {
-                let xff = self.http_header("x_forwarded_for");
-                let addr = self.peer.ip().to_string();
-                if xff.is_empty() {
-                    s(addr)
-                } else {
-                    let mut v = xff.to_vec();
-                    v.extend_from_slice(b", ");
-                    v.extend_from_slice(addr.as_bytes());
-                    Bytes::from(v)
-                }
+                let mut v = Vec::new();
+                self.var_into(&Var::Builtin(ProxyAddXForwardedFor), &mut v);
+                Bytes::from(v)
             }
             UpstreamAddr => {
                 let mut v = String::new();
