@@ -50,6 +50,8 @@ pub fn groups() -> Vec<Group> {
     upstream ka { server 127.0.0.1:{O0}; keepalive 4; }
     upstream ka_after_hash { keepalive 4; ip_hash; server 127.0.0.1:{O0}; }
     upstream hash_then_ka { ip_hash; server 127.0.0.1:{O0}; keepalive 4; }
+    upstream ka_req { server 127.0.0.1:{O0}; keepalive 4; keepalive_requests 2; }
+    upstream ka_time { server 127.0.0.1:{O0}; keepalive 4; keepalive_time 1s; }
     server {
         listen 127.0.0.1:{L0};
         location /w511 { proxy_pass http://w511; }
@@ -87,6 +89,8 @@ pub fn groups() -> Vec<Group> {
         location /ka-default/ { proxy_pass http://ka; }
         location /ka-after-hash/ { proxy_http_version 1.1; proxy_set_header Connection ""; proxy_pass http://ka_after_hash; }
         location /hash-then-ka/ { proxy_http_version 1.1; proxy_set_header Connection ""; proxy_pass http://hash_then_ka; }
+        location /ka-req/ { proxy_http_version 1.1; proxy_set_header Connection ""; proxy_pass http://ka_req; }
+        location /ka-time/ { proxy_http_version 1.1; proxy_set_header Connection ""; proxy_pass http://ka_time; }
         location /dead/ { proxy_pass http://127.0.0.1:{DEAD}; }
     }
 "#
@@ -212,6 +216,17 @@ pub fn groups() -> Vec<Group> {
             .answer(0, ka()),
             many("keepalive_before_ip_hash_is_disabled", "/ka-after-hash/", 3).answer(0, ka()),
             many("keepalive_after_ip_hash_works", "/hash-then-ka/", 3).answer(0, ka()),
+            // Upstream `keepalive_requests 2`: a connection carries two requests, then
+            // closes (nginx 1.22's default is 1000).
+            many("keepalive_requests_closes_after_n", "/ka-req/", 5).answer(0, ka()),
+            // `keepalive_time 1s`: the connection is parked after the first request, and
+            // closed after the first request that ends more than 1 s after it opened.
+            case("keepalive_time_closes_old_connection")
+                .get("/ka-time/a")
+                .sleep(1100)
+                .get("/ka-time/b")
+                .get("/ka-time/c")
+                .answer(0, ka()),
             case("keepalive_upstream_connection_close_not_reused")
                 .get("/ka/a")
                 .get("/ka/b")

@@ -117,6 +117,8 @@ pub struct UpstreamInfo {
     pub https: bool,
     /// The keepalive pool's key for the TLS settings of the connection (0: plain).
     pub tls_key: u64,
+    /// The upstream connection's requests and age, for the pool's limits.
+    pub conn_life: crate::ConnLife,
     /// The URI sent upstream (for the error log's `upstream: "..."`).
     pub uri: Bytes,
 }

@@ -236,15 +236,43 @@ fn group_tag(name: &str) -> u64 {
     })
 }
 
-/// A parked connection: its peer, its TLS settings, since when, and how many requests
-/// it carried.
+/// A parked connection: its peer, its TLS settings, since when, and its life so far.
 struct Idle {
     addr: SocketAddr,
     tls: u64,
     io: upstream::tls::UpIo,
     /// [`clock::mono_ms`] when it was parked.
     since: u64,
-    uses: u64,
+    life: ConnLife,
+}
+
+/// What an upstream connection has carried: the upstream `keepalive_requests` and
+/// `keepalive_time` limits are checked against it when it is to be parked.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConnLife {
+    /// Requests sent on it, the current one included (nginx's `c->requests`).
+    pub requests: u64,
+    /// [`clock::mono_ms`] when it was connected (`c->start_time`).
+    pub born: u64,
+}
+
+impl ConnLife {
+    /// A connection just opened, for its first request.
+    pub fn new() -> ConnLife {
+        ConnLife {
+            requests: 1,
+            born: clock::mono_ms(),
+        }
+    }
+
+    /// Whether the group's limits let it be parked after this request
+    /// (`ngx_http_upstream_free_keepalive_peer()`: `c->requests >= requests` or
+    /// `ngx_current_msec - c->start_time > time` close it instead).
+    pub fn may_park(&self, group: &sluice_compiler::table::UpstreamGroup) -> bool {
+        let time = u64::try_from(group.keepalive_time.as_millis()).unwrap_or(u64::MAX);
+        self.requests < group.keepalive_requests
+            && clock::mono_ms().saturating_sub(self.born) <= time
+    }
 }
 
 impl Pool {
@@ -257,7 +285,7 @@ impl Pool {
         tls: u64,
         addr: SocketAddr,
         idle_timeout: Duration,
-    ) -> Option<(upstream::tls::UpIo, u64)> {
+    ) -> Option<(upstream::tls::UpIo, ConnLife)> {
         let tag = group_tag(group);
         POOL.with_borrow_mut(|inner| {
             let (_, list) = inner.groups.iter_mut().find(|(t, _)| *t == tag)?;
@@ -273,56 +301,60 @@ impl Pool {
             }
             let i = list.iter().rposition(|c| c.addr == addr && c.tls == tls)?;
             let c = list.remove(i);
-            Some((c.io, c.uses))
+            let life = ConnLife {
+                requests: c.life.requests + 1,
+                ..c.life
+            };
+            Some((c.io, life))
         })
     }
 
-    /// Parks a connection after a complete, reusable exchange; keeps at most `max` idle
-    /// per group, dropping that group's longest idle (nginx's LRU eviction).
+    /// Parks a connection after a complete, reusable exchange, unless it reached the
+    /// group's `keepalive_requests` or `keepalive_time` (it is closed then); keeps at
+    /// most `keepalive` idle per group, dropping that group's longest idle (nginx's LRU
+    /// eviction).
     pub fn put(
         &self,
-        group: &str,
+        group: &sluice_compiler::table::UpstreamGroup,
         tls: u64,
         addr: SocketAddr,
         io: upstream::tls::UpIo,
-        max: usize,
-        uses: u64,
+        life: ConnLife,
     ) {
-        if max == 0 {
+        if group.keepalive == 0 || !life.may_park(group) {
             return;
         }
-        let tag = group_tag(group);
-        POOL.with_borrow_mut(|inner| self.put_in(inner, tag, tls, addr, io, max, uses));
+        let tag = group_tag(&group.name);
+        POOL.with_borrow_mut(|inner| put_in(inner, tag, tls, addr, io, group.keepalive, life));
     }
+}
 
-    #[allow(clippy::too_many_arguments)]
-    fn put_in(
-        &self,
-        inner: &mut PoolInner,
-        tag: u64,
-        tls: u64,
-        addr: SocketAddr,
-        io: upstream::tls::UpIo,
-        max: usize,
-        uses: u64,
-    ) {
-        let i = match inner.groups.iter().position(|(t, _)| *t == tag) {
-            Some(i) => i,
-            None => {
-                inner.groups.push((tag, Vec::new()));
-                inner.groups.len() - 1
-            }
-        };
-        let list = &mut inner.groups[i].1;
-        if list.len() >= max {
-            list.remove(0);
+/// [`Pool::put`] into the pool of the current thread.
+fn put_in(
+    inner: &mut PoolInner,
+    tag: u64,
+    tls: u64,
+    addr: SocketAddr,
+    io: upstream::tls::UpIo,
+    max: usize,
+    life: ConnLife,
+) {
+    let i = match inner.groups.iter().position(|(t, _)| *t == tag) {
+        Some(i) => i,
+        None => {
+            inner.groups.push((tag, Vec::new()));
+            inner.groups.len() - 1
         }
-        list.push(Idle {
-            addr,
-            tls,
-            io,
-            since: clock::mono_ms(),
-            uses,
-        });
+    };
+    let list = &mut inner.groups[i].1;
+    if list.len() >= max {
+        list.remove(0);
     }
+    list.push(Idle {
+        addr,
+        tls,
+        io,
+        since: clock::mono_ms(),
+        life,
+    });
 }

@@ -761,8 +761,12 @@ async fn try_peer(
             .find(|(io, _)| crate::upstream::tls::idle_and_open(io))
         });
     let mut io = match pooled {
-        Some((io, _)) => io,
+        Some((io, life)) => {
+            req.upstream.conn_life = life;
+            io
+        }
         None => {
+            req.upstream.conn_life = crate::ConnLife::new();
             // nginx's `proxy_connect_timeout` covers the connect and the handshake.
             let deadline = tokio::time::Instant::from_std(t0) + conf.proxy_connect_timeout;
             let connect = crate::deadline::conn_timeout_at(deadline, TcpStream::connect(addr));
@@ -990,12 +994,11 @@ async fn relay<C: AsyncRead + AsyncWrite + Unpin + Send>(
         if let Some(g) = group.and_then(|g| req.table.upstreams.get(g)) {
             if empty && !up.close && up.minor >= 1 && up.rest.is_empty() && g.keepalive > 0 {
                 shared.pool.put(
-                    &g.name,
+                    g,
                     req.upstream.tls_key,
                     peer_addr,
                     up_io,
-                    g.keepalive,
-                    0,
+                    req.upstream.conn_life,
                 );
             }
         }
@@ -1315,13 +1318,8 @@ async fn relay<C: AsyncRead + AsyncWrite + Unpin + Send>(
             && (up.content_length.is_some() || up.chunked || no_body);
         if reusable && g.keepalive > 0 {
             // The peer's address is known: no getpeername() per request.
-            {
-                let addr = peer_addr;
-                let tls_key = req.upstream.tls_key;
-                shared
-                    .pool
-                    .put(&g.name, tls_key, addr, up_io, g.keepalive, 0);
-            }
+            let (tls_key, life) = (req.upstream.tls_key, req.upstream.conn_life);
+            shared.pool.put(g, tls_key, peer_addr, up_io, life);
         }
     }
     if keep {
