@@ -63,6 +63,8 @@ pub async fn phase(shared: &Shared, req: &mut Req<'_>) -> Verdict {
         let said = match checker {
             Checker::Access => access(shared, req),
             Checker::AuthBasic => auth_basic(shared, req).await,
+            // Declined without a look (or an allocation) where `auth_request` is unset.
+            Checker::AuthRequest if req.conf.auth_request.is_none() => Check::Declined,
             Checker::AuthRequest => {
                 use crate::auth_request::Verdict as V;
                 // Boxed: only locations with `auth_request` carry its (large) state.

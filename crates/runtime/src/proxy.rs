@@ -30,7 +30,8 @@ pub enum After {
 struct Target {
     group: Option<usize>,
     direct: Option<SocketAddr>,
-    uri: Vec<u8>,
+    /// The URI to send, `None` for the request's own target unchanged.
+    uri: Option<Vec<u8>>,
     /// `https://`.
     tls: bool,
 }
@@ -47,10 +48,10 @@ fn escape_uri(path: &[u8], out: &mut Vec<u8>) {
 }
 
 /// The URI sent upstream, §4.2.
-fn upstream_uri(req: &mut Req<'_>, uri_part: Option<&[u8]>) -> Vec<u8> {
+fn upstream_uri(req: &mut Req<'_>, uri_part: Option<&[u8]>) -> Option<Vec<u8>> {
     if uri_part.is_none() && req.valid_unparsed_uri {
-        // No URI part, URI unchanged: the raw request target.
-        return req.head.target.to_vec();
+        // No URI part, URI unchanged: the raw request target (`None`: not copied).
+        return None;
     }
     let conf = req.conf;
     // `ngx_http_proxy_create_request()`: after `rewrite … break` (`r->valid_location`
@@ -63,11 +64,11 @@ fn upstream_uri(req: &mut Req<'_>, uri_part: Option<&[u8]>) -> Vec<u8> {
     } else {
         conf.name.len().min(req.uri.len())
     };
-    let rest = req.uri[cut..].to_vec();
+    let rest = &req.uri[cut..];
     if req.uri_escaped {
-        escape_uri(&rest, &mut out);
+        escape_uri(rest, &mut out);
     } else {
-        out.extend_from_slice(&rest);
+        out.extend_from_slice(rest);
     }
     if let Some(a) = &req.args {
         if !a.is_empty() {
@@ -75,7 +76,7 @@ fn upstream_uri(req: &mut Req<'_>, uri_part: Option<&[u8]>) -> Vec<u8> {
             out.extend_from_slice(a);
         }
     }
-    out
+    Some(out)
 }
 
 fn resolve_target<'t>(req: &mut Req<'t>, pass: &'t ProxyPass) -> Result<Target, u16> {
@@ -130,7 +131,7 @@ fn resolve_target<'t>(req: &mut Req<'t>, pass: &'t ProxyPass) -> Result<Target, 
             // With variables and no URI part the raw target goes out only while the URI is
             // unchanged; after a rewrite the changed `$uri` (and `$args`) do (§4.2).
             let u = match uri {
-                Some(u) if !u.is_empty() => u,
+                Some(u) if !u.is_empty() => Some(u),
                 _ => upstream_uri(req, None),
             };
             let group = req
@@ -162,12 +163,12 @@ fn resolve_target<'t>(req: &mut Req<'t>, pass: &'t ProxyPass) -> Result<Target, 
 }
 
 /// Builds the request line and header block (§4.3).
-fn request_head<'t>(req: &mut Req<'t>, uri: &[u8]) -> Vec<u8> {
+fn request_head<'t>(req: &mut Req<'t>, uri: Option<&[u8]>) -> Vec<u8> {
     let conf: &'t sluice_compiler::table::LocConf = req.conf;
     let mut out = Vec::with_capacity(512);
     out.extend_from_slice(&req.head.method);
     out.push(b' ');
-    out.extend_from_slice(uri);
+    out.extend_from_slice(uri.unwrap_or(&req.head.target));
     out.extend_from_slice(if conf.proxy_http_11 {
         b" HTTP/1.1\r\n"
     } else {
@@ -413,21 +414,26 @@ async fn read_up_head(
                     ]);
                 }
                 let shifted = other_version && ver_end > 0;
-                // The bytes after the head are copied out (a small body, usually); the
-                // head buffer goes whole to the header list: no buffer shared, and so no
-                // reference counts per response.
-                let rest = match buf.get(len..) {
-                    Some(r) if !r.is_empty() => BytesMut::from(r),
-                    _ => BytesMut::new(),
-                };
-                let (head, status_text) = if shifted {
-                    // The status text, after the version, is the same in the copy.
-                    let d = 8usize.wrapping_sub(ver_end);
-                    let st = (text_range.0.wrapping_add(d), text_range.1.wrapping_add(d));
-                    (Bytes::copy_from_slice(parse_buf), st)
+                // The bytes after the head (a small body, usually) stay where they were
+                // read: the buffer is split, its head half going to the header list.
+                // (A head with another version was parsed from a copy, which is kept.)
+                let copy = shifted.then(|| Bytes::copy_from_slice(parse_buf));
+                let rest = if buf.len() > len {
+                    buf.split_off(len)
                 } else {
-                    buf.truncate(len);
-                    (buf.freeze(), text_range)
+                    BytesMut::new()
+                };
+                let (head, status_text) = match copy {
+                    Some(copy) => {
+                        // The status text, after the version, is the same in the copy.
+                        let d = 8usize.wrapping_sub(ver_end);
+                        let st = (text_range.0.wrapping_add(d), text_range.1.wrapping_add(d));
+                        (copy, st)
+                    }
+                    None => {
+                        buf.truncate(len);
+                        (buf.freeze(), text_range)
+                    }
                 };
                 // An empty value may point anywhere: HeaderList reads a span outside
                 // its buffer as empty.
@@ -507,9 +513,12 @@ pub async fn proxy<'t, C: AsyncRead + AsyncWrite + Unpin + Send>(
     } else {
         None
     };
-    let head = request_head(req, &target.uri);
-    // Kept for the error log's `upstream: "..."` (moved, not copied).
-    req.upstream.uri = Bytes::from(std::mem::take(&mut target.uri));
+    let head = request_head(req, target.uri.as_deref());
+    // Kept for the error log's `upstream: "..."` (moved, not copied; left empty for the
+    // request's own target, which the log falls back to).
+    if let Some(uri) = target.uri.take() {
+        req.upstream.uri = Bytes::from(uri);
+    }
     let body = if conf.proxy_pass_request_body {
         body.unwrap_or_default()
     } else {
