@@ -633,7 +633,8 @@ pub async fn proxy<'t, C: AsyncRead + AsyncWrite + Unpin + Send>(
                     }
                     continue;
                 }
-                return relay(shared, req, client, io, up, target.group, addr).await;
+                // The request head is sent for good: its buffer takes the response head.
+                return relay(shared, req, client, io, up, target.group, addr, head).await;
             }
             Err(e) => {
                 req.upstream.statuses.push(Some(502));
@@ -943,6 +944,7 @@ pub fn absolute_location(req: &Req<'_>, loc: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn relay<C: AsyncRead + AsyncWrite + Unpin + Send>(
     shared: &Shared,
     req: &mut Req<'_>,
@@ -951,6 +953,7 @@ async fn relay<C: AsyncRead + AsyncWrite + Unpin + Send>(
     mut up: UpHead,
     group: Option<usize>,
     peer_addr: SocketAddr,
+    buf: Vec<u8>,
 ) -> After {
     let conf = req.conf;
     if up.raw09 {
@@ -1028,7 +1031,8 @@ async fn relay<C: AsyncRead + AsyncWrite + Unpin + Send>(
     // `Transfer-Encoding`, `Connection`), then the upstream's headers in their order —
     // `Last-Modified`, a passed `Server`/`Date` and any other `Location` included, with
     // their names as sent — then `add_header`.
-    let mut out = Vec::with_capacity(512);
+    let mut out = buf;
+    out.clear();
     if req.err_status != 0 {
         // `ngx_http_send_header()`: after error_page the response goes out with the error
         // status (`r->err_status`) and nginx's own status line, not the upstream's.
