@@ -358,3 +358,40 @@ fn put_in(
         life,
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sluice_compiler::table::UpstreamGroup;
+
+    fn group(requests: u64, time: Duration) -> UpstreamGroup {
+        let mut g = UpstreamGroup::new("g".into(), Vec::new());
+        g.keepalive = 4;
+        g.keepalive_requests = requests;
+        g.keepalive_time = time;
+        g
+    }
+
+    #[test]
+    fn a_connection_is_parked_until_keepalive_requests_or_keepalive_time() {
+        let hour = Duration::from_secs(3600);
+        let fresh = ConnLife::new();
+        assert_eq!(fresh.requests, 1);
+        // nginx: `c->requests >= requests` closes it, the current request counted.
+        assert!(!fresh.may_park(&group(1, hour)));
+        assert!(fresh.may_park(&group(2, hour)));
+        let second = ConnLife {
+            requests: 2,
+            ..fresh
+        };
+        assert!(!second.may_park(&group(2, hour)));
+        assert!(second.may_park(&group(1000, hour)));
+        // `ngx_current_msec - c->start_time > time`: older than `keepalive_time` closes.
+        let old = ConnLife {
+            requests: 1,
+            born: clock::mono_ms().saturating_sub(5_000),
+        };
+        assert!(!old.may_park(&group(1000, Duration::from_secs(1))));
+        assert!(old.may_park(&group(1000, Duration::from_secs(60))));
+    }
+}
