@@ -944,6 +944,8 @@ pub fn absolute_location(req: &Req<'_>, loc: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// Relays the upstream's response to the client, then parks the upstream connection if
+/// it can be reused. `buf`, the sent request head's buffer, takes the response head.
 #[allow(clippy::too_many_arguments)]
 async fn relay<C: AsyncRead + AsyncWrite + Unpin + Send>(
     shared: &Shared,
@@ -1004,7 +1006,7 @@ async fn relay<C: AsyncRead + AsyncWrite + Unpin + Send>(
         // read (204, 304, 1xx, `Content-Length: 0`: `u->keepalive` is already set).
         let empty = matches!(up.status, 204 | 304 | 100..=199) || up.content_length == Some(0);
         if let Some(g) = group.and_then(|g| req.table.upstreams.get(g)) {
-            if empty && !up.close && up.minor >= 1 && up.rest.is_empty() && g.keepalive > 0 {
+            if empty && !up.close && up.minor >= 1 && up.rest.is_empty() {
                 shared.pool.put(
                     g,
                     req.upstream.tls_key,
@@ -1329,7 +1331,7 @@ async fn relay<C: AsyncRead + AsyncWrite + Unpin + Send>(
             && up.minor >= 1
             && rest.is_empty()
             && (up.content_length.is_some() || up.chunked || no_body);
-        if reusable && g.keepalive > 0 {
+        if reusable {
             // The peer's address is known: no getpeername() per request.
             let (tls_key, life) = (req.upstream.tls_key, req.upstream.conn_life);
             shared.pool.put(g, tls_key, peer_addr, up_io, life);
