@@ -225,6 +225,11 @@ struct PoolInner {
     /// Per group (by [`group_tag`]), its idle connections, the longest idle first (a
     /// stack: the most recently parked is taken first, and its memory is warm).
     groups: Vec<(u64, Vec<Idle>)>,
+    /// Per group, its `keepalive N` as last parked with.
+    limits: Vec<usize>,
+    /// When a trim of the groups over their limit was queued on this thread
+    /// ([`trim_later`]), if one is.
+    trim_queued: Option<u64>,
 }
 
 /// A group's tag in the pool: a hash (FNV-1a) of its name, so that connections outlive a
@@ -312,7 +317,7 @@ impl Pool {
     /// Parks a connection after a complete, reusable exchange, unless it reached the
     /// group's `keepalive_requests` or `keepalive_time` (it is closed then); keeps at
     /// most `keepalive` idle per group, dropping that group's longest idle (nginx's LRU
-    /// eviction).
+    /// eviction) at the end of the event loop's turn ([`trim_later`]).
     pub fn put(
         &self,
         group: &sluice_compiler::table::UpstreamGroup,
@@ -329,6 +334,19 @@ impl Pool {
     }
 }
 
+/// How many connections of group `name` are parked on this thread.
+#[cfg(test)]
+fn idle_count(name: &str) -> usize {
+    let tag = group_tag(name);
+    POOL.with_borrow(|inner| {
+        inner
+            .groups
+            .iter()
+            .find(|(t, _)| *t == tag)
+            .map_or(0, |(_, l)| l.len())
+    })
+}
+
 /// [`Pool::put`] into the pool of the current thread.
 fn put_in(
     inner: &mut PoolInner,
@@ -343,20 +361,67 @@ fn put_in(
         Some(i) => i,
         None => {
             inner.groups.push((tag, Vec::new()));
+            inner.limits.push(max);
             inner.groups.len() - 1
         }
     };
-    let list = &mut inner.groups[i].1;
-    if list.len() >= max {
-        list.remove(0);
-    }
-    list.push(Idle {
+    inner.limits[i] = max;
+    inner.groups[i].1.push(Idle {
         addr,
         tls,
         io,
         since: clock::mono_ms(),
         life,
     });
+    if inner.groups[i].1.len() > max && !trim_later(inner) {
+        inner.groups[i].1.remove(0);
+    }
+}
+
+/// Queues, on a current-thread runtime, the closing of each group's longest-idle
+/// connections beyond its `keepalive N`, to run after the next poll for I/O: the
+/// requests that poll wakes take parked connections first. nginx closes the excess at
+/// once; sluice lets it stand for that one turn of the event loop. Without it, when the
+/// clients move in step (a run of responses parks every connection, then a run of
+/// requests takes them all), each turn closes the connections the next one reopens: a
+/// quarter of all requests reconnected in such storms (docs/benchmarks.md, "Upstream
+/// reconnect storms"). Returns false where nothing can be queued (another runtime
+/// flavour: its tasks move between threads, and the pool is per thread); the caller
+/// then closes the connection at once.
+fn trim_later(inner: &mut PoolInner) -> bool {
+    let now = clock::mono_ms();
+    // A queued trim older than a second was lost (its runtime stopped): queue another.
+    if inner
+        .trim_queued
+        .is_some_and(|t| now.saturating_sub(t) < 1000)
+    {
+        return true;
+    }
+    let Ok(rt) = tokio::runtime::Handle::try_current() else {
+        return false;
+    };
+    if rt.runtime_flavor() != tokio::runtime::RuntimeFlavor::CurrentThread {
+        return false;
+    }
+    inner.trim_queued = Some(now);
+    rt.spawn(async {
+        // Resumes after the next poll for I/O and the tasks it woke.
+        tokio::task::yield_now().await;
+        let closed: Vec<Idle> = POOL.with_borrow_mut(|inner| {
+            inner.trim_queued = None;
+            let mut closed = Vec::new();
+            for ((_, list), &max) in inner.groups.iter_mut().zip(&inner.limits) {
+                if list.len() > max {
+                    let n = list.len() - max;
+                    closed.extend(list.drain(..n));
+                }
+            }
+            closed
+        });
+        // Closed outside the pool's borrow.
+        drop(closed);
+    });
+    true
 }
 
 #[cfg(test)]
@@ -370,6 +435,77 @@ mod tests {
         g.keepalive_requests = requests;
         g.keepalive_time = time;
         g
+    }
+
+    /// `count` connections to a listener of their own, as pool entries.
+    async fn connections(count: usize) -> (std::net::TcpListener, Vec<upstream::tls::UpIo>) {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = l.local_addr().expect("addr");
+        let mut v = Vec::new();
+        for _ in 0..count {
+            let s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+            v.push(upstream::tls::UpIo::Plain(s));
+        }
+        (l, v)
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn the_excess_over_keepalive_is_closed_after_the_next_turn() {
+        let g = group(1000, Duration::from_secs(3600));
+        let g = UpstreamGroup {
+            keepalive: 2,
+            name: "turn".into(),
+            ..g
+        };
+        let (l, ios) = connections(4).await;
+        let addr = l.local_addr().expect("addr");
+        let pool = Pool::default();
+        for io in ios {
+            pool.put(&g, 0, addr, io, ConnLife::new());
+        }
+        // Parked beyond `keepalive 2` until the event loop turns: a request of this turn
+        // takes one of them.
+        assert_eq!(idle_count("turn"), 4);
+        let hour = Duration::from_secs(3600);
+        assert!(pool.take("turn", 0, addr, hour).is_some());
+        assert_eq!(idle_count("turn"), 3);
+        // After the turn the longest idle beyond the limit are closed.
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+            if idle_count("turn") <= 2 {
+                break;
+            }
+        }
+        assert_eq!(idle_count("turn"), 2);
+        // Later overflows are trimmed again.
+        let (_l2, more) = connections(3).await;
+        for io in more {
+            pool.put(&g, 0, addr, io, ConnLife::new());
+        }
+        assert_eq!(idle_count("turn"), 5);
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+            if idle_count("turn") <= 2 {
+                break;
+            }
+        }
+        assert_eq!(idle_count("turn"), 2);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn on_a_multi_thread_runtime_the_excess_is_closed_at_once() {
+        let g = UpstreamGroup {
+            keepalive: 2,
+            name: "at-once".into(),
+            ..group(1000, Duration::from_secs(3600))
+        };
+        let (l, ios) = connections(4).await;
+        let addr = l.local_addr().expect("addr");
+        let pool = Pool::default();
+        for io in ios {
+            pool.put(&g, 0, addr, io, ConnLife::new());
+        }
+        assert_eq!(idle_count("at-once"), 2);
     }
 
     #[test]
