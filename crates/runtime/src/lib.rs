@@ -437,74 +437,65 @@ mod tests {
         g
     }
 
-    /// `count` connections to a listener of their own, as pool entries.
-    async fn connections(count: usize) -> (std::net::TcpListener, Vec<upstream::tls::UpIo>) {
+    /// A group named `name` with `keepalive 2`, and a listener with `count` of its
+    /// connections parked in it (as many `put`s).
+    async fn parked(name: &str, count: usize) -> (UpstreamGroup, std::net::TcpListener) {
+        let g = UpstreamGroup {
+            keepalive: 2,
+            name: name.into(),
+            ..group(1000, Duration::from_secs(3600))
+        };
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        park_more(&g, &l, count).await;
+        (g, l)
+    }
+
+    /// Connects `count` times to `l`, then parks every connection in `g` in one go (no
+    /// turn of the event loop between the parks).
+    async fn park_more(g: &UpstreamGroup, l: &std::net::TcpListener, count: usize) {
         let addr = l.local_addr().expect("addr");
-        let mut v = Vec::new();
+        let mut conns = Vec::new();
         for _ in 0..count {
-            let s = tokio::net::TcpStream::connect(addr).await.expect("connect");
-            v.push(upstream::tls::UpIo::Plain(s));
+            conns.push(tokio::net::TcpStream::connect(addr).await.expect("connect"));
         }
-        (l, v)
+        for s in conns {
+            Pool::default().put(g, 0, addr, upstream::tls::UpIo::Plain(s), ConnLife::new());
+        }
+    }
+
+    /// Lets the event loop turn (a few times at most) until `name` is down to `max`.
+    async fn turns_until(name: &str, max: usize) {
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+            if idle_count(name) <= max {
+                break;
+            }
+        }
     }
 
     #[tokio::test(flavor = "current_thread")]
     async fn the_excess_over_keepalive_is_closed_after_the_next_turn() {
-        let g = group(1000, Duration::from_secs(3600));
-        let g = UpstreamGroup {
-            keepalive: 2,
-            name: "turn".into(),
-            ..g
-        };
-        let (l, ios) = connections(4).await;
-        let addr = l.local_addr().expect("addr");
-        let pool = Pool::default();
-        for io in ios {
-            pool.put(&g, 0, addr, io, ConnLife::new());
-        }
+        let (g, l) = parked("turn", 4).await;
         // Parked beyond `keepalive 2` until the event loop turns: a request of this turn
         // takes one of them.
         assert_eq!(idle_count("turn"), 4);
+        let addr = l.local_addr().expect("addr");
         let hour = Duration::from_secs(3600);
-        assert!(pool.take("turn", 0, addr, hour).is_some());
+        assert!(Pool::default().take("turn", 0, addr, hour).is_some());
         assert_eq!(idle_count("turn"), 3);
         // After the turn the longest idle beyond the limit are closed.
-        for _ in 0..10 {
-            tokio::task::yield_now().await;
-            if idle_count("turn") <= 2 {
-                break;
-            }
-        }
+        turns_until("turn", 2).await;
         assert_eq!(idle_count("turn"), 2);
         // Later overflows are trimmed again.
-        let (_l2, more) = connections(3).await;
-        for io in more {
-            pool.put(&g, 0, addr, io, ConnLife::new());
-        }
+        park_more(&g, &l, 3).await;
         assert_eq!(idle_count("turn"), 5);
-        for _ in 0..10 {
-            tokio::task::yield_now().await;
-            if idle_count("turn") <= 2 {
-                break;
-            }
-        }
+        turns_until("turn", 2).await;
         assert_eq!(idle_count("turn"), 2);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
     async fn on_a_multi_thread_runtime_the_excess_is_closed_at_once() {
-        let g = UpstreamGroup {
-            keepalive: 2,
-            name: "at-once".into(),
-            ..group(1000, Duration::from_secs(3600))
-        };
-        let (l, ios) = connections(4).await;
-        let addr = l.local_addr().expect("addr");
-        let pool = Pool::default();
-        for io in ios {
-            pool.put(&g, 0, addr, io, ConnLife::new());
-        }
+        let _parked = parked("at-once", 4).await;
         assert_eq!(idle_count("at-once"), 2);
     }
 
