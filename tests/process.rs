@@ -581,7 +581,15 @@ fn user_runs_the_serving_process_unprivileged_on_a_privileged_port() {
                 .expect("nginx"),
         );
         assert!(ready(nd.path(), nport), "nginx did not start");
-        let worker = crate::harness::serving_pid(n.0.id());
+        // nginx's master listens before it forks the worker, and the worker drops its
+        // ids only once running: wait for a worker whose ids are no longer the master's.
+        let master = n.0.id();
+        let mut worker = master;
+        let settled = wait_for(Duration::from_secs(10), || {
+            worker = crate::harness::serving_pid(master);
+            worker != master && ids(worker) != ids(master)
+        });
+        assert!(settled, "nginx's worker did not start");
         assert_eq!(
             ids(worker),
             ids(serving),
