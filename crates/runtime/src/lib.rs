@@ -222,14 +222,22 @@ thread_local! {
 
 #[derive(Default)]
 struct PoolInner {
-    /// Per group (by [`group_tag`]), its idle connections, the longest idle first (a
-    /// stack: the most recently parked is taken first, and its memory is warm).
-    groups: Vec<(u64, Vec<Idle>)>,
-    /// Per group, its `keepalive N` as last parked with.
-    limits: Vec<usize>,
+    /// Per group, its idle connections: a stack (the most recently parked is taken
+    /// first, and its memory is warm).
+    groups: Vec<Group>,
     /// When a trim of the groups over their limit was queued on this thread
     /// ([`trim_later`]), if one is.
     trim_queued: Option<u64>,
+}
+
+/// One group's idle connections in a thread's pool.
+struct Group {
+    /// [`group_tag`] of its name.
+    tag: u64,
+    /// Its `keepalive N` as last parked with.
+    max: usize,
+    /// The longest idle first.
+    idle: Vec<Idle>,
 }
 
 /// A group's tag in the pool: a hash (FNV-1a) of its name, so that connections outlive a
@@ -293,7 +301,7 @@ impl Pool {
     ) -> Option<(upstream::tls::UpIo, ConnLife)> {
         let tag = group_tag(group);
         POOL.with_borrow_mut(|inner| {
-            let (_, list) = inner.groups.iter_mut().find(|(t, _)| *t == tag)?;
+            let list = &mut inner.groups.iter_mut().find(|g| g.tag == tag)?.idle;
             let now = clock::mono_ms();
             let limit = u64::try_from(idle_timeout.as_millis()).unwrap_or(u64::MAX);
             // Those idle too long are at the front (parked first).
@@ -342,8 +350,8 @@ fn idle_count(name: &str) -> usize {
         inner
             .groups
             .iter()
-            .find(|(t, _)| *t == tag)
-            .map_or(0, |(_, l)| l.len())
+            .find(|g| g.tag == tag)
+            .map_or(0, |g| g.idle.len())
     })
 }
 
@@ -357,24 +365,27 @@ fn put_in(
     max: usize,
     life: ConnLife,
 ) {
-    let i = match inner.groups.iter().position(|(t, _)| *t == tag) {
+    let i = match inner.groups.iter().position(|g| g.tag == tag) {
         Some(i) => i,
         None => {
-            inner.groups.push((tag, Vec::new()));
-            inner.limits.push(max);
+            inner.groups.push(Group {
+                tag,
+                max,
+                idle: Vec::new(),
+            });
             inner.groups.len() - 1
         }
     };
-    inner.limits[i] = max;
-    inner.groups[i].1.push(Idle {
+    inner.groups[i].max = max;
+    inner.groups[i].idle.push(Idle {
         addr,
         tls,
         io,
         since: clock::mono_ms(),
         life,
     });
-    if inner.groups[i].1.len() > max && !trim_later(inner) {
-        inner.groups[i].1.remove(0);
+    if inner.groups[i].idle.len() > max && !trim_later(inner) {
+        inner.groups[i].idle.remove(0);
     }
 }
 
@@ -410,10 +421,10 @@ fn trim_later(inner: &mut PoolInner) -> bool {
         let closed: Vec<Idle> = POOL.with_borrow_mut(|inner| {
             inner.trim_queued = None;
             let mut closed = Vec::new();
-            for ((_, list), &max) in inner.groups.iter_mut().zip(&inner.limits) {
-                if list.len() > max {
-                    let n = list.len() - max;
-                    closed.extend(list.drain(..n));
+            for g in &mut inner.groups {
+                if g.idle.len() > g.max {
+                    let n = g.idle.len() - g.max;
+                    closed.extend(g.idle.drain(..n));
                 }
             }
             closed
